@@ -1,0 +1,247 @@
+"""The ``atelier`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from preprocessing import AtelierError, ConfigError, ImageLoadError, NoUsableImageError
+
+from .config import AnalysisConfig, load_config
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+_STAGE_LABELS = {
+    "load": "loading images",
+    "preprocess": "work images",
+    "clustering": "clustering",
+    "report": "writing outputs",
+}
+
+
+class _Bars:
+    """One tqdm bar per stage, on stderr; a new stage closes the previous bar."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.stage: str | None = None
+        self.bar: tqdm | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage != self.stage:
+            self.close()
+            label = _STAGE_LABELS.get(stage, stage.replace(":", " "))
+            unit = "pair" if stage.startswith("similarity:") else "item"
+            self.bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=True,
+                            dynamic_ncols=True)
+            self.stage = stage
+        if self.bar is None:
+            return
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            self.stage = None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2: keep, with our prefix
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"atelier: error: {message}\n")
+
+
+def _n_clusters(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="atelier", description="Structural image-similarity analysis.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    a = sub.add_parser("analyze", help="analyse a folder of images and write a report")
+    a.add_argument("input_dir", metavar="INPUT_DIR", help="folder of images (searched recursively)")
+    a.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
+    a.add_argument("--metric", action="append", metavar="NAME",
+                   help="similarity metric (repeatable); default from the config: ssim")
+    a.add_argument("--cluster", metavar="METHOD", help="clustering method (default spectral)")
+    a.add_argument("--n-clusters", type=_n_clusters, metavar="K|auto",
+                   help="number of clusters, or auto (default)")
+    a.add_argument("--selection", metavar="CRITERION",
+                   help="criterion choosing k with auto: silhouette, davies-bouldin, calinski-harabasz")
+    a.add_argument("--linkage", metavar="L", help="linkage for agglomerative: average, complete, single")
+    a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
+    a.add_argument("--config", metavar="FILE", help="configuration file (.toml or .json)")
+    a.add_argument("--seed", type=int, metavar="N", help="random_state for every random step")
+    a.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
+    a.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+    a.add_argument("-v", "--verbose", action="store_true", help="log details and tracebacks")
+
+    w = sub.add_parser("app", help="start the web app")
+    w.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    w.add_argument("--address", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; the app has no "
+                        "authentication, so expose it only behind an authenticating proxy)")
+    w.add_argument("--samples", metavar="DIR", help="folder offered by 'Load sample artworks'")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
+    config = load_config(args.config) if args.config else AnalysisConfig()
+    clustering = {
+        key: value
+        for key, value in {
+            "method": args.cluster,
+            "n_clusters": args.n_clusters,
+            "selection": args.selection,
+            "linkage": args.linkage,
+        }.items()
+        if value is not None
+    }
+    changes: dict[str, object] = {}
+    if clustering:
+        changes["clustering"] = clustering
+    similarity: dict[str, object] = {}
+    if args.metric:
+        similarity["metrics"] = list(dict.fromkeys(args.metric))
+    if args.jobs is not None:
+        similarity["n_jobs"] = args.jobs
+    if similarity:
+        changes["similarity"] = similarity
+    if args.size is not None:
+        changes["preprocess"] = {"work_size": args.size}
+    if args.seed is not None:
+        changes["random_state"] = args.seed
+    return config.replace(**changes) if changes else config
+
+
+def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .outputs import write_outputs
+    from .pipeline import run_analysis
+
+    try:
+        config = _config_from_args(args)
+    except ConfigError as err:
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    input_dir = Path(args.input_dir)
+    if not input_dir.is_dir():
+        print(f"atelier: error: {input_dir}: not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    out_dir = Path(args.out)
+    if out_dir.resolve() == input_dir.resolve():
+        print("atelier: error: --out must not be the input folder", file=sys.stderr)
+        return EXIT_USAGE
+    bars = _Bars(enabled=not args.no_progress)
+    t0 = time.perf_counter()
+    try:
+        result = run_analysis(input_dir, config, progress=bars)
+        write_outputs(result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars)
+    except (NoUsableImageError, ImageLoadError) as err:
+        bars.close()
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as err:
+        bars.close()
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except AtelierError as err:
+        bars.close()
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        bars.close()
+        print("atelier: interrupted; outputs already written are complete", file=sys.stderr)
+        return 130
+    bars.close()
+    c = result.clustering
+    skipped = len(result.images.skipped)
+    print(
+        f"{len(result.images)} image(s) analysed, {skipped} skipped; "
+        f"{c.k} cluster(s) by {c.method} on {result.clustering_metric}; "
+        f"{time.perf_counter() - t0:.1f} s; outputs in {out_dir}"
+    )
+    for s in result.images.skipped:
+        print(f"  skipped {s.path}: {s.reason}")
+    return EXIT_OK
+
+
+def default_samples() -> Path:
+    """The bundled sample artworks (repository checkout), or ATELIER_SAMPLES."""
+    env = os.environ.get("ATELIER_SAMPLES")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "sample_artworks"
+
+
+def _app(args: argparse.Namespace) -> int:
+    script = Path(__file__).resolve().parent / "web" / "main.py"
+    env = dict(os.environ)
+    env["ATELIER_SAMPLES"] = str(Path(args.samples).resolve() if args.samples else default_samples())
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.address", args.address,
+        "--server.port", str(args.port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--global.developmentMode", "false",
+    ]
+    print(f"Atelier web app on http://{args.address}:{args.port} (Ctrl+C to stop)")
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .versions import atelier_version
+
+        print(f"atelier {atelier_version()}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "analyze":
+            return _analyze(args, argv)
+        return _app(args)
+    except Exception as err:  # last resort: no traceback unless asked
+        if getattr(args, "verbose", False):
+            raise
+        print(f"atelier: internal error: {type(err).__name__}: {err} (rerun with -v for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The analysis configuration: frozen dataclasses, TOML/JSON in and out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clustering import ClusteringConfig
+from preprocessing import ConfigError, LoadConfig, PreprocessConfig
+from similarity import SimilarityConfig
+
+__all__ = ["AnalysisConfig", "load_config", "config_from_dict"]
+
+_SECTIONS: dict[str, type] = {
+    "load": LoadConfig,
+    "preprocess": PreprocessConfig,
+    "similarity": SimilarityConfig,
+    "clustering": ClusteringConfig,
+}
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Everything that determines an analysis; written into every report.
+
+    Parameters
+    ----------
+    load, preprocess, similarity, clustering
+        The stages' configurations.
+    random_state : int
+        The one seed that reaches every random step.
+    """
+
+    load: LoadConfig = field(default_factory=LoadConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        rs = self.random_state
+        if isinstance(rs, bool) or not isinstance(rs, int) or not 0 <= rs < 2**32:
+            raise ConfigError(f"random_state must be an integer in [0, 2**32), got {rs!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/TOML-ready dict (tuples become lists)."""
+        return _plain(dataclasses.asdict(self))
+
+    def replace(self, **sections: Any) -> AnalysisConfig:
+        """A copy with whole sections or fields of sections replaced.
+
+        ``cfg.replace(clustering={"method": "agglomerative"}, random_state=3)``
+        """
+        data = self.to_dict()
+        for key, value in sections.items():
+            if key in _SECTIONS and isinstance(value, Mapping):
+                data[key] = {**data[key], **dict(value)}
+            elif key in _SECTIONS and dataclasses.is_dataclass(value):
+                data[key] = _plain(dataclasses.asdict(value))  # type: ignore[arg-type]
+            else:
+                data[key] = value
+        return config_from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(section: str, cls: type, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"[{section}] must be a table of settings, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
+            f"valid keys in [{section}]: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[{section}]: {err}") from err
+
+
+def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
+    """Build an :class:`AnalysisConfig` from nested plain data.
+
+    Raises
+    ------
+    ConfigError
+        Naming the unknown key, or the key with a wrong type or value.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"configuration must be a table, got {type(data).__name__}")
+    allowed = set(_SECTIONS) | {"random_state"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)}; valid top-level keys: {', '.join(sorted(allowed))}"
+        )
+    sections = {name: _build(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
+    return AnalysisConfig(**sections, random_state=data.get("random_state", 0))
+
+
+def load_config(path: str | Path) -> AnalysisConfig:
+    """Read a configuration from a ``.toml`` or ``.json`` file.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or parsed, or holds an invalid setting.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read configuration ({err.strerror or err})") from err
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{p}: not valid {p.suffix.lstrip('.').upper() or 'TOML'}: {err}") from err
+    try:
+        return config_from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{p}: {err}") from err

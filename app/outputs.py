@@ -1,0 +1,171 @@
+"""Write an analysis to an output folder: CSVs, run.json, figures, report.html.
+
+Every file is written atomically (temporary name, then rename), so an
+interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ._atomic import atomic_write_bytes, atomic_write_text
+from .pipeline import AnalysisResult
+from .plots import cluster_grid, figure_png, similarity_heatmap
+from .report import render_report
+from .versions import atelier_version, library_versions
+
+__all__ = ["write_outputs", "run_record", "build_figures"]
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: turn them into null, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _matrix_csv(ids: tuple[str, ...], values) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["image", *ids])
+    for image_id, row in zip(ids, values, strict=True):
+        writer.writerow([image_id, *(repr(float(v)) for v in row)])
+    return buf.getvalue()
+
+
+def _clusters_csv(result: AnalysisResult) -> str:
+    c = result.clustering
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["image", "cluster", "exemplar", "silhouette"])
+    exemplars = set(c.exemplars.values())
+    for i, (image_id, lab) in enumerate(zip(result.ids, c.labels.tolist(), strict=True)):
+        sil = float(c.silhouette[i])
+        writer.writerow([image_id, lab, int(i in exemplars), "" if math.isnan(sil) else f"{sil:.6f}"])
+    return buf.getvalue()
+
+
+def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The content of run.json: what was run, on what, how, with which versions."""
+    c = result.clustering
+    ids = result.ids
+    record: dict[str, Any] = {
+        "software": {"name": "atelier", "version": atelier_version()},
+        "started": result.started,
+        "finished": result.finished,
+        "config": result.config.to_dict(),
+        "inputs": [
+            {
+                "image": r.id,
+                "sha256": r.sha256,
+                "width": r.meta.width,
+                "height": r.meta.height,
+                "format": r.meta.format,
+                "pixel_format": r.meta.pixel_format,
+                "bit_depth": r.meta.bit_depth,
+                "file_size": r.meta.file_size,
+                "exif_datetime": r.meta.exif_datetime,
+                "notes": list(r.meta.notes),
+                "duplicate_of": r.meta.duplicate_of,
+            }
+            for r in result.images
+        ],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in result.images.skipped],
+        "ignored": [{"path": s.path, "reason": s.reason} for s in result.images.ignored],
+        "similarity": {
+            name: {
+                "params": m.params,
+                "pairs": len(m.off_diagonal()),
+                "min": float(m.off_diagonal().min()) if len(m) > 1 else None,
+                "mean": float(m.off_diagonal().mean()) if len(m) > 1 else None,
+                "max": float(m.off_diagonal().max()) if len(m) > 1 else None,
+            }
+            for name, m in result.matrices.items()
+        },
+        "clustering": {
+            "metric": result.clustering_metric,
+            "method": c.method,
+            "consumes": c.consumes,
+            "k": c.k,
+            "criterion": c.criterion,
+            "selection": c.selection,
+            "scores": c.scores,
+            "exemplars": {str(lab): ids[i] for lab, i in c.exemplars.items()},
+            "noise": int((c.labels < 0).sum()),
+            "warnings": list(c.warnings),
+        },
+        "timings": {k: round(v, 4) for k, v in result.timings.items()},
+        "libraries": library_versions(),
+    }
+    if extra:
+        record.update(extra)
+    return _finite(record)
+
+
+def build_figures(result: AnalysisResult) -> dict[str, bytes]:
+    """Figure file name -> PNG bytes."""
+    figures = {"clusters.png": figure_png(cluster_grid(result))}
+    for lab in sorted(result.clusters()):
+        name = "noise" if lab < 0 else f"cluster_{lab:02d}"
+        figures[f"{name}.png"] = figure_png(cluster_grid(result, label=lab))
+    for metric in result.matrices:
+        figures[f"heatmap_{metric}.png"] = figure_png(similarity_heatmap(result, metric))
+    return figures
+
+
+def write_outputs(
+    result: AnalysisResult,
+    out_dir: str | Path,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Path]:
+    """Write every output file of an analysis into ``out_dir``.
+
+    Returns
+    -------
+    dict of str to Path
+        Output name -> written path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    figures = build_figures(result)
+    steps = len(figures) + len(result.matrices) + 3
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress("report", done, steps)
+
+    for name, png in figures.items():
+        written[f"figures/{name}"] = atomic_write_bytes(out / "figures" / name, png)
+        tick()
+    written["clusters.csv"] = atomic_write_text(out / "clusters.csv", _clusters_csv(result))
+    tick()
+    for metric, matrix in result.matrices.items():
+        path = out / f"similarity_{metric}.csv"
+        written[path.name] = atomic_write_text(path, _matrix_csv(matrix.ids, matrix.values))
+        tick()
+    record = run_record(result, extra=extra)
+    written["run.json"] = atomic_write_text(
+        out / "run.json", json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
+    tick()
+    written["report.html"] = atomic_write_text(
+        out / "report.html", render_report(result, record, figures)
+    )
+    tick()
+    return written

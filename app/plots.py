@@ -1,0 +1,138 @@
+"""Figures drawn from an analysis result (matplotlib, object API, no global state)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import cv2
+import numpy as np
+from matplotlib.figure import Figure
+
+from .pipeline import AnalysisResult
+
+__all__ = ["thumbnail", "cluster_grid", "similarity_heatmap", "figure_png", "cluster_order"]
+
+#: Most thumbnails drawn in one grid figure; larger clusters are sampled evenly.
+MAX_GRID_IMAGES = 240
+
+
+def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
+    """An RGB uint8 thumbnail whose longer side is ``side`` pixels."""
+    rows, cols = pixels.shape[:2]
+    scale = side / max(rows, cols)
+    if scale < 1:
+        size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def cluster_order(result: AnalysisResult) -> list[int]:
+    """Image indices grouped by cluster (noise last), exemplar first in each."""
+    labels = result.clustering.labels
+    order: list[int] = []
+    for lab in sorted(set(labels.tolist()), key=lambda v: (v < 0, v)):
+        members = np.flatnonzero(labels == lab).tolist()
+        ex = result.clustering.exemplars.get(int(lab))
+        if ex is not None:
+            members.remove(ex)
+            members.insert(0, ex)
+        order.extend(members)
+    return order
+
+
+def _sample(members: list[int], limit: int) -> list[int]:
+    if len(members) <= limit:
+        return members
+    picks = np.linspace(0, len(members) - 1, limit).round().astype(int)
+    return [members[i] for i in picks]
+
+
+def cluster_grid(
+    result: AnalysisResult, *, label: int | None = None, columns: int = 6
+) -> Figure:
+    """Every image of every cluster (or of one cluster), one block of rows per cluster.
+
+    The exemplar (medoid) of each cluster comes first and is framed in red.
+    Noise (label -1) is shown last. Clusters larger than the figure can hold
+    are sampled evenly, and the title says so.
+    """
+    labels = result.clustering.labels
+    groups = result.clusters() if label is None else {label: result.clusters()[label]}
+    index = {image_id: i for i, image_id in enumerate(result.ids)}
+    budget = max(columns, MAX_GRID_IMAGES // max(1, len(groups)))
+    blocks: list[tuple[int, list[int], int]] = []
+    for lab, ids in sorted(groups.items(), key=lambda kv: (kv[0] < 0, kv[0])):
+        members = [index[i] for i in ids]
+        ex = result.clustering.exemplars.get(lab)
+        if ex is not None and ex in members:
+            members.remove(ex)
+            members.insert(0, ex)
+        blocks.append((lab, _sample(members, budget), len(members)))
+    cols = max(1, min(columns, max(len(m) for _, m, _ in blocks)))
+    n_rows = sum(math.ceil(len(m) / cols) for _, m, _ in blocks)
+    fig = Figure(figsize=(cols * 1.9, n_rows * 2.1 + 0.4))
+    grid = fig.add_gridspec(n_rows, cols, hspace=0.45, wspace=0.08)
+    row = 0
+    records = result.images
+    for lab, members, total in blocks:
+        name = "noise" if lab < 0 else f"cluster {lab}"
+        shown = f"{len(members)} of {total} shown" if len(members) < total else f"{total} images"
+        for pos, idx in enumerate(members):
+            ax = fig.add_subplot(grid[row + pos // cols, pos % cols])
+            ax.imshow(thumbnail(records[result.ids[idx]].pixels))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            title = result.ids[idx]
+            if len(title) > 22:
+                title = "..." + title[-19:]
+            ax.set_title(title, fontsize=7)
+            if pos == 0:
+                ax.set_ylabel(f"{name}\n({shown})", fontsize=8)
+            is_exemplar = result.clustering.exemplars.get(lab) == idx
+            for spine in ax.spines.values():
+                spine.set_edgecolor("red" if is_exemplar else "0.7")
+                spine.set_linewidth(2.0 if is_exemplar else 0.5)
+        row += math.ceil(len(members) / cols)
+    k = result.clustering.k
+    noise = int((labels < 0).sum())
+    fig.suptitle(
+        f"{k} cluster(s)" + (f", {noise} noise image(s)" if noise else "")
+        + " - red frame: exemplar (medoid)",
+        fontsize=10,
+    )
+    return fig
+
+
+def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
+    """The similarity matrix of ``metric`` ordered by cluster, with boundaries drawn."""
+    order = cluster_order(result)
+    values = result.matrices[metric].values[np.ix_(order, order)]
+    labels = result.clustering.labels[order]
+    n = len(order)
+    side = min(14.0, max(5.0, 0.18 * n + 3))
+    fig = Figure(figsize=(side + 1.2, side))
+    ax = fig.add_subplot()
+    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{metric} similarity")
+    bounds = np.flatnonzero(np.diff(labels)) + 0.5
+    for b in bounds:
+        ax.axhline(b, color="white", linewidth=1.0)
+        ax.axvline(b, color="white", linewidth=1.0)
+    if n <= 80:
+        names = [result.ids[i] for i in order]
+        ax.set_xticks(range(n), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(n), names, fontsize=6)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"{n} images (names omitted above 80)")
+    ax.set_title(f"{metric} similarity, ordered by cluster (white lines: cluster boundaries)")
+    return fig

@@ -1,0 +1,64 @@
+"""Render the HTML report from its Jinja2 template (autoescaped, figures embedded)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ..pipeline import AnalysisResult
+from ..plots import thumbnail
+
+__all__ = ["render_report"]
+
+_ENV = Environment(
+    loader=PackageLoader("app", "report"),
+    autoescape=select_autoescape(["html", "j2"], default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _thumb_uri(pixels: np.ndarray) -> str:
+    # OpenCV encodes BGR: reverse the RGB channels locally.
+    ok, buf = cv2.imencode(".png", thumbnail(pixels, side=96)[:, :, ::-1])
+    return _data_uri(buf.tobytes()) if ok else ""
+
+
+def render_report(
+    result: AnalysisResult, record: Mapping[str, Any], figures: Mapping[str, bytes]
+) -> str:
+    """The report as one HTML string; every image is a ``data:`` URI.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+    record : mapping
+        The run record (run.json content), the source of every number shown.
+    figures : mapping of str to bytes
+        Figure file name -> PNG bytes.
+    """
+    template = _ENV.get_template("template.html.j2")
+    cluster_members = {
+        ("noise" if lab < 0 else f"cluster {lab}"): members
+        for lab, members in result.clusters().items()
+    }
+    inputs = [
+        {**row, "thumb": _thumb_uri(result.images[row["image"]].pixels)} for row in record["inputs"]
+    ]
+    return template.render(
+        record=record,
+        inputs=inputs,
+        clusters=cluster_members,
+        figures={name: _data_uri(png) for name, png in figures.items()},
+        grid=_data_uri(figures["clusters.png"]),
+        heatmaps={m: _data_uri(figures[f"heatmap_{m}.png"]) for m in result.matrices},
+    )

@@ -1,0 +1,1 @@
+"""The Streamlit web app (run with ``atelier app``)."""

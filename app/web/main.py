@@ -1,0 +1,12 @@
+"""Atelier's web app entry point: ``streamlit run app/web/main.py`` (``atelier app``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.web.pages import analyse_page
+
+st.set_page_config(page_title="Atelier", layout="wide")
+nav = st.navigation([st.Page(analyse_page, title="Analyse", icon=":material/grid_view:",
+                             url_path="analyse", default=True)])
+nav.run()

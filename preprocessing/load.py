@@ -1,0 +1,355 @@
+"""Image intake: folders, lists of paths and in-memory uploads.
+
+Loading never modifies a file (files are only opened for reading) and never
+stops at a bad one: every file that cannot be used is kept in
+``ImageSet.skipped`` with the reason, every file that is not an image at all is
+kept in ``ImageSet.ignored``, and everything else becomes an
+:class:`ImageRecord`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ._decode import IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, decode_image
+from .config import LoadConfig
+from .errors import ImageLoadError
+
+__all__ = [
+    "ImageMeta",
+    "ImageRecord",
+    "SkippedFile",
+    "ImageSet",
+    "load_folder",
+    "load_paths",
+    "load_uploads",
+    "sanitize_upload_name",
+]
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What is known about an input file besides its pixels.
+
+    ``width`` and ``height`` are the size of the decoded image after the EXIF
+    orientation was applied, before any downsampling (see ``notes``).
+    """
+
+    width: int
+    height: int
+    format: str
+    pixel_format: str
+    bit_depth: int
+    file_size: int
+    frames: int = 1
+    exif_orientation: int | None = None
+    exif_datetime: str | None = None
+    notes: tuple[str, ...] = ()
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ImageRecord:
+    """One usable input image.
+
+    Attributes
+    ----------
+    id : str
+        Path relative to the input folder with ``/`` separators, or the
+        sanitised, de-duplicated upload name.
+    path : Path or None
+        The file on disk (``None`` for uploads).
+    sha256 : str
+        SHA-256 of the file's bytes, hex.
+    pixels : (M, N, 3) ndarray of float32
+        RGB in [0, 1], channels last.
+    meta : ImageMeta
+    """
+
+    id: str
+    path: Path | None
+    sha256: str
+    pixels: np.ndarray
+    meta: ImageMeta
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was found but could not be analysed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """The result of loading: usable records, skipped files, ignored files."""
+
+    records: tuple[ImageRecord, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    ignored: tuple[SkippedFile, ...] = ()
+    root: Path | None = None
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {r.id: i for i, r in enumerate(self.records)})
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        return iter(self.records)
+
+    def __getitem__(self, key: int | str) -> ImageRecord:
+        if isinstance(key, str):
+            return self.records[self._index[key]]
+        return self.records[key]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.records)
+
+    def duplicates(self) -> dict[str, str]:
+        """Map each duplicate image's id to the id of its first identical file."""
+        return {r.id: r.meta.duplicate_of for r in self.records if r.meta.duplicate_of}
+
+
+def _record(data: bytes, image_id: str, path: Path | None, config: LoadConfig) -> ImageRecord:
+    decoded = decode_image(
+        data,
+        name=image_id,
+        max_pixels=config.max_pixels,
+        min_side=config.min_side,
+        max_side=config.max_side,
+    )
+    meta = ImageMeta(
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        pixel_format=decoded.pixel_format,
+        bit_depth=decoded.bit_depth,
+        file_size=len(data),
+        frames=decoded.frames,
+        exif_orientation=decoded.exif_orientation,
+        exif_datetime=decoded.exif_datetime,
+        notes=tuple(decoded.notes),
+    )
+    return ImageRecord(image_id, path, hashlib.sha256(data).hexdigest(), decoded.pixels, meta)
+
+
+def _flag_duplicates(records: list[ImageRecord]) -> list[ImageRecord]:
+    first: dict[str, str] = {}
+    out = []
+    for rec in records:
+        original = first.setdefault(rec.sha256, rec.id)
+        if original != rec.id:
+            meta = ImageMeta(**{**rec.meta.__dict__, "duplicate_of": original})
+            rec = ImageRecord(rec.id, rec.path, rec.sha256, rec.pixels, meta)
+        out.append(rec)
+    return out
+
+
+def _read_bytes(path: Path, image_id: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:  # read-only: originals are never written
+            return fh.read()
+    except PermissionError as err:
+        raise ImageLoadError(image_id, "cannot read file: permission denied") from err
+    except IsADirectoryError as err:
+        raise ImageLoadError(image_id, "is a folder, not a file") from err
+    except OSError as err:
+        raise ImageLoadError(image_id, f"cannot read file: {err.strerror or err}") from err
+
+
+def _load_files(
+    items: Sequence[tuple[str, Path]],
+    config: LoadConfig,
+    progress: ProgressFn | None,
+) -> tuple[list[ImageRecord], list[SkippedFile]]:
+    records: list[ImageRecord] = []
+    skipped: list[SkippedFile] = []
+    for done, (image_id, path) in enumerate(items, start=1):
+        try:
+            records.append(_record(_read_bytes(path, image_id), image_id, path, config))
+        except ImageLoadError as err:
+            logger.info("skipped %s: %s", image_id, err.reason)
+            skipped.append(SkippedFile(image_id, err.reason))
+        except MemoryError:
+            skipped.append(SkippedFile(image_id, "out of memory while decoding"))
+        if progress is not None:
+            progress(done, len(items))
+    return _flag_duplicates(records), skipped
+
+
+def _walk(root: Path, recursive: bool) -> tuple[list[tuple[str, Path]], list[SkippedFile], list[SkippedFile]]:
+    """List candidate image files under ``root`` in a stable, sorted order."""
+    candidates: list[tuple[str, Path]] = []
+    skipped: list[SkippedFile] = []
+    ignored: list[SkippedFile] = []
+
+    def on_error(err: OSError) -> None:
+        rel = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
+        skipped.append(SkippedFile(rel, f"cannot read folder: {err.strerror or err}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        here = Path(dirpath)
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                rel = (here / d).relative_to(root).as_posix()
+                ignored.append(SkippedFile(rel, "symbolic link to a folder, not followed"))
+            if d.startswith(".") or (here / d).is_symlink():
+                dirnames.remove(d)
+        dirnames.sort()
+        if not recursive:
+            dirnames.clear()
+        for name in sorted(filenames):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            suffix = path.suffix.lower()
+            if name.startswith("."):
+                ignored.append(SkippedFile(rel, "hidden file"))
+            elif suffix in IMAGE_EXTENSIONS:
+                if path.is_symlink() and not path.exists():
+                    skipped.append(SkippedFile(rel, "broken or looping symbolic link"))
+                else:
+                    candidates.append((rel, path))
+            elif suffix in UNSUPPORTED_IMAGE_EXTENSIONS:
+                skipped.append(
+                    SkippedFile(rel, f"unsupported image format ({suffix}); supported endings: "
+                                + ", ".join(sorted(IMAGE_EXTENSIONS)))
+                )
+            else:
+                ignored.append(SkippedFile(rel, "not an image file ending"))
+    return candidates, skipped, ignored
+
+
+def load_folder(
+    folder: str | os.PathLike[str],
+    *,
+    config: LoadConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> ImageSet:
+    """Load every image in a folder (recursively by default).
+
+    Parameters
+    ----------
+    folder : path-like
+        The input folder.
+    config : LoadConfig, optional
+        Limits and options; defaults to ``LoadConfig()``.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each file.
+
+    Returns
+    -------
+    ImageSet
+        Records sorted by id (the path relative to ``folder`` with ``/``
+        separators); files with an image ending that cannot be used are in
+        ``skipped`` with the reason; other files are in ``ignored``.
+
+    Raises
+    ------
+    ImageLoadError
+        If ``folder`` does not exist or is not a folder.
+    """
+    config = config or LoadConfig()
+    root = Path(folder)
+    if not root.exists():
+        raise ImageLoadError(str(root), "no such folder")
+    if not root.is_dir():
+        raise ImageLoadError(str(root), "not a folder")
+    candidates, skipped, ignored = _walk(root, config.recursive)
+    records, bad = _load_files(candidates, config, progress)
+    skipped_all = sorted(skipped + bad, key=lambda s: s.path)
+    return ImageSet(tuple(records), tuple(skipped_all), tuple(ignored), root=root.resolve())
+
+
+def load_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    config: LoadConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> ImageSet:
+    """Load the given image files, in the given order.
+
+    Ids are the files' paths relative to their deepest common folder, so they
+    stay unique when two files share a name.
+    """
+    config = config or LoadConfig()
+    resolved = [Path(p) for p in paths]
+    if not resolved:
+        return ImageSet(())
+    absolute = [p.absolute() for p in resolved]
+    common = Path(os.path.commonpath([str(p.parent) for p in absolute]))
+    items = [(p.relative_to(common).as_posix(), orig) for p, orig in zip(absolute, resolved, strict=True)]
+    records, skipped = _load_files(items, config, progress)
+    return ImageSet(tuple(records), tuple(skipped), root=common)
+
+
+_UNSAFE = re.compile(r"[^\w.\- ()+,=@]+", flags=re.UNICODE)
+
+
+def sanitize_upload_name(name: str) -> str:
+    """Reduce an uploaded file name to a safe base name.
+
+    Folder parts (``/`` or ``\\``), drive letters, control characters and
+    leading dots are removed, so the result can never point outside the folder
+    it is joined to.
+
+    >>> sanitize_upload_name("../../etc/passwd")
+    'passwd'
+    >>> sanitize_upload_name("C:\\\\temp\\\\a b.png")
+    'a b.png'
+    """
+    name = unicodedata.normalize("NFC", str(name))
+    base = re.split(r"[\\/]", name)[-1]
+    base = base.split(":")[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    base = _UNSAFE.sub("_", base).strip(" .")
+    return base[:200] or "upload"
+
+
+def load_uploads(
+    uploads: Iterable[tuple[str, bytes]],
+    *,
+    config: LoadConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> ImageSet:
+    """Load in-memory uploads given as ``(file name, bytes)`` pairs.
+
+    Ids are the sanitised file names, made unique by appending ``-2``, ``-3``
+    ... before the ending when a name repeats.
+    """
+    config = config or LoadConfig()
+    items = list(uploads)
+    records: list[ImageRecord] = []
+    skipped: list[SkippedFile] = []
+    seen: set[str] = set()
+    for done, (raw_name, data) in enumerate(items, start=1):
+        base = sanitize_upload_name(raw_name)
+        stem, suffix = PurePosixPath(base).stem, PurePosixPath(base).suffix
+        image_id, n = base, 1
+        while image_id in seen:
+            n += 1
+            image_id = f"{stem}-{n}{suffix}"
+        seen.add(image_id)
+        try:
+            records.append(_record(bytes(data), image_id, None, config))
+        except ImageLoadError as err:
+            skipped.append(SkippedFile(image_id, err.reason))
+        if progress is not None:
+            progress(done, len(items))
+    return ImageSet(tuple(_flag_duplicates(records)), tuple(skipped))

@@ -1,0 +1,127 @@
+"""Grayscale work images: one square canvas size, aspect ratio kept, with masks.
+
+Metrics compare work images, not the decoded originals. Each image is scaled
+to fit inside a ``size x size`` canvas with its aspect ratio kept and centred;
+the padding is marked invalid in a boolean mask so that pixel metrics compare
+only pixels that are valid in both images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["WorkImage", "AlignedSet", "rgb_to_gray", "fit_to_canvas", "make_work_image"]
+
+# ITU-R BT.709 luma weights, in R, G, B order (the internal format is RGB).
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class WorkImage:
+    """A grayscale work image.
+
+    Attributes
+    ----------
+    id : str
+        The id of the :class:`ImageRecord` it was made from.
+    gray : (S, S) ndarray of float32
+        Lightness in [0, 1].
+    mask : (S, S) ndarray of bool
+        True where ``gray`` holds image content (not padding or a filled border).
+    transform : (3, 3) ndarray of float64
+        Homogeneous transform from the fitted canvas to the aligned canvas,
+        acting on (row, col, 1) coordinates; identity when not aligned.
+    """
+
+    id: str
+    gray: np.ndarray
+    mask: np.ndarray
+    transform: np.ndarray
+
+
+@dataclass(frozen=True)
+class AlignedSet:
+    """The work images of an analysis, all of shape ``(size, size)``."""
+
+    images: tuple[WorkImage, ...]
+    size: int
+    method: str = "none"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(im.id for im in self.images)
+
+    def mean_image(self) -> np.ndarray:
+        """Per-pixel mean over the images valid there (0 where none is)."""
+        total = np.zeros((self.size, self.size), dtype=np.float64)
+        count = np.zeros((self.size, self.size), dtype=np.float64)
+        for im in self.images:
+            total += np.where(im.mask, im.gray, 0.0)
+            count += im.mask
+        return np.divide(total, count, out=np.zeros_like(total), where=count > 0).astype(
+            np.float32
+        )
+
+
+def rgb_to_gray(image: np.ndarray) -> np.ndarray:
+    """Luma of an RGB image with the BT.709 weights.
+
+    Parameters
+    ----------
+    image : (M, N, 3) ndarray
+        RGB in [0, 1], channels in R, G, B order.
+
+    Returns
+    -------
+    (M, N) ndarray of float32
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (M, N, 3) RGB image, got shape {image.shape}")
+    return np.clip(image.astype(np.float32) @ _LUMA, 0.0, 1.0)
+
+
+def fit_to_canvas(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scale ``gray`` to fit a ``size x size`` canvas, keep its aspect, centre it.
+
+    Parameters
+    ----------
+    gray : (M, N) ndarray
+    size : int
+        Canvas side in pixels.
+
+    Returns
+    -------
+    canvas : (size, size) ndarray of float32
+        The scaled image, padding filled with the image's mean value.
+    mask : (size, size) ndarray of bool
+        True on the image, False on the padding.
+    """
+    if size < 2:
+        raise ConfigError(f"canvas size must be at least 2, got {size}")
+    rows, cols = gray.shape
+    scale = size / max(rows, cols)
+    new_rows = min(size, max(1, round(rows * scale)))
+    new_cols = min(size, max(1, round(cols * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    scaled = cv2.resize(gray.astype(np.float32), (new_cols, new_rows), interpolation=interp)
+    scaled = np.clip(scaled, 0.0, 1.0)
+    canvas = np.full((size, size), float(scaled.mean()), dtype=np.float32)
+    mask = np.zeros((size, size), dtype=bool)
+    top, left = (size - new_rows) // 2, (size - new_cols) // 2
+    canvas[top : top + new_rows, left : left + new_cols] = scaled
+    mask[top : top + new_rows, left : left + new_cols] = True
+    return canvas, mask
+
+
+def make_work_image(image_id: str, pixels: np.ndarray, size: int) -> WorkImage:
+    """Turn decoded RGB pixels into an unaligned :class:`WorkImage`."""
+    canvas, mask = fit_to_canvas(rgb_to_gray(pixels), size)
+    return WorkImage(image_id, canvas, mask, np.eye(3))

@@ -1,0 +1,47 @@
+"""What every metric provides."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["Metric"]
+
+
+class Metric(ABC):
+    """A similarity metric: features once per image, a score once per pair.
+
+    Subclasses are frozen dataclasses whose fields are the metric's
+    parameters; ``version`` changes whenever the features or the score change
+    meaning, so cached features from an older version are not reused.
+
+    The contract (checked for every registered metric by the shared test
+    suite): ``compare`` returns a float in [0, 1], exactly 1.0 for features of
+    identical inputs, symmetric in its arguments.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+
+    @abstractmethod
+    def extract(self, image: np.ndarray, mask: np.ndarray) -> Any:
+        """Features of one work image.
+
+        Parameters
+        ----------
+        image : (M, N) ndarray of float32
+            Grayscale work image in [0, 1].
+        mask : (M, N) ndarray of bool
+            True where ``image`` holds valid content.
+        """
+
+    @abstractmethod
+    def compare(self, a: Any, b: Any) -> float:
+        """Similarity in [0, 1] of two images' features."""
+
+    def params(self) -> dict[str, Any]:
+        """The metric's parameters as a plain dict."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]

@@ -1,0 +1,56 @@
+"""The similarity matrix record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from preprocessing.errors import MatrixError
+from preprocessing.matrix import check_similarity_matrix, similarity_to_distance
+
+__all__ = ["SimilarityMatrix"]
+
+
+@dataclass(frozen=True, eq=False)
+class SimilarityMatrix:
+    """Pairwise similarities of a set of images, with the ids beside the values.
+
+    Attributes
+    ----------
+    ids : tuple of str
+        Image ids, in row (and column) order.
+    values : (n, n) ndarray of float64
+        Similarities in [0, 1], symmetric, 1.0 on the diagonal (checked).
+    metric : str
+        Name of the metric (or ``"fused"``).
+    params : dict
+        The metric's parameters, for the record.
+    """
+
+    ids: tuple[str, ...]
+    values: np.ndarray
+    metric: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        values = check_similarity_matrix(self.values, name=self.metric)
+        if len(self.ids) != values.shape[0]:
+            raise MatrixError(
+                f"{self.metric}: {len(self.ids)} ids for a matrix of shape {values.shape}"
+            )
+        values.setflags(write=False)
+        object.__setattr__(self, "ids", tuple(self.ids))
+        object.__setattr__(self, "values", values)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def distance(self) -> np.ndarray:
+        """``1 - values`` with an exact zero diagonal."""
+        return similarity_to_distance(self.values)
+
+    def off_diagonal(self) -> np.ndarray:
+        """The values above the diagonal, one per unordered pair."""
+        return self.values[np.triu_indices(len(self.ids), k=1)]

@@ -1,0 +1,46 @@
+"""The metric registry: one name, one metric object."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from preprocessing.errors import ConfigError
+
+from .base import Metric
+from .ssim import SSIM
+
+__all__ = ["METRICS", "get_metric"]
+
+#: Name -> metric with default parameters. Adding a metric = one module + one entry.
+METRICS: dict[str, Metric] = {
+    SSIM.name: SSIM(),
+}
+
+
+def get_metric(name: str, **params: Any) -> Metric:
+    """The registered metric ``name`` with ``params`` overriding its defaults.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (listing the valid ones) or an unknown parameter
+        (listing the metric's parameters).
+    """
+    try:
+        base = METRICS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown metric {name!r}; valid metrics: {', '.join(sorted(METRICS))}"
+        ) from None
+    fields = {f.name for f in dataclasses.fields(base)}  # type: ignore[arg-type]
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(unknown)} for metric {name!r}; "
+            f"valid: {', '.join(sorted(fields)) or 'none'}"
+        )
+    try:
+        return dataclasses.replace(base, **params)  # type: ignore[type-var]
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"bad parameters for metric {name!r}: {err}") from err
