@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--n-clusters", type=_n_clusters, metavar="K|auto",
                    help="number of clusters, or auto (default)")
     a.add_argument("--selection", metavar="CRITERION",
-                   help="criterion choosing k with auto: silhouette, davies-bouldin, calinski-harabasz")
+                   help="criterion choosing k with auto: silhouette (default), calinski-harabasz")
     a.add_argument("--linkage", metavar="L", help="linkage for agglomerative: average, complete, single")
     a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
     a.add_argument("--config", metavar="FILE", help="configuration file (.toml or .json)")

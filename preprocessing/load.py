@@ -233,6 +233,8 @@ def _walk(root: Path, recursive: bool) -> tuple[list[tuple[str, Path]], list[Ski
                 )
             else:
                 ignored.append(SkippedFile(rel, "not an image file ending"))
+    candidates.sort(key=lambda item: item[0])
+    ignored.sort(key=lambda s: s.path)
     return candidates, skipped, ignored
 
 

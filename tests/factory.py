@@ -1,0 +1,80 @@
+"""Builders of test images and of a folder of bad files, all made in the tests."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_artworks"
+
+
+def pattern(rows: int = 48, cols: int = 64, seed: int = 0) -> np.ndarray:
+    """A structured RGB uint8 test image: gradients plus a few shapes."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    img = np.zeros((rows, cols, 3), np.uint8)
+    img[..., 0] = (xx * 255 // max(cols - 1, 1)).astype(np.uint8)
+    img[..., 1] = (yy * 255 // max(rows - 1, 1)).astype(np.uint8)
+    img[..., 2] = 90
+    for _ in range(4):
+        r, c = rng.integers(0, rows), rng.integers(0, cols)
+        cv2.circle(img, (int(c), int(r)), int(rng.integers(3, 10)), tuple(int(v) for v in rng.integers(0, 256, 3)), -1)
+    return img
+
+
+def encode(img: np.ndarray | Image.Image, fmt: str, **kw) -> bytes:
+    im = img if isinstance(img, Image.Image) else Image.fromarray(img)
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def png_with_declared_size(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height (a decompression-bomb header)."""
+    data = bytearray(encode(pattern(16, 16), "PNG"))
+    ihdr = 8  # signature length; IHDR chunk: length(4) type(4) data(13) crc(4)
+    data[ihdr + 8 : ihdr + 16] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr + 4 : ihdr + 8 + 13])) & 0xFFFFFFFF
+    data[ihdr + 8 + 13 : ihdr + 8 + 17] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def good_files() -> dict[str, bytes]:
+    return {
+        "good_a.jpg": encode(pattern(60, 80, 1), "JPEG", quality=95),
+        "good_b.png": encode(pattern(60, 80, 2), "PNG"),
+        "sub/good_c.png": encode(pattern(70, 50, 3), "PNG"),
+        "sub/good_d.tif": encode(pattern(64, 64, 4), "TIFF"),
+    }
+
+
+def bad_files() -> dict[str, tuple[bytes, str]]:
+    """File name -> (bytes, a regex the skip reason must match)."""
+    jpeg = encode(pattern(120, 160, 5), "JPEG", quality=95)
+    png = encode(pattern(120, 160, 6), "PNG")
+    return {
+        "empty.jpg": (b"", r"empty file \(0 bytes\)"),
+        "truncated.jpg": (jpeg[: len(jpeg) // 2], r"truncated|corrupt"),
+        "truncated.png": (png[: len(png) // 2], r"truncated|corrupt"),
+        "notes.jpg": (b"These are my notes about the painting.\n" * 5, r"not an image: the content is text"),
+        "page.png": (b"<!DOCTYPE html><html><body>hi</body></html>", r"not an image: the content is HTML"),
+        "bomb.png": (png_with_declared_size(20000, 20000), r"decompression bomb"),
+        "tiny.png": (encode(pattern(8, 8), "PNG"), r"too small: 8x8 px"),
+        "icon.png": (encode(Image.fromarray(pattern(32, 32)), "ICO"), r"unsupported image format ICO"),
+        "scan.heic": (b"\x00\x00\x00\x18ftypheic", r"unsupported image format \(\.heic\)"),
+        "noise.tif": (bytes(np.random.default_rng(3).integers(0, 256, 4000, dtype=np.uint8)), r"not an image"),
+    }
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)

@@ -1,0 +1,210 @@
+"""Image intake: formats, conversions, metadata, bad files, ids, uploads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from factory import bad_files, encode, good_files, pattern, write_tree
+from preprocessing import (
+    ImageLoadError,
+    LoadConfig,
+    load_folder,
+    load_paths,
+    load_uploads,
+    sanitize_upload_name,
+)
+from preprocessing._decode import decode_image
+
+
+def decode(data: bytes, **kw):
+    args = {"name": "x", "max_pixels": 100_000_000, "min_side": 16, "max_side": None, **kw}
+    return decode_image(data, **args)
+
+
+def test_rgb_jpeg_png_bmp_webp_become_float_rgb():
+    img = pattern(40, 50)
+    # lossless formats: exact to rounding; JPEG (chroma subsampled): small mean error
+    for fmt, kw, tol in [("PNG", {}, 0), ("BMP", {}, 0), ("WEBP", {"lossless": True}, 0),
+                         ("JPEG", {"quality": 100, "subsampling": 0}, 3)]:
+        d = decode(encode(img, fmt, **kw))
+        assert d.pixels.dtype == np.float32 and d.pixels.shape == (40, 50, 3)
+        assert 0.0 <= d.pixels.min() and d.pixels.max() <= 1.0
+        diff = np.abs(d.pixels * 255 - img)
+        err = diff.mean() if fmt == "JPEG" else diff.max()
+        assert err <= tol + 0.51, (fmt, err)
+        assert d.format == fmt and (d.width, d.height) == (50, 40)
+
+
+def test_channel_order_is_rgb():
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[..., 0] = 255  # pure red
+    d = decode(encode(img, "PNG"))
+    assert d.pixels[0, 0].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_16bit_gray_tiff_and_png_keep_precision():
+    gray = (np.arange(40 * 50).reshape(40, 50) * 31 % 65536).astype(np.uint16)
+    for ext in (".tif", ".png"):
+        ok, buf = cv2.imencode(ext, gray)
+        d = decode(buf.tobytes())
+        assert d.bit_depth == 16 and d.pixel_format == "gray"
+        np.testing.assert_allclose(d.pixels[..., 0], gray / 65535.0, atol=1e-6)
+        np.testing.assert_array_equal(d.pixels[..., 0], d.pixels[..., 2])
+
+
+def test_16bit_colour_png_and_tiff_keep_precision_and_rgb_order():
+    rgb = np.zeros((30, 40, 3), np.uint16)
+    rgb[..., 0] = 65535  # red
+    rgb[..., 1] = 257  # a value an 8-bit path would round
+    for ext in (".png", ".tif"):
+        ok, buf = cv2.imencode(ext, rgb[..., ::-1])  # OpenCV writes BGR
+        d = decode(buf.tobytes())
+        assert d.bit_depth == 16 and d.pixel_format == "RGB"
+        np.testing.assert_allclose(d.pixels[0, 0], [1.0, 257 / 65535, 0.0], atol=1e-7)
+
+
+def test_multipage_tiff_uses_first_page_and_says_so():
+    pages = [Image.fromarray(pattern(32, 32, s)) for s in range(3)]
+    buf = io.BytesIO()
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    d = decode(buf.getvalue())
+    assert d.frames == 3 and "page 1 of 3 used" in d.notes
+    np.testing.assert_allclose(d.pixels * 255, pattern(32, 32, 0), atol=0.51)
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.fromarray(np.full((32, 32, 3), v, np.uint8)) for v in (10, 200)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    d = decode(buf.getvalue())
+    assert d.frames == 2 and "frame 1 of 2 used" in d.notes
+    assert abs(float(d.pixels.mean()) * 255 - 10) < 2
+
+
+def test_exif_orientation_is_applied_and_datetime_read():
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :5] = 255  # white band on the left
+    im = Image.fromarray(img)
+    exif = im.getexif()
+    exif[274] = 6  # rotate 90 degrees clockwise to display
+    exif.get_ifd(0x8769)[36867] = "2024:05:06 07:08:09"
+    d = decode(encode(im, "JPEG", quality=100, exif=exif.tobytes()))
+    assert d.pixels.shape[:2] == (40, 20)  # rotated to portrait
+    assert d.pixels[:5].mean() > 0.9  # the left band is now on top
+    assert d.exif_orientation == 6 and any("orientation 6" in n for n in d.notes)
+    assert d.exif_datetime == "2024:05:06 07:08:09"
+
+
+def test_palette_rgba_gray_cmyk_bilevel():
+    img = pattern(32, 32)
+    pal = decode(encode(Image.fromarray(img).convert("P"), "PNG"))
+    assert pal.pixel_format == "palette" and pal.pixels.shape == (32, 32, 3)
+
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:16, :, 3] = 255  # top opaque red, bottom fully transparent
+    d = decode(encode(rgba, "PNG"))
+    assert d.pixel_format == "RGBA" and "transparent pixels composited on white" in d.notes
+    assert d.pixels[0, 0].tolist() == [1.0, 0.0, 0.0]
+    assert d.pixels[31, 0].tolist() == [1.0, 1.0, 1.0]
+
+    gray = decode(encode(Image.fromarray(img).convert("L"), "PNG"))
+    assert gray.pixel_format == "gray"
+    np.testing.assert_array_equal(gray.pixels[..., 0], gray.pixels[..., 1])
+
+    cmyk = decode(encode(Image.fromarray(img).convert("CMYK"), "JPEG", quality=100))
+    assert cmyk.pixel_format == "CMYK" and "CMYK converted to RGB" in cmyk.notes
+    assert np.abs(cmyk.pixels * 255 - img).mean() < 6
+
+    bilevel = decode(encode(Image.fromarray(img).convert("1"), "PNG"))
+    assert set(np.unique(bilevel.pixels).tolist()) <= {0.0, 1.0}
+
+
+def test_max_side_downsamples_and_keeps_original_size():
+    d = decode(encode(pattern(300, 600), "PNG"), max_side=150)
+    assert d.pixels.shape == (75, 150, 3) and (d.width, d.height) == (600, 300)
+    assert any("downsampled from 600x300" in n for n in d.notes)
+
+
+# .heic is refused by its ending in the folder walk (tested below), not by the decoder.
+@pytest.mark.parametrize("name", sorted(n for n in bad_files() if not n.endswith(".heic")))
+def test_each_bad_file_raises_with_its_reason(name):
+    data, reason = bad_files()[name]
+    with pytest.raises(ImageLoadError, match=reason) as info:
+        decode(data, name=name, max_pixels=100_000_000)
+    assert name in str(info.value)
+
+
+def test_bomb_limit_is_configurable():
+    data = encode(pattern(100, 100), "PNG")
+    with pytest.raises(ImageLoadError, match="decompression bomb.*limit of 5000"):
+        decode(data, max_pixels=5000)
+    assert decode(data, max_pixels=10_000).pixels.shape == (100, 100, 3)
+
+
+def test_folder_sorted_ids_skips_and_ignores(tmp_path):
+    write_tree(tmp_path, good_files())
+    write_tree(tmp_path, {name: data for name, (data, _) in bad_files().items()})
+    (tmp_path / "readme.txt").write_text("not an image")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
+    s = load_folder(tmp_path)
+    assert s.ids == ("good_a.jpg", "good_b.png", "sub/good_c.png", "sub/good_d.tif")
+    skipped = {x.path: x.reason for x in s.skipped}
+    assert set(skipped) == set(bad_files())
+    for name, (_, reason) in bad_files().items():
+        assert re.search(reason, skipped[name]), (name, skipped[name])
+    assert {x.path for x in s.ignored} == {"readme.txt", ".DS_Store"}
+    for rec in s:
+        assert rec.sha256 == hashlib.sha256((tmp_path / rec.id).read_bytes()).hexdigest()
+        assert rec.pixels.dtype == np.float32 and rec.pixels.shape[2] == 3
+
+
+def test_min_side_and_non_recursive(tmp_path):
+    write_tree(tmp_path, good_files())
+    s = load_folder(tmp_path, config=LoadConfig(min_side=65, recursive=False))
+    assert s.ids == ("good_b.png",) or s.ids == ()
+    reasons = {x.path: x.reason for x in s.skipped}
+    assert "minimum side is 65 px" in reasons["good_a.jpg"]
+
+
+def test_duplicates_are_kept_and_flagged(tmp_path):
+    data = encode(pattern(40, 40), "PNG")
+    write_tree(tmp_path, {"a.png": data, "b/a.png": data, "c.png": encode(pattern(40, 40, 9), "PNG")})
+    s = load_folder(tmp_path)
+    assert s.ids == ("a.png", "b/a.png", "c.png")
+    assert s.duplicates() == {"b/a.png": "a.png"}
+
+
+def test_load_paths_ids_are_relative_to_common_folder(tmp_path):
+    write_tree(tmp_path, {"x/one.png": encode(pattern(), "PNG"), "y/one.png": encode(pattern(seed=4), "PNG")})
+    s = load_paths([tmp_path / "y/one.png", tmp_path / "x/one.png"])
+    assert s.ids == ("y/one.png", "x/one.png")
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ImageLoadError, match="no such folder"):
+        load_folder(tmp_path / "nope")
+
+
+def test_uploads_are_sanitised_and_made_unique():
+    data = encode(pattern(), "PNG")
+    s = load_uploads([("../../etc/a.png", data), ("a.png", data), ("C:\\x\\b.png", b""), ("<script>.png", data)])
+    assert s.ids == ("a.png", "a-2.png", "_script_.png")
+    assert [x.path for x in s.skipped] == ["b.png"]
+    assert s.duplicates() == {"a-2.png": "a.png", "_script_.png": "a.png"}
+    assert all(r.path is None for r in s)
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("../../etc/passwd", "passwd"), ("/abs/path/x.jpg", "x.jpg"), ("..", "upload"),
+    ("a\x00b.png", "ab.png"), ("ünïcode..name.png", "ünïcode..name.png"),
+])
+def test_sanitize_upload_name(raw, expected):
+    assert sanitize_upload_name(raw) == expected

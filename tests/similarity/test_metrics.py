@@ -1,0 +1,100 @@
+"""The shared metric suite, parametrised over every registered metric."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from factory import SAMPLES
+from preprocessing import load_folder, make_work_image
+from similarity import METRICS, SSIM, get_metric
+from preprocessing import ConfigError
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def bases():
+    s = load_folder(SAMPLES / "images")
+    picks = ["cartoon_a_1.jpg", "print_camera_2.jpg", "photo_coffee_1.jpg"]
+    return [make_work_image(i, s[i].pixels, SIZE) for i in picks]
+
+
+def feats(metric, im, gray=None):
+    return metric.extract(im.gray if gray is None else gray, im.mask)
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_identity_symmetry_bounds(name, bases):
+    m = METRICS[name]
+    f = [feats(m, b) for b in bases]
+    for i, fi in enumerate(f):
+        assert m.compare(fi, fi) == 1.0
+        for j, fj in enumerate(f):
+            s_ij, s_ji = m.compare(fi, fj), m.compare(fj, fi)
+            assert 0.0 <= s_ij <= 1.0
+            assert s_ij == s_ji
+            if i != j:
+                assert s_ij < 1.0
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_monotone_under_growing_noise_and_blur(name, bases):
+    m = METRICS[name]
+    rng = np.random.default_rng(1)
+    for base in bases:
+        ref = feats(m, base)
+        noise = rng.standard_normal(base.gray.shape).astype(np.float32)
+        by_noise = [m.compare(ref, feats(m, base, np.clip(base.gray + s * noise, 0, 1)))
+                    for s in (0.02, 0.05, 0.1, 0.2)]
+        assert all(a > b for a, b in zip(by_noise, by_noise[1:])), by_noise
+        by_blur = [m.compare(ref, feats(m, base, cv2.GaussianBlur(base.gray, (0, 0), s)))
+                   for s in (0.5, 1.0, 2.0, 4.0)]
+        assert all(a > b for a, b in zip(by_blur, by_blur[1:])), by_blur
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_other_image_scores_below_a_perturbed_copy(name, bases):
+    m = METRICS[name]
+    rng = np.random.default_rng(2)
+    for i, base in enumerate(bases):
+        copy = np.clip(base.gray * 0.95 + 0.03 + 0.02 * rng.standard_normal(base.gray.shape), 0, 1)
+        s_copy = m.compare(feats(m, base), feats(m, base, copy.astype(np.float32)))
+        for j, other in enumerate(bases):
+            if j != i:
+                assert m.compare(feats(m, base), feats(m, other)) < s_copy
+
+
+def test_ssim_matches_scikit_image_on_full_masks(bases):
+    """Our one-pass SSIM equals skimage's Gaussian SSIM away from the borders."""
+    from skimage.metrics import structural_similarity
+
+    # float64 inputs: scikit-image computes in the input's float precision
+    a, b = bases[0].gray.astype(np.float64), bases[1].gray.astype(np.float64)
+    m = SSIM()
+    ours = m.ssim_map(m.extract(a, np.ones_like(a, bool)), m.extract(b, np.ones_like(b, bool)))
+    _, ref = structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
+                                   use_sample_covariance=False, data_range=1.0, full=True)
+    inner = (slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(ours[inner], ref[inner], atol=1e-6)
+
+
+def test_ssim_compares_only_pixels_valid_in_both():
+    m = SSIM()
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 64), dtype=np.float32)
+    other = img.copy()
+    other[:, 40:] = rng.random((64, 24), dtype=np.float32)  # differs only on the right
+    mask = np.zeros((64, 64), bool)
+    mask[:, :32] = True  # a's valid region excludes the differing part
+    s = m.compare(m.extract(img, mask), m.extract(other, np.ones_like(mask)))
+    assert s > 0.99
+
+
+def test_unknown_metric_and_parameter_are_clear():
+    with pytest.raises(ConfigError, match="unknown metric 'nope'; valid metrics: .*ssim"):
+        get_metric("nope")
+    with pytest.raises(ConfigError, match="unknown parameter.*window.*valid: data_range"):
+        get_metric("ssim", window=3)
+    assert get_metric("ssim", sigma=2.0).sigma == 2.0

@@ -1,0 +1,48 @@
+"""Architecture and installation checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+
+CORE_MODULES = [
+    "preprocessing", "preprocessing.load", "preprocessing._decode", "preprocessing.work",
+    "preprocessing.matrix", "preprocessing.config", "preprocessing.errors",
+    "similarity", "similarity.pairwise", "similarity.ssim", "similarity.registry",
+    "similarity.matrix", "similarity.config", "clustering", "clustering.api",
+    "clustering.methods", "clustering.scores", "clustering.config",
+]
+
+
+def test_core_packages_import_without_streamlit():
+    code = (
+        "import sys\n"
+        "sys.modules['streamlit'] = None  # any import of streamlit now fails\n"
+        f"import importlib\nfor m in {CORE_MODULES!r}:\n    importlib.import_module(m)\n"
+        "assert 'app' not in sys.modules, 'core imported app'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_core_never_prints():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        str(p) for pkg in ("preprocessing", "similarity", "clustering")
+        for p in (root / pkg).rglob("*.py") if "print(" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
+
+
+def test_opencv_in_use_is_the_contrib_build():
+    """The contrib modules Atelier relies on must be present (see .ci/check_opencv.py)."""
+    assert hasattr(cv2, "img_hash") and hasattr(cv2.img_hash, "PHash_create")
+    assert hasattr(cv2, "xfeatures2d") and hasattr(cv2, "ximgproc")
+    assert hasattr(cv2, "SIFT_create")
+    assert cv2.img_hash.PHash_create() is not None
