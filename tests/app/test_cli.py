@@ -1,0 +1,200 @@
+"""`atelier analyze`: the output contract, bad input, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.cli import main
+from factory import bad_files, good_files, write_tree
+
+ATELIER = [sys.executable, "-m", "app.cli"]
+
+
+def read_matrix(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0][1:]
+    ids = [r[0] for r in rows[1:]]
+    return header, ids, np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for key, value in attrs:
+            if key in {"src", "href"} and value is not None:
+                self.refs.append((tag, key, value))
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory, samples_dir):
+    out = tmp_path_factory.mktemp("run") / "out"
+    proc = subprocess.run(
+        [*ATELIER, "analyze", str(samples_dir), "--out", str(out), "--seed", "3"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_analyze_samples_writes_every_output(sample_run, samples_dir):
+    out, proc = sample_run
+    for name in ("clusters.csv", "similarity_ssim.csv", "run.json", "report.html"):
+        assert (out / name).is_file(), name
+    assert (out / "figures" / "clusters.png").is_file()
+    assert not list(out.rglob("*.part")), "temporary files left behind"
+    assert "loading images" in proc.stderr and "100%" in proc.stderr  # progress bars
+
+
+def test_clusters_csv_one_row_per_image(sample_run, samples_dir):
+    out, _ = sample_run
+    with open(out / "clusters.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:2] == ["image", "cluster"]
+    with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
+        truth = [r["image"] for r in csv.DictReader(fh)]
+    assert sorted(r[0] for r in rows[1:]) == sorted(truth)
+    labels = [int(r[1]) for r in rows[1:]]
+    run = json.loads((out / "run.json").read_text())
+    assert len(set(labels) - {-1}) == run["clustering"]["k"]
+    assert all(lab >= -1 for lab in labels)
+
+
+def test_similarity_csv_is_a_valid_matrix(sample_run):
+    out, _ = sample_run
+    header, ids, values = read_matrix(out / "similarity_ssim.csv")
+    assert header == ids and len(ids) == 45
+    assert values.shape == (45, 45)
+    assert np.all(np.diag(values) == 1.0)
+    assert np.array_equal(values, values.T)
+    assert values.min() >= 0.0 and values.max() <= 1.0
+    off = values[np.triu_indices(45, 1)]
+    assert off.max() < 1.0 and off.std() > 0.01  # a real matrix, not a constant
+
+
+def test_run_json_records_inputs_config_and_versions(sample_run, samples_dir):
+    out, _ = sample_run
+    run = json.loads((out / "run.json").read_text())
+    assert run["software"]["name"] == "atelier" and run["software"]["version"]
+    assert re.match(r"\d{4}-\d\d-\d\dT", run["started"])
+    assert run["config"]["random_state"] == 3
+    assert run["config"]["similarity"]["metrics"] == ["ssim"]
+    assert run["config"]["clustering"]["method"] == "spectral"
+    assert len(run["inputs"]) == 45 and run["skipped"] == []
+    for row in run["inputs"]:
+        data = (samples_dir / row["image"]).read_bytes()
+        assert row["sha256"] == hashlib.sha256(data).hexdigest()
+        with Image.open(samples_dir / row["image"]) as im:
+            assert (row["width"], row["height"]) == im.size
+    c = run["clustering"]
+    assert c["method"] == "spectral" and c["consumes"] == "affinity" and c["criterion"] == "silhouette"
+    ks = [row["k"] for row in c["selection"]]
+    assert ks == list(range(2, 26))
+    best = max(c["selection"], key=lambda r: r["silhouette"])
+    assert c["k"] == best["k_found"]
+    assert set(run["timings"]) == {"load", "preprocess", "similarity:ssim", "clustering"}
+    assert all(v >= 0 for v in run["timings"].values())
+    for lib in ("numpy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless"):
+        assert run["libraries"][lib] != "not installed"
+
+
+def test_report_is_self_contained_and_lists_inputs(sample_run):
+    out, _ = sample_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    parser = _Links()
+    parser.feed(html)
+    assert parser.refs, "report has no images"
+    for tag, key, value in parser.refs:
+        assert value.startswith(("data:", "#")), f"external reference {tag} {key}={value[:60]}"
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    run = json.loads((out / "run.json").read_text())
+    for row in run["inputs"]:
+        assert row["sha256"] in html
+    assert "Skipped files" in html
+
+
+def test_seed_makes_runs_identical(sample_run, samples_dir, tmp_path):
+    out, _ = sample_run
+    code = main(["analyze", str(samples_dir), "--out", str(tmp_path), "--seed", "3", "--no-progress"])
+    assert code == 0
+    assert (tmp_path / "clusters.csv").read_bytes() == (out / "clusters.csv").read_bytes()
+    assert (tmp_path / "similarity_ssim.csv").read_bytes() == (out / "similarity_ssim.csv").read_bytes()
+
+
+def test_bad_files_are_skipped_and_originals_untouched(tmp_path, hashes, capsys):
+    src = tmp_path / "in"
+    write_tree(src, good_files())
+    bad = bad_files()
+    write_tree(src, {name: data for name, (data, _) in bad.items()})
+    (src / "notes.txt").write_text("a note, not an image")
+    os.symlink("missing-target.png", src / "dangling.png")
+    before = hashes(src)
+    mtimes = {p: p.stat().st_mtime_ns for p in src.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    code = main(["analyze", str(src), "--out", str(out), "--no-progress", "--size", "64"])
+    assert code == 0
+    assert hashes(src) == before
+    assert {p: p.stat().st_mtime_ns for p in src.rglob("*") if p.is_file()} == mtimes
+    run = json.loads((out / "run.json").read_text())
+    skipped = {s["path"]: s["reason"] for s in run["skipped"]}
+    assert set(skipped) == set(bad) | {"dangling.png"}
+    for name, (_, reason) in bad.items():
+        assert re.search(reason, skipped[name]), (name, skipped[name])
+    assert "symbolic link" in skipped["dangling.png"]
+    assert sorted(r["image"] for r in run["inputs"]) == sorted(good_files())
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for name in skipped:
+        assert name in html
+    printed = capsys.readouterr().out
+    assert "4 image(s) analysed, 11 skipped" in printed
+
+
+def test_exit_codes(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.jpg").write_bytes(b"")
+    assert main(["analyze", str(empty), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "no usable image" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["analyze", str(empty)])  # --out missing
+    assert info.value.code == 2
+    assert main(["analyze", str(empty), "--out", str(tmp_path / "o"), "--cluster", "nope"]) == 2
+    assert "unknown clustering method 'nope'" in capsys.readouterr().err
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[clustering]\nk_mx = 3\n")
+    assert main(["analyze", str(empty), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
+    assert "clustering.k_mx" in capsys.readouterr().err
+
+
+def test_config_file_and_flags_combine(tmp_path, samples_dir):
+    src = tmp_path / "in"
+    write_tree(src, good_files())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("random_state = 5\n[preprocess]\nwork_size = 96\n[clustering]\nn_clusters = 2\n")
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--out", str(out), "--config", str(cfg),
+                 "--cluster", "agglomerative", "--no-progress"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["preprocess"]["work_size"] == 96
+    assert run["config"]["clustering"] == {**run["config"]["clustering"], "method": "agglomerative", "n_clusters": 2}
+    assert run["clustering"]["k"] == 2 and run["clustering"]["criterion"] == "fixed"
+    assert run["config"]["random_state"] == 5
