@@ -40,12 +40,23 @@ def main() -> int:
     if "--repair" not in sys.argv:
         return 1
     version = metadata.version("opencv-contrib-python-headless")
-    subprocess.check_call([
-        sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
-        f"opencv-contrib-python-headless=={version}",
-    ])
+    subprocess.check_call(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--force-reinstall",
+            f"opencv-contrib-python-headless=={version}",
+        ]
+    )
     gone = missing()
-    print("opencv check after repair: " + ("contrib modules present" if not gone else f"still missing {gone}"))
+    print(
+        "opencv check after repair: "
+        + ("contrib modules present" if not gone else f"still missing {gone}")
+    )
     return 0 if not gone else 1
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from tqdm import tqdm
 
@@ -44,8 +45,9 @@ class _Bars:
             self.close()
             label = _STAGE_LABELS.get(stage, stage.replace(":", " "))
             unit = "pair" if stage.startswith("similarity:") else "item"
-            self.bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=True,
-                            dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, desc=label, unit=unit, file=sys.stderr, leave=True, dynamic_ncols=True
+            )
             self.stage = stage
         if self.bar is None:
             return
@@ -61,7 +63,7 @@ class _Bars:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2: keep, with our prefix
+    def error(self, message: str) -> NoReturn:  # argparse exits 2: keep, with our prefix
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"atelier: error: {message}\n")
 
@@ -72,7 +74,9 @@ def _n_clusters(text: str) -> int | str:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a whole number, got {text!r}"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -86,14 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="analyse a folder of images and write a report")
     a.add_argument("input_dir", metavar="INPUT_DIR", help="folder of images (searched recursively)")
     a.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
-    a.add_argument("--metric", action="append", metavar="NAME",
-                   help="similarity metric (repeatable); default from the config: ssim")
+    a.add_argument(
+        "--metric",
+        action="append",
+        metavar="NAME",
+        help="similarity metric (repeatable); default from the config: ssim",
+    )
     a.add_argument("--cluster", metavar="METHOD", help="clustering method (default spectral)")
-    a.add_argument("--n-clusters", type=_n_clusters, metavar="K|auto",
-                   help="number of clusters, or auto (default)")
-    a.add_argument("--selection", metavar="CRITERION",
-                   help="criterion choosing k with auto: silhouette (default), calinski-harabasz")
-    a.add_argument("--linkage", metavar="L", help="linkage for agglomerative: average, complete, single")
+    a.add_argument(
+        "--n-clusters",
+        type=_n_clusters,
+        metavar="K|auto",
+        help="number of clusters, or auto (default)",
+    )
+    a.add_argument(
+        "--selection",
+        metavar="CRITERION",
+        help="criterion choosing k with auto: silhouette (default), calinski-harabasz",
+    )
+    a.add_argument(
+        "--linkage", metavar="L", help="linkage for agglomerative: average, complete, single"
+    )
     a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
     a.add_argument("--config", metavar="FILE", help="configuration file (.toml or .json)")
     a.add_argument("--seed", type=int, metavar="N", help="random_state for every random step")
@@ -103,9 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("app", help="start the web app")
     w.add_argument("--port", type=int, default=8501, help="port (default 8501)")
-    w.add_argument("--address", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1: this machine only; the app has no "
-                        "authentication, so expose it only behind an authenticating proxy)")
+    w.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; the app has no "
+        "authentication, so expose it only behind an authenticating proxy)",
+    )
     w.add_argument("--samples", metavar="DIR", help="folder offered by 'Load sample artworks'")
     return parser
 
@@ -199,14 +219,27 @@ def default_samples() -> Path:
 def _app(args: argparse.Namespace) -> int:
     script = Path(__file__).resolve().parent / "web" / "main.py"
     env = dict(os.environ)
-    env["ATELIER_SAMPLES"] = str(Path(args.samples).resolve() if args.samples else default_samples())
+    env["ATELIER_SAMPLES"] = str(
+        Path(args.samples).resolve() if args.samples else default_samples()
+    )
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.address", args.address,
-        "--server.port", str(args.port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--global.developmentMode", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        args.address,
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     print(f"Atelier web app on http://{args.address}:{args.port} (Ctrl+C to stop)")
     try:
@@ -238,8 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # last resort: no traceback unless asked
         if getattr(args, "verbose", False):
             raise
-        print(f"atelier: internal error: {type(err).__name__}: {err} (rerun with -v for details)",
-              file=sys.stderr)
+        print(
+            f"atelier: internal error: {type(err).__name__}: {err} (rerun with -v for details)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -108,7 +108,8 @@ def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)}; valid top-level keys: {', '.join(sorted(allowed))}"
+            f"unknown key(s) {', '.join(unknown)}; "
+            f"valid top-level keys: {', '.join(sorted(allowed))}"
         )
     sections = {name: _build(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
     return AnalysisConfig(**sections, random_state=data.get("random_state", 0))
@@ -130,7 +131,9 @@ def load_config(path: str | Path) -> AnalysisConfig:
     try:
         data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{p}: not valid {p.suffix.lstrip('.').upper() or 'TOML'}: {err}") from err
+        raise ConfigError(
+            f"{p}: not valid {p.suffix.lstrip('.').upper() or 'TOML'}: {err}"
+        ) from err
     try:
         return config_from_dict(data)
     except ConfigError as err:

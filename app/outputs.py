@@ -51,7 +51,9 @@ def _clusters_csv(result: AnalysisResult) -> str:
     exemplars = set(c.exemplars.values())
     for i, (image_id, lab) in enumerate(zip(result.ids, c.labels.tolist(), strict=True)):
         sil = float(c.silhouette[i])
-        writer.writerow([image_id, lab, int(i in exemplars), "" if math.isnan(sil) else f"{sil:.6f}"])
+        writer.writerow(
+            [image_id, lab, int(i in exemplars), "" if math.isnan(sil) else f"{sil:.6f}"]
+        )
     return buf.getvalue()
 
 

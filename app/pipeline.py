@@ -136,7 +136,8 @@ def run_analysis(
     if len(image_set) == 0:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in image_set.skipped[:5])
         raise NoUsableImageError(
-            "no usable image" + (f" ({len(image_set.skipped)} skipped: {reasons})" if reasons else "")
+            "no usable image"
+            + (f" ({len(image_set.skipped)} skipped: {reasons})" if reasons else "")
         )
 
     t0 = time.perf_counter()

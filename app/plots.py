@@ -55,9 +55,7 @@ def _sample(members: list[int], limit: int) -> list[int]:
     return [members[i] for i in picks]
 
 
-def cluster_grid(
-    result: AnalysisResult, *, label: int | None = None, columns: int = 6
-) -> Figure:
+def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: int = 6) -> Figure:
     """Every image of every cluster (or of one cluster), one block of rows per cluster.
 
     The exemplar (medoid) of each cluster comes first and is framed in red.
@@ -104,7 +102,8 @@ def cluster_grid(
     k = result.clustering.k
     noise = int((labels < 0).sum())
     fig.suptitle(
-        f"{k} cluster(s)" + (f", {noise} noise image(s)" if noise else "")
+        f"{k} cluster(s)"
+        + (f", {noise} noise image(s)" if noise else "")
         + " - red frame: exemplar (medoid)",
         fontsize=10,
     )

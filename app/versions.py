@@ -8,9 +8,21 @@ from importlib import metadata
 __all__ = ["atelier_version", "library_versions"]
 
 _LIBRARIES = (
-    "numpy", "scipy", "pandas", "scikit-image", "scikit-learn", "opencv-contrib-python-headless",
-    "opencv-python-headless", "pillow", "matplotlib", "jinja2", "hdbscan", "pystackreg",
-    "clusteval", "clustimage", "streamlit",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-image",
+    "scikit-learn",
+    "opencv-contrib-python-headless",
+    "opencv-python-headless",
+    "pillow",
+    "matplotlib",
+    "jinja2",
+    "hdbscan",
+    "pystackreg",
+    "clusteval",
+    "clustimage",
+    "streamlit",
 )
 
 

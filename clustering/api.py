@@ -57,8 +57,15 @@ class ClusteringResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _fit(method_name: str, matrix: np.ndarray, k: int, *, random_state: int, linkage: str,
-         notes: list[str]) -> np.ndarray:
+def _fit(
+    method_name: str,
+    matrix: np.ndarray,
+    k: int,
+    *,
+    random_state: int,
+    linkage: str,
+    notes: list[str],
+) -> np.ndarray:
     method = METHODS[method_name]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -133,15 +140,17 @@ def cluster(
     matrix = sim if method.consumes == "affinity" else distance
     notes: list[str] = []
     common = {"method": config.method, "notes": notes}
-    fit_args = {"random_state": random_state, "linkage": config.linkage, "notes": notes}
+
+    def fit(k: int) -> np.ndarray:
+        return _fit(
+            config.method, matrix, k, random_state=random_state, linkage=config.linkage, notes=notes
+        )
 
     if config.n_clusters != "auto":
         k = int(config.n_clusters)
         if k > n:
             raise ClusteringError(f"n_clusters={k} is more than the {n} images given")
-        labels = np.zeros(n, dtype=int) if k == 1 else (
-            np.arange(n) if k == n else _fit(config.method, matrix, k, **fit_args)
-        )
+        labels = np.zeros(n, dtype=int) if k == 1 else (np.arange(n) if k == n else fit(k))
         row = {"k": k, **score_labels(distance, coords, labels)}
         return _result(labels, distance, coords, criterion="fixed", selection=[row], **common)
 
@@ -160,10 +169,15 @@ def cluster(
     selection: list[dict[str, float]] = []
     candidates: dict[int, np.ndarray] = {}
     for k in range(k_lo, k_hi + 1):
-        labels = _fit(config.method, matrix, k, **fit_args)
+        labels = fit(k)
         candidates[k] = labels
-        selection.append({"k": k, "k_found": len(set(labels.tolist()) - {-1}),
-                          **score_labels(distance, coords, labels)})
+        selection.append(
+            {
+                "k": k,
+                "k_found": len(set(labels.tolist()) - {-1}),
+                **score_labels(distance, coords, labels),
+            }
+        )
     larger_better = SELECTION_CRITERIA[config.selection]
     valid = [r for r in selection if np.isfinite(r[config.selection])]
     if not valid:
@@ -174,5 +188,6 @@ def cluster(
         # Ties go to the smaller k (rows are in increasing k, max keeps the first).
         best = max(valid, key=lambda r: sign * r[config.selection])
         labels = candidates[int(best["k"])]
-    return _result(labels, distance, coords, criterion=config.selection, selection=selection,
-                   **common)
+    return _result(
+        labels, distance, coords, criterion=config.selection, selection=selection, **common
+    )

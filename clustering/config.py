@@ -77,6 +77,4 @@ class ClusteringConfig:
                 f"clustering.k_max ({self.k_max}) must be >= clustering.k_min ({self.k_min})"
             )
         if self.linkage not in LINKAGES:
-            raise ConfigError(
-                f"unknown linkage {self.linkage!r}; valid: {', '.join(LINKAGES)}"
-            )
+            raise ConfigError(f"unknown linkage {self.linkage!r}; valid: {', '.join(LINKAGES)}")

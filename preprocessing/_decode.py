@@ -40,9 +40,34 @@ IMAGE_EXTENSIONS = frozenset(
 #: reported as skipped with the reason, not ignored.
 UNSUPPORTED_IMAGE_EXTENSIONS = frozenset(
     {
-        ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".svg", ".psd", ".xcf", ".ico",
-        ".icns", ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".exr", ".hdr", ".dng", ".cr2",
-        ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".eps", ".pdf",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".jxl",
+        ".jp2",
+        ".j2k",
+        ".svg",
+        ".psd",
+        ".xcf",
+        ".ico",
+        ".icns",
+        ".tga",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".exr",
+        ".hdr",
+        ".dng",
+        ".cr2",
+        ".cr3",
+        ".nef",
+        ".arw",
+        ".orf",
+        ".rw2",
+        ".raf",
+        ".eps",
+        ".pdf",
     }
 )
 
@@ -191,8 +216,10 @@ def _to_float_rgb(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, str, i
         return _composite_on_white(rgba, notes), kind.get(mode, "RGBA"), 8
     if mode in {"1", "L"}:
         gray = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-        return np.repeat(gray[:, :, None], 3, axis=2), ("bilevel" if mode == "1" else "gray"), (
-            1 if mode == "1" else 8
+        return (
+            np.repeat(gray[:, :, None], 3, axis=2),
+            ("bilevel" if mode == "1" else "gray"),
+            (1 if mode == "1" else 8),
         )
     if mode == "P":
         return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, "palette", 8

@@ -65,6 +65,4 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         _positive_int("preprocess.work_size", self.work_size, minimum=32)
         if self.work_size > 4096:
-            raise ConfigError(
-                f"preprocess.work_size must be at most 4096, got {self.work_size}"
-            )
+            raise ConfigError(f"preprocess.work_size must be at most 4096, got {self.work_size}")

@@ -194,7 +194,9 @@ def _load_files(
     return _flag_duplicates(records), skipped
 
 
-def _walk(root: Path, recursive: bool) -> tuple[list[tuple[str, Path]], list[SkippedFile], list[SkippedFile]]:
+def _walk(
+    root: Path, recursive: bool
+) -> tuple[list[tuple[str, Path]], list[SkippedFile], list[SkippedFile]]:
     """List candidate image files under ``root`` in a stable, sorted order."""
     candidates: list[tuple[str, Path]] = []
     skipped: list[SkippedFile] = []
@@ -228,8 +230,11 @@ def _walk(root: Path, recursive: bool) -> tuple[list[tuple[str, Path]], list[Ski
                     candidates.append((rel, path))
             elif suffix in UNSUPPORTED_IMAGE_EXTENSIONS:
                 skipped.append(
-                    SkippedFile(rel, f"unsupported image format ({suffix}); supported endings: "
-                                + ", ".join(sorted(IMAGE_EXTENSIONS)))
+                    SkippedFile(
+                        rel,
+                        f"unsupported image format ({suffix}); supported endings: "
+                        + ", ".join(sorted(IMAGE_EXTENSIONS)),
+                    )
                 )
             else:
                 ignored.append(SkippedFile(rel, "not an image file ending"))
@@ -296,7 +301,9 @@ def load_paths(
         return ImageSet(())
     absolute = [p.absolute() for p in resolved]
     common = Path(os.path.commonpath([str(p.parent) for p in absolute]))
-    items = [(p.relative_to(common).as_posix(), orig) for p, orig in zip(absolute, resolved, strict=True)]
+    items = [
+        (p.relative_to(common).as_posix(), orig) for p, orig in zip(absolute, resolved, strict=True)
+    ]
     records, skipped = _load_files(items, config, progress)
     return ImageSet(tuple(records), tuple(skipped), root=common)
 

@@ -66,9 +66,7 @@ class AlignedSet:
         for im in self.images:
             total += np.where(im.mask, im.gray, 0.0)
             count += im.mask
-        return np.divide(total, count, out=np.zeros_like(total), where=count > 0).astype(
-            np.float32
-        )
+        return np.divide(total, count, out=np.zeros_like(total), where=count > 0).astype(np.float32)
 
 
 def rgb_to_gray(image: np.ndarray) -> np.ndarray:

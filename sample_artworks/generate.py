@@ -59,8 +59,14 @@ def similarity_warp(img, angle_deg, scale, shift_rc, border) -> np.ndarray:
     m = cv2.getRotationMatrix2D((cols / 2, rows / 2), angle_deg, scale)
     m[0, 2] += shift_rc[1]
     m[1, 2] += shift_rc[0]
-    return cv2.warpAffine(img, m, (cols, rows), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.warpAffine(
+        img,
+        m,
+        (cols, rows),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
 
 
 def brush_texture(rng, shape, angle_deg: float, length: float) -> np.ndarray:
@@ -149,15 +155,22 @@ def paint_copy(rng, motifs: dict, comp: dict) -> np.ndarray:
         m = mask.astype(bool)
         img[m] = fill[m]
     for poly in polys:
-        cv2.polylines(img, [np.round(poly * 4).astype(np.int32)], True, line_c, line_w,
-                      cv2.LINE_AA, shift=2)
+        cv2.polylines(
+            img, [np.round(poly * 4).astype(np.int32)], True, line_c, line_w, cv2.LINE_AA, shift=2
+        )
     for stroke, pos in zip(motifs["strokes"], comp["stroke_pos"], strict=True):
         pts = np.stack([stroke[:, 1] + pos[1], stroke[:, 0] + pos[0]], axis=1)
-        cv2.polylines(img, [np.round(pts * 4).astype(np.int32)], False, line_c, line_w,
-                      cv2.LINE_AA, shift=2)
+        cv2.polylines(
+            img, [np.round(pts * 4).astype(np.int32)], False, line_c, line_w, cv2.LINE_AA, shift=2
+        )
     img = tremor(rng, img, amplitude=rng.uniform(0.6, 1.6))
-    img = similarity_warp(img, rng.uniform(-2, 2), rng.uniform(0.97, 1.03),
-                          rng.uniform(-8, 8, size=2), tuple(float(v) for v in bg))
+    img = similarity_warp(
+        img,
+        rng.uniform(-2, 2),
+        rng.uniform(0.97, 1.03),
+        rng.uniform(-8, 8, size=2),
+        tuple(float(v) for v in bg),
+    )
     img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.9))
     img += rng.normal(0, 0.012, size=img.shape).astype(np.float32)
     return np.clip(img, 0, 1)
@@ -190,15 +203,24 @@ def pull_impression(rng, plate: np.ndarray) -> np.ndarray:
     failures = smooth_noise(rng, (rows, cols), 6) > rng.uniform(1.6, 2.4)  # ink did not take
     density *= np.where(failures, rng.uniform(0.2, 0.6), 1.0).astype(np.float32)
     density += np.clip(smooth_noise(rng, (rows, cols), 40), 0, None) * rng.uniform(0.0, 0.06)
-    paper = np.array(rng.choice([[0.96, 0.94, 0.86], [0.93, 0.90, 0.80], [0.90, 0.91, 0.90],
-                                 [0.97, 0.97, 0.95]]), np.float32)
-    ink = np.array(rng.choice([[0.05, 0.05, 0.06], [0.25, 0.15, 0.08], [0.10, 0.10, 0.20],
-                               [0.18, 0.12, 0.10]]), np.float32)
+    paper = np.array(
+        rng.choice(
+            [[0.96, 0.94, 0.86], [0.93, 0.90, 0.80], [0.90, 0.91, 0.90], [0.97, 0.97, 0.95]]
+        ),
+        np.float32,
+    )
+    ink = np.array(
+        rng.choice(
+            [[0.05, 0.05, 0.06], [0.25, 0.15, 0.08], [0.10, 0.10, 0.20], [0.18, 0.12, 0.10]]
+        ),
+        np.float32,
+    )
     fibres = brush_texture(rng, (rows, cols), rng.uniform(0, 180), 9) * 0.015
     d = np.clip(density, 0, 1)[:, :, None]
     img = paper[None, None] * (1 + fibres[:, :, None]) * (1 - d) + ink[None, None] * d
-    img = similarity_warp(img, rng.uniform(-1.2, 1.2), 1.0, rng.uniform(-6, 6, size=2),
-                          tuple(float(v) for v in paper))
+    img = similarity_warp(
+        img, rng.uniform(-1.2, 1.2), 1.0, rng.uniform(-6, 6, size=2), tuple(float(v) for v in paper)
+    )
     margin = rng.integers(0, 14, size=4)  # trimmed differently
     img = img[margin[0] : rows - margin[1], margin[2] : cols - margin[3]]
     return np.clip(img + rng.normal(0, 0.01, size=img.shape).astype(np.float32), 0, 1)
@@ -211,8 +233,9 @@ def photograph(rng, work: np.ndarray) -> np.ndarray:
     src = np.float32([[0, 0], [cols, 0], [cols, rows], [0, rows]])
     jitter = rng.uniform(-0.05, 0.05, size=(4, 2)) * np.float32([cols, rows])
     m = cv2.getPerspectiveTransform(src, (src + jitter).astype(np.float32))
-    img = cv2.warpPerspective(work, m, (cols, rows), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+    img = cv2.warpPerspective(
+        work, m, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     c = (rng.uniform(0.0, 0.07, size=4) * [rows, rows, cols, cols]).astype(int)
     img = img[c[0] : rows - c[1], c[2] : cols - c[3]]
     r2, c2 = img.shape[:2]
@@ -226,8 +249,11 @@ def photograph(rng, work: np.ndarray) -> np.ndarray:
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.3, 1.3))
     img += rng.normal(0, rng.uniform(0.005, 0.02), size=img.shape).astype(np.float32)
     scale = rng.uniform(0.85, 1.1)
-    img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
-                     interpolation=cv2.INTER_AREA)
+    img = cv2.resize(
+        img,
+        (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+        interpolation=cv2.INTER_AREA,
+    )
     return np.clip(img, 0, 1)
 
 
@@ -279,8 +305,13 @@ def main() -> None:
         "print_cat": (cv2.cvtColor(skdata.chelsea(), cv2.COLOR_RGB2GRAY) / 255.0, 4),
     }
     for family, (gray, n) in plates.items():
-        gray = cv2.resize(gray.astype(np.float32), None, fx=0.75, fy=0.75,
-                          interpolation=cv2.INTER_AREA) if gray.shape[0] > 400 else gray
+        gray = (
+            cv2.resize(
+                gray.astype(np.float32), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA
+            )
+            if gray.shape[0] > 400
+            else gray
+        )
         plate = make_plate(gray, rng)
         for i in range(1, n + 1):
             emit(family, i, pull_impression(rng, plate), ".png" if i == 1 else ".jpg")
@@ -300,8 +331,10 @@ def main() -> None:
         writer.writerow(["image", "family"])
         writer.writerows(rows)
     total = sum(p.stat().st_size for p in out.iterdir())
-    print(f"{len(rows)} images in {len(cartoons) + len(plates) + len(works)} families, "
-          f"{total / 1e6:.2f} MB")
+    print(
+        f"{len(rows)} images in {len(cartoons) + len(plates) + len(works)} families, "
+        f"{total / 1e6:.2f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -56,9 +56,17 @@ class SimilarityConfig:
         if self.n_jobs is not None and (
             isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 1
         ):
-            raise ConfigError(f"similarity.n_jobs must be a positive integer or unset, got {self.n_jobs!r}")
-        if isinstance(self.block_size, bool) or not isinstance(self.block_size, int) or self.block_size < 1:
-            raise ConfigError(f"similarity.block_size must be a positive integer, got {self.block_size!r}")
+            raise ConfigError(
+                f"similarity.n_jobs must be a positive integer or unset, got {self.n_jobs!r}"
+            )
+        if (
+            isinstance(self.block_size, bool)
+            or not isinstance(self.block_size, int)
+            or self.block_size < 1
+        ):
+            raise ConfigError(
+                f"similarity.block_size must be a positive integer, got {self.block_size!r}"
+            )
 
     def metric(self, name: str):  # noqa: ANN201 - returns a Metric
         """The configured metric object for ``name``."""

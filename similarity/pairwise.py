@@ -178,9 +178,12 @@ def pairwise(
                 place(task, _compare_block(metric, features[r0:r1], features[c0:c1], r0 == c0))
         else:
             futures = {
-                pool.submit(
-                    _compare_block, metric, features[r0:r1], features[c0:c1], r0 == c0
-                ): (r0, r1, c0, c1)
+                pool.submit(_compare_block, metric, features[r0:r1], features[c0:c1], r0 == c0): (
+                    r0,
+                    r1,
+                    c0,
+                    c1,
+                )
                 for r0, r1, c0, c1 in tasks
             }
             for fut in as_completed(futures):

@@ -25,7 +25,13 @@ def pattern(rows: int = 48, cols: int = 64, seed: int = 0) -> np.ndarray:
     img[..., 2] = 90
     for _ in range(4):
         r, c = rng.integers(0, rows), rng.integers(0, cols)
-        cv2.circle(img, (int(c), int(r)), int(rng.integers(3, 10)), tuple(int(v) for v in rng.integers(0, 256, 3)), -1)
+        cv2.circle(
+            img,
+            (int(c), int(r)),
+            int(rng.integers(3, 10)),
+            tuple(int(v) for v in rng.integers(0, 256, 3)),
+            -1,
+        )
     return img
 
 
@@ -63,13 +69,25 @@ def bad_files() -> dict[str, tuple[bytes, str]]:
         "empty.jpg": (b"", r"empty file \(0 bytes\)"),
         "truncated.jpg": (jpeg[: len(jpeg) // 2], r"truncated|corrupt"),
         "truncated.png": (png[: len(png) // 2], r"truncated|corrupt"),
-        "notes.jpg": (b"These are my notes about the painting.\n" * 5, r"not an image: the content is text"),
-        "page.png": (b"<!DOCTYPE html><html><body>hi</body></html>", r"not an image: the content is HTML"),
+        "notes.jpg": (
+            b"These are my notes about the painting.\n" * 5,
+            r"not an image: the content is text",
+        ),
+        "page.png": (
+            b"<!DOCTYPE html><html><body>hi</body></html>",
+            r"not an image: the content is HTML",
+        ),
         "bomb.png": (png_with_declared_size(20000, 20000), r"decompression bomb"),
         "tiny.png": (encode(pattern(8, 8), "PNG"), r"too small: 8x8 px"),
-        "icon.png": (encode(Image.fromarray(pattern(32, 32)), "ICO"), r"unsupported image format ICO"),
+        "icon.png": (
+            encode(Image.fromarray(pattern(32, 32)), "ICO"),
+            r"unsupported image format ICO",
+        ),
         "scan.heic": (b"\x00\x00\x00\x18ftypheic", r"unsupported image format \(\.heic\)"),
-        "noise.tif": (bytes(np.random.default_rng(3).integers(0, 256, 4000, dtype=np.uint8)), r"not an image"),
+        "noise.tif": (
+            bytes(np.random.default_rng(3).integers(0, 256, 4000, dtype=np.uint8)),
+            r"not an image",
+        ),
     }
 
 

@@ -8,11 +8,24 @@ import sys
 import cv2
 
 CORE_MODULES = [
-    "preprocessing", "preprocessing.load", "preprocessing._decode", "preprocessing.work",
-    "preprocessing.matrix", "preprocessing.config", "preprocessing.errors",
-    "similarity", "similarity.pairwise", "similarity.ssim", "similarity.registry",
-    "similarity.matrix", "similarity.config", "clustering", "clustering.api",
-    "clustering.methods", "clustering.scores", "clustering.config",
+    "preprocessing",
+    "preprocessing.load",
+    "preprocessing._decode",
+    "preprocessing.work",
+    "preprocessing.matrix",
+    "preprocessing.config",
+    "preprocessing.errors",
+    "similarity",
+    "similarity.pairwise",
+    "similarity.ssim",
+    "similarity.registry",
+    "similarity.matrix",
+    "similarity.config",
+    "clustering",
+    "clustering.api",
+    "clustering.methods",
+    "clustering.scores",
+    "clustering.config",
 ]
 
 
@@ -34,8 +47,10 @@ def test_core_never_prints():
 
     root = Path(__file__).resolve().parent.parent
     offenders = [
-        str(p) for pkg in ("preprocessing", "similarity", "clustering")
-        for p in (root / pkg).rglob("*.py") if "print(" in p.read_text(encoding="utf-8")
+        str(p)
+        for pkg in ("preprocessing", "similarity", "clustering")
+        for p in (root / pkg).rglob("*.py")
+        if "print(" in p.read_text(encoding="utf-8")
     ]
     assert offenders == []
 

@@ -78,7 +78,9 @@ def analyse_page() -> None:
     if st.button("Run analysis", type="primary"):
         bar = st.progress(0.0, text="starting")
         try:
-            st.session_state["result"] = run_analysis(images, config, progress=_progress_callback(bar))
+            st.session_state["result"] = run_analysis(
+                images, config, progress=_progress_callback(bar)
+            )
         except AtelierError as err:
             st.error(f"The analysis failed: {err}")
         bar.empty()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factory import bad_files, good_files, write_tree
 from PIL import Image
 
 from app.cli import main
-from factory import bad_files, good_files, write_tree
 
 ATELIER = [sys.executable, "-m", "app.cli"]
 
@@ -48,7 +48,9 @@ def sample_run(tmp_path_factory, samples_dir):
     out = tmp_path_factory.mktemp("run") / "out"
     proc = subprocess.run(
         [*ATELIER, "analyze", str(samples_dir), "--out", str(out), "--seed", "3"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     return out, proc
@@ -104,7 +106,9 @@ def test_run_json_records_inputs_config_and_versions(sample_run, samples_dir):
         with Image.open(samples_dir / row["image"]) as im:
             assert (row["width"], row["height"]) == im.size
     c = run["clustering"]
-    assert c["method"] == "spectral" and c["consumes"] == "affinity" and c["criterion"] == "silhouette"
+    assert (
+        c["method"] == "spectral" and c["consumes"] == "affinity" and c["criterion"] == "silhouette"
+    )
     ks = [row["k"] for row in c["selection"]]
     assert ks == list(range(2, 26))
     best = max(c["selection"], key=lambda r: r["silhouette"])
@@ -132,10 +136,14 @@ def test_report_is_self_contained_and_lists_inputs(sample_run):
 
 def test_seed_makes_runs_identical(sample_run, samples_dir, tmp_path):
     out, _ = sample_run
-    code = main(["analyze", str(samples_dir), "--out", str(tmp_path), "--seed", "3", "--no-progress"])
+    code = main(
+        ["analyze", str(samples_dir), "--out", str(tmp_path), "--seed", "3", "--no-progress"]
+    )
     assert code == 0
     assert (tmp_path / "clusters.csv").read_bytes() == (out / "clusters.csv").read_bytes()
-    assert (tmp_path / "similarity_ssim.csv").read_bytes() == (out / "similarity_ssim.csv").read_bytes()
+    assert (tmp_path / "similarity_ssim.csv").read_bytes() == (
+        out / "similarity_ssim.csv"
+    ).read_bytes()
 
 
 def test_bad_files_are_skipped_and_originals_untouched(tmp_path, hashes, capsys):
@@ -191,10 +199,28 @@ def test_config_file_and_flags_combine(tmp_path, samples_dir):
     cfg = tmp_path / "c.toml"
     cfg.write_text("random_state = 5\n[preprocess]\nwork_size = 96\n[clustering]\nn_clusters = 2\n")
     out = tmp_path / "out"
-    assert main(["analyze", str(src), "--out", str(out), "--config", str(cfg),
-                 "--cluster", "agglomerative", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(src),
+                "--out",
+                str(out),
+                "--config",
+                str(cfg),
+                "--cluster",
+                "agglomerative",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["preprocess"]["work_size"] == 96
-    assert run["config"]["clustering"] == {**run["config"]["clustering"], "method": "agglomerative", "n_clusters": 2}
+    assert run["config"]["clustering"] == {
+        **run["config"]["clustering"],
+        "method": "agglomerative",
+        "n_clusters": 2,
+    }
     assert run["clustering"]["k"] == 2 and run["clustering"]["criterion"] == "fixed"
     assert run["config"]["random_state"] == 5

@@ -9,9 +9,9 @@ import re
 import cv2
 import numpy as np
 import pytest
+from factory import bad_files, encode, good_files, pattern, write_tree
 from PIL import Image
 
-from factory import bad_files, encode, good_files, pattern, write_tree
 from preprocessing import (
     ImageLoadError,
     LoadConfig,
@@ -31,8 +31,12 @@ def decode(data: bytes, **kw):
 def test_rgb_jpeg_png_bmp_webp_become_float_rgb():
     img = pattern(40, 50)
     # lossless formats: exact to rounding; JPEG (chroma subsampled): small mean error
-    for fmt, kw, tol in [("PNG", {}, 0), ("BMP", {}, 0), ("WEBP", {"lossless": True}, 0),
-                         ("JPEG", {"quality": 100, "subsampling": 0}, 3)]:
+    for fmt, kw, tol in [
+        ("PNG", {}, 0),
+        ("BMP", {}, 0),
+        ("WEBP", {"lossless": True}, 0),
+        ("JPEG", {"quality": 100, "subsampling": 0}, 3),
+    ]:
         d = decode(encode(img, fmt, **kw))
         assert d.pixels.dtype == np.float32 and d.pixels.shape == (40, 50, 3)
         assert 0.0 <= d.pixels.min() and d.pixels.max() <= 1.0
@@ -176,14 +180,19 @@ def test_min_side_and_non_recursive(tmp_path):
 
 def test_duplicates_are_kept_and_flagged(tmp_path):
     data = encode(pattern(40, 40), "PNG")
-    write_tree(tmp_path, {"a.png": data, "b/a.png": data, "c.png": encode(pattern(40, 40, 9), "PNG")})
+    write_tree(
+        tmp_path, {"a.png": data, "b/a.png": data, "c.png": encode(pattern(40, 40, 9), "PNG")}
+    )
     s = load_folder(tmp_path)
     assert s.ids == ("a.png", "b/a.png", "c.png")
     assert s.duplicates() == {"b/a.png": "a.png"}
 
 
 def test_load_paths_ids_are_relative_to_common_folder(tmp_path):
-    write_tree(tmp_path, {"x/one.png": encode(pattern(), "PNG"), "y/one.png": encode(pattern(seed=4), "PNG")})
+    write_tree(
+        tmp_path,
+        {"x/one.png": encode(pattern(), "PNG"), "y/one.png": encode(pattern(seed=4), "PNG")},
+    )
     s = load_paths([tmp_path / "y/one.png", tmp_path / "x/one.png"])
     assert s.ids == ("y/one.png", "x/one.png")
 
@@ -195,16 +204,24 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 
 def test_uploads_are_sanitised_and_made_unique():
     data = encode(pattern(), "PNG")
-    s = load_uploads([("../../etc/a.png", data), ("a.png", data), ("C:\\x\\b.png", b""), ("<script>.png", data)])
+    s = load_uploads(
+        [("../../etc/a.png", data), ("a.png", data), ("C:\\x\\b.png", b""), ("<script>.png", data)]
+    )
     assert s.ids == ("a.png", "a-2.png", "_script_.png")
     assert [x.path for x in s.skipped] == ["b.png"]
     assert s.duplicates() == {"a-2.png": "a.png", "_script_.png": "a.png"}
     assert all(r.path is None for r in s)
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("../../etc/passwd", "passwd"), ("/abs/path/x.jpg", "x.jpg"), ("..", "upload"),
-    ("a\x00b.png", "ab.png"), ("ünïcode..name.png", "ünïcode..name.png"),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("/abs/path/x.jpg", "x.jpg"),
+        ("..", "upload"),
+        ("a\x00b.png", "ab.png"),
+        ("ünïcode..name.png", "ünïcode..name.png"),
+    ],
+)
 def test_sanitize_upload_name(raw, expected):
     assert sanitize_upload_name(raw) == expected

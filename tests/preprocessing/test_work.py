@@ -26,7 +26,10 @@ def test_fit_keeps_aspect_and_masks_padding(rows, cols):
     valid_cols = int(mask.any(axis=0).sum())
     assert max(valid_rows, valid_cols) == 128
     # aspect ratio kept to within one pixel of rounding
-    assert abs(valid_cols / valid_rows - cols / rows) <= (cols / rows) / min(valid_rows, valid_cols) + 1e-9
+    assert (
+        abs(valid_cols / valid_rows - cols / rows)
+        <= (cols / rows) / min(valid_rows, valid_cols) + 1e-9
+    )
     assert mask.sum() == valid_rows * valid_cols  # one solid rectangle
     assert 0.0 <= canvas.min() and canvas.max() <= 1.0
 

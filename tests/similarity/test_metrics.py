@@ -5,11 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from factory import SAMPLES
-from preprocessing import load_folder, make_work_image
+
+from preprocessing import ConfigError, load_folder, make_work_image
 from similarity import METRICS, SSIM, get_metric
-from preprocessing import ConfigError
 
 SIZE = 128
 
@@ -46,12 +45,16 @@ def test_monotone_under_growing_noise_and_blur(name, bases):
     for base in bases:
         ref = feats(m, base)
         noise = rng.standard_normal(base.gray.shape).astype(np.float32)
-        by_noise = [m.compare(ref, feats(m, base, np.clip(base.gray + s * noise, 0, 1)))
-                    for s in (0.02, 0.05, 0.1, 0.2)]
-        assert all(a > b for a, b in zip(by_noise, by_noise[1:])), by_noise
-        by_blur = [m.compare(ref, feats(m, base, cv2.GaussianBlur(base.gray, (0, 0), s)))
-                   for s in (0.5, 1.0, 2.0, 4.0)]
-        assert all(a > b for a, b in zip(by_blur, by_blur[1:])), by_blur
+        by_noise = [
+            m.compare(ref, feats(m, base, np.clip(base.gray + s * noise, 0, 1)))
+            for s in (0.02, 0.05, 0.1, 0.2)
+        ]
+        assert all(a > b for a, b in zip(by_noise, by_noise[1:], strict=False)), by_noise
+        by_blur = [
+            m.compare(ref, feats(m, base, cv2.GaussianBlur(base.gray, (0, 0), s)))
+            for s in (0.5, 1.0, 2.0, 4.0)
+        ]
+        assert all(a > b for a, b in zip(by_blur, by_blur[1:], strict=False)), by_blur
 
 
 @pytest.mark.parametrize("name", sorted(METRICS))
@@ -74,8 +77,15 @@ def test_ssim_matches_scikit_image_on_full_masks(bases):
     a, b = bases[0].gray.astype(np.float64), bases[1].gray.astype(np.float64)
     m = SSIM()
     ours = m.ssim_map(m.extract(a, np.ones_like(a, bool)), m.extract(b, np.ones_like(b, bool)))
-    _, ref = structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-                                   use_sample_covariance=False, data_range=1.0, full=True)
+    _, ref = structural_similarity(
+        a,
+        b,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1.0,
+        full=True,
+    )
     inner = (slice(8, -8), slice(8, -8))
     np.testing.assert_allclose(ours[inner], ref[inner], atol=1e-6)
 

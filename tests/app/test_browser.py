@@ -1,0 +1,80 @@
+"""The web app in a real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(
+    os.environ.get("ATELIER_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output")
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        outside: list[str] = []
+
+        def guard(route):
+            host = urlparse(route.request.url).hostname or ""
+            if route.request.url.startswith(("data:", "blob:")) or host in {
+                "127.0.0.1",
+                "localhost",
+            }:
+                return route.continue_()
+            outside.append(route.request.url)
+            return route.abort()
+
+        context.route("**/*", guard)
+        pg = context.new_page()
+        yield pg, outside
+        browser.close()
+
+
+def test_load_samples_run_and_see_every_image(server, page, samples_dir):
+    url, _, _ = server
+    pg, outside = page
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.get_by_role("button", name="Load sample artworks").click()
+    pg.get_by_role("button", name="Run analysis").click(timeout=60_000)
+    pg.get_by_text("clusters", exact=False).first.wait_for(timeout=120_000)
+    pg.locator("h3", has_text="clusters").wait_for(timeout=120_000)
+    pg.wait_for_function(
+        "document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 45", timeout=120_000
+    )
+    pg.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=60_000,
+    )
+    captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
+        expected = sorted(r["image"] for r in csv.DictReader(fh))
+    assert sorted(c.strip() for c in captions) == expected
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "web_clusters.png"), full_page=False)
+    assert outside == [], f"requests to other hosts: {outside}"
+    assert pg.get_by_text("Deploy", exact=True).count() == 0  # viewer toolbar, no deploy link
