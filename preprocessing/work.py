@@ -9,6 +9,7 @@ only pixels that are valid in both images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,13 +45,36 @@ class WorkImage:
     transform: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AlignedSet:
-    """The work images of an analysis, all of shape ``(size, size)``."""
+    """The work images of an analysis, all of shape ``(size, size)``.
+
+    Attributes
+    ----------
+    images : tuple of WorkImage
+    size : int
+    method : str
+        The alignment method (``none`` when not aligned).
+    reference : str
+        ``mean``, ``first``, ``previous`` or the id of the reference image.
+    mean_before, mean_after : (size, size) ndarray or None
+        Mean image before and after alignment (over valid pixels).
+    quality : tuple of AlignQuality
+        Per image, in order (empty when not aligned).
+    rounds : int
+        Rounds of the iterated mean reference.
+    warnings : tuple of str
+    """
 
     images: tuple[WorkImage, ...]
     size: int
     method: str = "none"
+    reference: str = ""
+    mean_before: np.ndarray | None = None
+    mean_after: np.ndarray | None = None
+    quality: tuple[Any, ...] = ()
+    rounds: int = 0
+    warnings: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.images)

@@ -10,14 +10,13 @@ per block rather than once per pair, and memory is bounded by the block size.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import Executor, as_completed
 from typing import Any
 
 import numpy as np
 
+from preprocessing.parallel import ordered_map, process_pool, resolve_jobs
 from preprocessing.work import WorkImage
 
 from .base import Metric
@@ -28,10 +27,6 @@ __all__ = ["pairwise", "extract_features", "block_tasks"]
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
-
-
-def _extract_chunk(metric: Metric, images: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Any]:
-    return [metric.extract(gray, mask) for gray, mask in images]
 
 
 def _compare_block(
@@ -61,15 +56,6 @@ def block_tasks(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
     ]
 
 
-def _pool(n_jobs: int) -> ProcessPoolExecutor:
-    # forkserver: safe from multi-threaded hosts (the web app), cheaper than spawn.
-    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("forkserver"))
-
-
-def _resolve_jobs(n_jobs: int | None) -> int:
-    return max(1, n_jobs if n_jobs is not None else (os.cpu_count() or 1))
-
-
 def extract_features(
     images: Sequence[WorkImage],
     metric: Metric,
@@ -91,24 +77,10 @@ def extract_features(
     progress : callable, optional
         ``progress(done_images, total_images)``.
     """
-    payload = [(im.gray, im.mask) for im in images]
-    chunks = [payload[i : i + chunk_size] for i in range(0, len(payload), chunk_size)]
-    features: list[Any] = []
-    if executor is None:
-        for chunk in chunks:
-            features.extend(_extract_chunk(metric, chunk))
-            if progress is not None:
-                progress(len(features), len(payload))
-        return features
-    futures = [executor.submit(_extract_chunk, metric, chunk) for chunk in chunks]
-    done = 0
-    for fut in as_completed(futures):
-        done += len(fut.result())
-        if progress is not None:
-            progress(done, len(payload))
-    for fut in futures:
-        features.extend(fut.result())
-    return features
+    items = [(im.gray, im.mask) for im in images]
+    return ordered_map(
+        metric.extract, items, executor=executor, chunk_size=chunk_size, progress=progress
+    )
 
 
 def pairwise(
@@ -155,9 +127,9 @@ def pairwise(
     values = np.eye(n)
     tasks = block_tasks(n, max(1, block_size))
     total_pairs = n * (n - 1) // 2
-    jobs = _resolve_jobs(n_jobs)
+    jobs = resolve_jobs(n_jobs)
     own_pool = executor is None and jobs > 1 and len(tasks) > 1
-    pool: Executor | None = _pool(jobs) if own_pool else executor
+    pool: Executor | None = process_pool(jobs) if own_pool else executor
     try:
         features = extract_features(images, metric, executor=pool, progress=feature_progress)
         done = 0

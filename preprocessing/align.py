@@ -1,0 +1,441 @@
+"""Alignment of the work images: pystackreg's motion models or SIFT + RANSAC.
+
+Transform convention (pystackreg's, and OpenCV's ``WARP_INVERSE_MAP``): a
+work image's ``transform`` maps a position ``(col, row, 1)`` in the aligned
+canvas to the position in the unaligned work image that it was sampled from.
+It is 3 x 3, except for pystackreg's bilinear model (4 x 4, pystackreg's own
+layout).
+
+Borders that a transform uncovers are filled with zeros and marked invalid in
+the image's mask, so pixel metrics compare only pixels valid in both images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import cv2
+import numpy as np
+from pystackreg import StackReg
+
+from .errors import AlignmentError
+from .work import AlignedSet, WorkImage
+
+__all__ = [
+    "MOTION_MODELS",
+    "ALIGN_METHODS",
+    "FEATURE_MODELS",
+    "AlignQuality",
+    "align",
+    "check_alignment_options",
+    "ncc",
+]
+
+#: Option name -> pystackreg model.
+MOTION_MODELS: dict[str, int] = {
+    "translation": StackReg.TRANSLATION,
+    "rigid": StackReg.RIGID_BODY,
+    "scaled-rotation": StackReg.SCALED_ROTATION,
+    "affine": StackReg.AFFINE,
+    "bilinear": StackReg.BILINEAR,
+}
+ALIGN_METHODS = ("none", *MOTION_MODELS, "features")
+FEATURE_MODELS = ("similarity", "affine", "homography")
+STACKREG_REFERENCES = ("mean", "first", "previous")
+FEATURE_REFERENCES = ("auto", "first")
+
+_VALID = 0.99  # a pixel is valid when at least this much of it came from valid pixels
+_MASK_ERODE = 4  # keep keypoints away from the padding's artificial edge
+_RATIO = 0.8  # Lowe's ratio test
+_RANSAC_PX = 3.0
+_MAX_CANDIDATES = 16  # images tried as the feature path's reference
+
+MapFn = Callable[[Callable[..., Any], Sequence[tuple[Any, ...]]], list[Any]]
+
+
+@dataclass(frozen=True)
+class AlignQuality:
+    """How well one image aligned.
+
+    ``ncc_before`` / ``ncc_after``: normalised cross-correlation of the image
+    with the mean of the *other* images, before and after alignment, over
+    pixels valid in both. ``inliers``: RANSAC inliers to the reference
+    (feature path). ``aligned`` is False when the image was left unaligned
+    (too few matches) or its correlation fell.
+    """
+
+    id: str
+    ncc_before: float
+    ncc_after: float
+    inliers: int | None = None
+    aligned: bool = True
+    note: str = ""
+
+
+def check_alignment_options(
+    method: str, reference: str, ids: Sequence[str] | None = None, feature_model: str = "affine"
+) -> None:
+    """Refuse unknown or impossible combinations up front, with a clear message.
+
+    Raises
+    ------
+    AlignmentError
+    """
+    if method not in ALIGN_METHODS:
+        raise AlignmentError(f"unknown alignment {method!r}; valid: {', '.join(ALIGN_METHODS)}")
+    if feature_model not in FEATURE_MODELS:
+        raise AlignmentError(
+            f"unknown feature model {feature_model!r}; valid: {', '.join(FEATURE_MODELS)}"
+        )
+    if method == "none":
+        return
+    allowed = FEATURE_REFERENCES if method == "features" else STACKREG_REFERENCES
+    if reference in allowed:
+        if method == "bilinear" and reference == "previous":
+            raise AlignmentError(
+                "the bilinear model cannot align to the previous image (pystackreg does not "
+                "support it); use reference mean, first or an image id"
+            )
+        return
+    if ids is not None and reference not in ids:
+        raise AlignmentError(
+            f"reference {reference!r} is neither one of {', '.join(allowed)} nor an image id "
+            f"of this set"
+        )
+    if ids is None and reference in (STACKREG_REFERENCES + FEATURE_REFERENCES):
+        raise AlignmentError(
+            f"reference {reference!r} does not go with alignment {method!r}; "
+            f"valid: {', '.join(allowed)} or an image id"
+        )
+
+
+def ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Pearson correlation of ``a`` and ``b`` over ``mask`` (0.0 when undefined)."""
+    if mask.sum() < 2:
+        return 0.0
+    x = a[mask].astype(np.float64)
+    y = b[mask].astype(np.float64)
+    x -= x.mean()
+    y -= y.mean()
+    den = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / den) if den > 0 else 0.0
+
+
+def _masked_sums(images: Sequence[WorkImage]) -> tuple[np.ndarray, np.ndarray]:
+    total = np.zeros(images[0].gray.shape, np.float64)
+    count = np.zeros(images[0].gray.shape, np.float64)
+    for im in images:
+        total += np.where(im.mask, im.gray, 0.0)
+        count += im.mask
+    return total, count
+
+
+def _loo_ncc(images: Sequence[WorkImage]) -> list[float]:
+    """NCC of each image with the mean of the others (leave one out)."""
+    total, count = _masked_sums(images)
+    out = []
+    for im in images:
+        others = count - im.mask
+        mean = np.divide(total - np.where(im.mask, im.gray, 0.0), others,
+                         out=np.zeros_like(total), where=others > 0)
+        out.append(ncc(im.gray, mean, im.mask & (others > 0)))
+    return out
+
+
+def _mean(images: Sequence[WorkImage]) -> np.ndarray:
+    total, count = _masked_sums(images)
+    return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+
+
+# ----------------------------------------------------------------------------- pystackreg
+def _sr_register(model: int, ref: np.ndarray, mov: np.ndarray) -> np.ndarray:
+    return StackReg(model).register(ref.astype(np.float64), mov.astype(np.float64))
+
+
+def _sr_apply(model: int, im: WorkImage, tmat: np.ndarray) -> WorkImage:
+    sr = StackReg(model)
+    gray = np.clip(sr.transform(im.gray.astype(np.float64), tmat), 0.0, 1.0)
+    mask = sr.transform(im.mask.astype(np.float64), tmat) >= _VALID
+    return replace(im, gray=gray.astype(np.float32), mask=mask, transform=np.asarray(tmat))
+
+
+def _displacement(model: int, a: np.ndarray, b: np.ndarray, size: int) -> float:
+    """Largest change, in pixels, of where a canvas pixel is sampled from."""
+    sr = StackReg(model)
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    d_col = sr.transform(cols, a) - sr.transform(cols, b)
+    d_row = sr.transform(rows, a) - sr.transform(rows, b)
+    inner = (slice(2, -2), slice(2, -2))
+    return float(np.hypot(d_col[inner], d_row[inner]).max())
+
+
+def _align_stackreg(
+    images: Sequence[WorkImage],
+    model: int,
+    reference: str,
+    *,
+    rounds: int,
+    tolerance: float,
+    map_fn: MapFn,
+) -> tuple[list[WorkImage], int, list[str]]:
+    ids = [im.id for im in images]
+    size = images[0].gray.shape[0]
+    notes: list[str] = []
+    if reference == "previous":
+        stack = np.stack([im.gray.astype(np.float64) for im in images])
+        tmats = StackReg(model).register_stack(stack, reference="previous")
+        return [_sr_apply(model, im, t) for im, t in zip(images, tmats, strict=True)], 1, notes
+    if reference != "mean":
+        idx = 0 if reference == "first" else ids.index(reference)
+        ref = images[idx].gray
+        tmats = map_fn(_sr_register, [(model, ref, im.gray) for im in images])
+        tmats[idx] = np.eye(tmats[idx].shape[0])
+        return [_sr_apply(model, im, t) for im, t in zip(images, tmats, strict=True)], 1, notes
+    # Iterated mean: register to the mean of the current aligned images until
+    # the transforms stop moving (pystackreg's own "mean" uses the unaligned mean once).
+    ref = _mean(images)
+    previous: list[np.ndarray] | None = None
+    aligned = list(images)
+    done = 0
+    for done in range(1, rounds + 1):
+        tmats = map_fn(_sr_register, [(model, ref, im.gray) for im in images])
+        aligned = [_sr_apply(model, im, t) for im, t in zip(images, tmats, strict=True)]
+        ref = _mean(aligned)
+        if previous is not None:
+            moved = max(_displacement(model, a, b, size) for a, b in zip(tmats, previous, strict=True))
+            if moved < tolerance:
+                break
+        previous = tmats
+    else:
+        if rounds > 1:
+            notes.append(f"mean alignment stopped after {rounds} rounds before converging")
+    return aligned, done, notes
+
+
+# ----------------------------------------------------------------------------- features
+def _sift(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint positions (col, row) and RootSIFT descriptors. OpenCV needs uint8."""
+    img = (np.clip(gray, 0, 1) * 255 + 0.5).astype(np.uint8)
+    detect = cv2.erode(mask.astype(np.uint8), np.ones((2 * _MASK_ERODE + 1,) * 2, np.uint8))
+    kps, desc = cv2.SIFT_create(nfeatures=2000).detectAndCompute(img, detect)
+    if desc is None or len(kps) == 0:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
+    desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)
+    return np.float32([k.pt for k in kps]), np.sqrt(desc).astype(np.float32)
+
+
+def _match(da: np.ndarray, db: np.ndarray) -> list[tuple[int, int]]:
+    """Mutual nearest neighbours passing the ratio test in both directions."""
+    if len(da) < 2 or len(db) < 2:
+        return []
+    matcher = cv2.BFMatcher(cv2.NORM_L2)
+
+    def one_way(x: np.ndarray, y: np.ndarray) -> dict[int, int]:
+        out = {}
+        for pair in matcher.knnMatch(x, y, k=2):
+            if len(pair) == 2 and pair[0].distance < _RATIO * pair[1].distance:
+                out[pair[0].queryIdx] = pair[0].trainIdx
+        return out
+
+    ab, ba = one_way(da, db), one_way(db, da)
+    return [(i, j) for i, j in ab.items() if ba.get(j) == i]
+
+
+def _estimate(
+    ref: tuple[np.ndarray, np.ndarray], mov: tuple[np.ndarray, np.ndarray], model: str, seed: int
+) -> tuple[np.ndarray | None, int]:
+    """Transform mapping reference positions to moving positions, and its inlier count."""
+    pairs = _match(ref[1], mov[1])
+    minimum = 4 if model == "homography" else 3
+    if len(pairs) < minimum:
+        return None, 0
+    src = np.float32([ref[0][i] for i, _ in pairs])
+    dst = np.float32([mov[0][j] for _, j in pairs])
+    cv2.setRNGSeed(seed)
+    if model == "homography":
+        mat, inl = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX, maxIters=5000,
+                                      confidence=0.999)
+    else:
+        fn = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
+        mat, inl = fn(src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PX,
+                      maxIters=5000, confidence=0.999, refineIters=20)
+        if mat is not None:
+            mat = np.vstack([mat, [0.0, 0.0, 1.0]])
+    if mat is None or inl is None:
+        return None, 0
+    return mat.astype(np.float64), int(inl.sum())
+
+
+def _warp(im: WorkImage, mat: np.ndarray) -> WorkImage:
+    size = im.gray.shape[::-1]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    gray = cv2.warpPerspective(im.gray, mat, size, flags=flags, borderValue=0.0)
+    mask = cv2.warpPerspective(im.mask.astype(np.float32), mat, size, flags=flags,
+                               borderValue=0.0) >= _VALID
+    return replace(im, gray=np.clip(gray, 0, 1).astype(np.float32), mask=mask, transform=mat)
+
+
+def _align_features(
+    images: Sequence[WorkImage],
+    model: str,
+    reference: str,
+    *,
+    min_inliers: int,
+    random_state: int,
+    map_fn: MapFn,
+) -> tuple[list[WorkImage], int, list[int | None], list[str]]:
+    n = len(images)
+    feats = map_fn(_sift, [(im.gray, im.mask) for im in images])
+    notes: list[str] = []
+    if reference == "auto":
+        step = max(1, n // _MAX_CANDIDATES) if n > _MAX_CANDIDATES else 1
+        candidates = list(range(0, n, step))[:_MAX_CANDIDATES]
+        jobs = [(feats[c], feats[j], model, random_state) for c in candidates for j in range(n)
+                if j != c]
+        counts = map_fn(_estimate, jobs)
+        per = np.zeros(len(candidates))
+        it = iter(counts)
+        for k, c in enumerate(candidates):
+            per[k] = sum(next(it)[1] for j in range(n) if j != c)
+        idx = candidates[int(np.argmax(per))]
+        notes.append(f"feature reference: {images[idx].id} (most RANSAC inliers to the others)")
+    else:
+        idx = 0 if reference == "first" else [im.id for im in images].index(reference)
+    results = map_fn(_estimate, [(feats[idx], f, model, random_state) for f in feats])
+    aligned: list[WorkImage] = []
+    inliers: list[int | None] = []
+    for i, (im, (mat, count)) in enumerate(zip(images, results, strict=True)):
+        if i == idx:
+            aligned.append(replace(im, transform=np.eye(3)))
+            inliers.append(None)
+        elif mat is None or count < min_inliers:
+            notes.append(
+                f"{im.id}: too few feature matches ({count} inliers < {min_inliers}); "
+                "left unaligned"
+            )
+            aligned.append(replace(im, transform=np.eye(3)))
+            inliers.append(count)
+        else:
+            aligned.append(_warp(im, mat))
+            inliers.append(count)
+    return aligned, idx, inliers, notes
+
+
+# ----------------------------------------------------------------------------- entry point
+def _serial_map(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> list[Any]:
+    return [fn(*item) for item in items]
+
+
+def align(
+    images: Sequence[WorkImage],
+    *,
+    method: str = "translation",
+    reference: str = "mean",
+    feature_model: str = "affine",
+    rounds: int = 5,
+    tolerance: float = 0.1,
+    min_inliers: int = 8,
+    random_state: int = 0,
+    map_fn: MapFn | None = None,
+) -> AlignedSet:
+    """Align work images to a common reference.
+
+    Parameters
+    ----------
+    images : sequence of WorkImage
+        Unaligned work images, all of one square shape.
+    method : str
+        ``none``, a pystackreg motion model (``translation``, ``rigid``,
+        ``scaled-rotation``, ``affine``, ``bilinear``) or ``features``
+        (SIFT + RANSAC).
+    reference : str
+        pystackreg models: ``mean`` (iterated), ``first``, ``previous`` or an
+        image id. Features: ``auto`` (the image with the most inliers to the
+        others), ``first`` or an image id.
+    feature_model : str
+        ``similarity``, ``affine`` or ``homography`` (feature path only).
+    rounds, tolerance : int, float
+        Iterated mean reference: at most ``rounds`` rounds, stopping when no
+        canvas pixel's source moves by ``tolerance`` pixels or more.
+    min_inliers : int
+        Feature path: fewer RANSAC inliers leave an image unaligned, with a
+        warning.
+    random_state : int
+        Seed of RANSAC.
+    map_fn : callable, optional
+        ``map_fn(fn, items)`` -> ``[fn(*item) for item in items]``, e.g. over
+        a process pool.
+
+    Returns
+    -------
+    AlignedSet
+        Aligned images with their transforms and masks, the mean image before
+        and after, per-image quality and warnings.
+
+    Raises
+    ------
+    AlignmentError
+        Unknown method or reference, or an impossible combination (bilinear
+        with the previous image).
+
+    References
+    ----------
+    P. Thevenaz, U. E. Ruttimann and M. Unser, "A pyramid approach to subpixel
+    registration based on intensity", IEEE Trans. Image Processing 7(1),
+    27-41, 1998. :doi:`10.1109/83.650848` (pystackreg / TurboReg).
+    D. G. Lowe, "Distinctive image features from scale-invariant keypoints",
+    IJCV 60, 91-110, 2004. :doi:`10.1023/B:VISI.0000029664.99615.94`
+    M. A. Fischler and R. C. Bolles, "Random sample consensus", Comm. ACM
+    24(6), 381-395, 1981. :doi:`10.1145/358669.358692`
+    R. Arandjelovic and A. Zisserman, "Three things everyone should know to
+    improve object retrieval" (RootSIFT), CVPR 2012.
+    :doi:`10.1109/CVPR.2012.6248018`
+    """
+    ids = [im.id for im in images]
+    check_alignment_options(method, reference, ids, feature_model)
+    if not images:
+        return AlignedSet((), 0, method)
+    size = images[0].gray.shape[0]
+    mapper = map_fn or _serial_map
+    before_mean = _mean(images).astype(np.float32)
+    ncc_before = _loo_ncc(images)
+    inliers: list[int | None] = [None] * len(images)
+    notes: list[str] = []
+    rounds_done = 0
+    ref_name = reference
+    if method == "none" or len(images) == 1:
+        aligned = [replace(im, transform=np.eye(3)) for im in images]
+    elif method == "features":
+        aligned, idx, inliers, notes = _align_features(
+            images, feature_model, reference, min_inliers=min_inliers,
+            random_state=random_state, map_fn=mapper,
+        )
+        ref_name = ids[idx]
+    else:
+        aligned, rounds_done, notes = _align_stackreg(
+            images, MOTION_MODELS[method], reference, rounds=rounds, tolerance=tolerance,
+            map_fn=mapper,
+        )
+    ncc_after = _loo_ncc(aligned)
+    unaligned_ids = {n.split(":")[0] for n in notes if "left unaligned" in n}
+    quality = []
+    for i, im in enumerate(aligned):
+        fell = method != "none" and ncc_after[i] < ncc_before[i] - 0.02
+        ok = im.id not in unaligned_ids and not fell
+        note = ("left unaligned" if im.id in unaligned_ids
+                else "correlation with the others fell" if fell else "")
+        quality.append(AlignQuality(im.id, ncc_before[i], ncc_after[i], inliers[i], ok, note))
+    return AlignedSet(
+        images=tuple(aligned),
+        size=size,
+        method=method,
+        reference=ref_name,
+        mean_before=before_mean,
+        mean_after=_mean(aligned).astype(np.float32),
+        quality=tuple(quality),
+        rounds=rounds_done,
+        warnings=tuple(notes),
+    )
+
