@@ -25,6 +25,8 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 _STAGE_LABELS = {
     "load": "loading images",
     "preprocess": "work images",
+    "equalize": "equalizing",
+    "align": "aligning",
     "clustering": "clustering",
     "report": "writing outputs",
 }
@@ -82,6 +84,12 @@ def _n_clusters(text: str) -> int | str:
     return value
 
 
+def _measures(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="atelier", description="Structural image-similarity analysis.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -112,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--linkage", metavar="L", help="linkage for agglomerative: average, complete, single"
     )
     a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
+    a.add_argument("--equalize", type=_measures, metavar="M[,M...]",
+                   help="match brightness, contrast and/or sharpness across the set "
+                        "(comma-separated), or 'none'")
+    a.add_argument("--align", metavar="MODEL",
+                   help="none, translation, rigid, scaled-rotation, affine, bilinear (pystackreg) "
+                        "or features (SIFT + RANSAC)")
+    a.add_argument("--reference", metavar="REF",
+                   help="alignment reference: auto (default), mean, first, previous or an image id")
+    a.add_argument("--feature-model", metavar="M",
+                   help="model of the feature path: similarity, affine (default), homography")
     a.add_argument("--config", metavar="FILE", help="configuration file (.toml or .json)")
     a.add_argument("--seed", type=int, metavar="N", help="random_state for every random step")
     a.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
@@ -148,14 +166,25 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
     similarity: dict[str, object] = {}
     if args.metric:
         similarity["metrics"] = list(dict.fromkeys(args.metric))
-    if args.jobs is not None:
-        similarity["n_jobs"] = args.jobs
     if similarity:
         changes["similarity"] = similarity
-    if args.size is not None:
-        changes["preprocess"] = {"work_size": args.size}
+    preprocess = {
+        key: value
+        for key, value in {
+            "work_size": args.size,
+            "equalize": args.equalize,
+            "align": args.align,
+            "reference": args.reference,
+            "feature_model": args.feature_model,
+        }.items()
+        if value is not None
+    }
+    if preprocess:
+        changes["preprocess"] = preprocess
     if args.seed is not None:
         changes["random_state"] = args.seed
+    if args.jobs is not None:
+        changes["n_jobs"] = args.jobs
     return config.replace(**changes) if changes else config
 
 

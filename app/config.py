@@ -34,6 +34,10 @@ class AnalysisConfig:
         The stages' configurations.
     random_state : int
         The one seed that reaches every random step.
+    n_jobs : int or None
+        Worker processes for every stage that fans out (equalization,
+        alignment, features, pairs); ``None`` uses every core, 1 runs
+        everything in this process.
     """
 
     load: LoadConfig = field(default_factory=LoadConfig)
@@ -41,11 +45,15 @@ class AnalysisConfig:
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     random_state: int = 0
+    n_jobs: int | None = None
 
     def __post_init__(self) -> None:
         rs = self.random_state
         if isinstance(rs, bool) or not isinstance(rs, int) or not 0 <= rs < 2**32:
             raise ConfigError(f"random_state must be an integer in [0, 2**32), got {rs!r}")
+        jobs = self.n_jobs
+        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+            raise ConfigError(f"n_jobs must be a positive integer or unset, got {jobs!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON/TOML-ready dict (tuples become lists)."""
@@ -104,7 +112,7 @@ def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"configuration must be a table, got {type(data).__name__}")
-    allowed = set(_SECTIONS) | {"random_state"}
+    allowed = set(_SECTIONS) | {"random_state", "n_jobs"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
@@ -112,7 +120,9 @@ def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
             f"valid top-level keys: {', '.join(sorted(allowed))}"
         )
     sections = {name: _build(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
-    return AnalysisConfig(**sections, random_state=data.get("random_state", 0))
+    return AnalysisConfig(
+        **sections, random_state=data.get("random_state", 0), n_jobs=data.get("n_jobs")
+    )
 
 
 def load_config(path: str | Path) -> AnalysisConfig:

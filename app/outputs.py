@@ -14,9 +14,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .pipeline import AnalysisResult
-from .plots import cluster_grid, figure_png, similarity_heatmap
+from .plots import (
+    alignment_figure,
+    cluster_grid,
+    equalization_figure,
+    figure_png,
+    similarity_heatmap,
+)
 from .report import render_report
 from .versions import atelier_version, library_versions
 
@@ -57,6 +65,49 @@ def _clusters_csv(result: AnalysisResult) -> str:
     return buf.getvalue()
 
 
+def _equalization_record(result: AnalysisResult) -> dict[str, Any] | None:
+    eq = result.equalization
+    if eq is None:
+        return None
+    return {
+        "measures": list(eq.measures),
+        "target": eq.target,
+        "reference": result.config.preprocess.equalize_reference or "median of the set",
+        "summary": eq.summary(),
+        "images": [
+            {
+                "image": image_id,
+                **{f"{m}_before": b[m] for m in b},
+                **{f"{m}_after": a[m] for m in a},
+                "note": note,
+            }
+            for image_id, b, a, note in zip(result.ids, eq.before, eq.after, eq.notes, strict=True)
+        ],
+    }
+
+
+def _alignment_record(result: AnalysisResult) -> dict[str, Any]:
+    al = result.aligned
+    return {
+        "method": al.method,
+        "reference": al.reference,
+        "rounds": al.rounds,
+        "warnings": list(al.warnings),
+        "images": [
+            {
+                "image": q.id,
+                "ncc_before": q.ncc_before,
+                "ncc_after": q.ncc_after,
+                "inliers": q.inliers,
+                "aligned": q.aligned,
+                "note": q.note,
+                "transform": np.asarray(im.transform).round(6).tolist(),
+            }
+            for q, im in zip(al.quality, al.images, strict=True)
+        ],
+    }
+
+
 def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The content of run.json: what was run, on what, how, with which versions."""
     c = result.clustering
@@ -84,6 +135,8 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
         ],
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.images.skipped],
         "ignored": [{"path": s.path, "reason": s.reason} for s in result.images.ignored],
+        "equalization": _equalization_record(result),
+        "alignment": _alignment_record(result),
         "similarity": {
             name: {
                 "params": m.params,
@@ -122,6 +175,10 @@ def build_figures(result: AnalysisResult) -> dict[str, bytes]:
         figures[f"{name}.png"] = figure_png(cluster_grid(result, label=lab))
     for metric in result.matrices:
         figures[f"heatmap_{metric}.png"] = figure_png(similarity_heatmap(result, metric))
+    if result.equalization is not None:
+        figures["equalization.png"] = figure_png(equalization_figure(result))
+    if result.aligned.method != "none":
+        figures["alignment.png"] = figure_png(alignment_figure(result))
     return figures
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +18,12 @@ from preprocessing import (
     NoUsableImageError,
     load_folder,
     load_paths,
-    make_work_image,
 )
+from preprocessing.align import align
+from preprocessing.equalize import EqualizeResult, equalize
+from preprocessing.errors import ConfigError
+from preprocessing.parallel import ordered_map, process_pool, resolve_jobs
+from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
 
 from .config import AnalysisConfig
@@ -31,7 +36,10 @@ logger = logging.getLogger(__name__)
 #: ``similarity:<metric>``.
 ProgressFn = Callable[[str, int, int], None]
 
-STAGES = ("load", "preprocess", "similarity", "clustering")
+STAGES = ("load", "preprocess", "equalize", "align", "similarity", "clustering")
+
+#: Below this many images a process pool costs more to start than it saves.
+POOL_MIN_IMAGES = 24
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,8 +51,10 @@ class AnalysisResult:
     config : AnalysisConfig
     images : ImageSet
         Loaded records, skipped and ignored files.
+    equalization : EqualizeResult or None
+        Measures before and after, when equalization ran.
     aligned : AlignedSet
-        The work images the metrics compared.
+        The work images the metrics compared, with alignment quality.
     matrices : dict of str to SimilarityMatrix
         One matrix per metric, in the configured order.
     clustering_metric : str
@@ -58,6 +68,7 @@ class AnalysisResult:
 
     config: AnalysisConfig
     images: ImageSet
+    equalization: EqualizeResult | None
     aligned: AlignedSet
     matrices: dict[str, SimilarityMatrix]
     clustering_metric: str
@@ -87,15 +98,106 @@ def _load(
     config: AnalysisConfig,
     progress: ProgressFn | None,
 ) -> ImageSet:
-    def report(done: int, total: int) -> None:
-        if progress is not None:
-            progress("load", done, total)
-
+    report = _stage_progress(progress, "load")
     if isinstance(images, ImageSet):
         return images
     if isinstance(images, str | os.PathLike):
         return load_folder(images, config=config.load, progress=report)
     return load_paths([Path(p) for p in images], config=config.load, progress=report)
+
+
+def _stage_progress(progress: ProgressFn | None, stage: str):  # noqa: ANN202
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    return report
+
+
+def _prepare(
+    image_set: ImageSet,
+    config: AnalysisConfig,
+    pool: Executor | None,
+    progress: ProgressFn | None,
+    timings: dict[str, float],
+) -> tuple[EqualizeResult | None, AlignedSet]:
+    """Scale to the working size, equalize, place on the canvas, align."""
+    pre = config.preprocess
+    size = pre.work_size
+    t0 = time.perf_counter()
+    scaled = ordered_map(
+        scale_to_fit,
+        [(rec.pixels, size) for rec in image_set],
+        executor=pool,
+        progress=_stage_progress(progress, "preprocess"),
+    )
+    timings["preprocess"] = time.perf_counter() - t0
+
+    equalized: EqualizeResult | None = None
+    if pre.equalize:
+        t0 = time.perf_counter()
+        reference = None
+        if pre.equalize_reference is not None:
+            if pre.equalize_reference not in image_set.ids:
+                raise ConfigError(
+                    f"preprocess.equalize_reference {pre.equalize_reference!r} is not an image "
+                    "id of this set"
+                )
+            reference = image_set.ids.index(pre.equalize_reference)
+
+        def mapper(fn, items):  # noqa: ANN001, ANN202
+            return ordered_map(fn, items, executor=pool, chunk_size=4,
+                               progress=_stage_progress(progress, "equalize"))
+
+        equalized = equalize(scaled, measures=pre.equalize, reference=reference, map_fn=mapper)
+        scaled = equalized.images
+        timings["equalize"] = time.perf_counter() - t0
+
+    work = [work_image_from_rgb(rec.id, rgb, size) for rec, rgb in zip(image_set, scaled, strict=True)]
+    t0 = time.perf_counter()
+
+    def align_map(fn, items):  # noqa: ANN001, ANN202
+        return ordered_map(fn, items, executor=pool, chunk_size=4,
+                           progress=_stage_progress(progress, "align"))
+
+    aligned = align(
+        work,
+        method=pre.align,
+        reference=pre.reference,
+        feature_model=pre.feature_model,
+        rounds=pre.align_rounds,
+        tolerance=pre.align_tolerance,
+        min_inliers=pre.min_inliers,
+        random_state=config.random_state,
+        map_fn=align_map,
+    )
+    if pre.align != "none":
+        timings["align"] = time.perf_counter() - t0
+    return equalized, aligned
+
+
+def _similarities(
+    aligned: AlignedSet,
+    config: AnalysisConfig,
+    pool: Executor | None,
+    progress: ProgressFn | None,
+    timings: dict[str, float],
+) -> dict[str, SimilarityMatrix]:
+    matrices: dict[str, SimilarityMatrix] = {}
+    sim_cfg = config.similarity
+    for name in sim_cfg.metrics:
+        t0 = time.perf_counter()
+        matrices[name] = pairwise(
+            aligned.images,
+            sim_cfg.metric(name),
+            n_jobs=1 if pool is None else None,
+            block_size=sim_cfg.block_size,
+            executor=pool,
+            progress=_stage_progress(progress, f"similarity:{name}"),
+            feature_progress=_stage_progress(progress, f"features:{name}"),
+        )
+        timings[f"similarity:{name}"] = time.perf_counter() - t0
+    return matrices
 
 
 def run_analysis(
@@ -128,6 +230,7 @@ def run_analysis(
     """
     config = config or AnalysisConfig()
     started = _now()
+    clustering_metric = config.similarity.metrics[0]
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -140,41 +243,16 @@ def run_analysis(
             + (f" ({len(image_set.skipped)} skipped: {reasons})" if reasons else "")
         )
 
-    t0 = time.perf_counter()
-    size = config.preprocess.work_size
-    work = []
-    for done, rec in enumerate(image_set, start=1):
-        work.append(make_work_image(rec.id, rec.pixels, size))
-        if progress is not None:
-            progress("preprocess", done, len(image_set))
-    aligned = AlignedSet(tuple(work), size)
-    timings["preprocess"] = time.perf_counter() - t0
-
-    matrices: dict[str, SimilarityMatrix] = {}
-    sim_cfg = config.similarity
-    for name in sim_cfg.metrics:
-        t0 = time.perf_counter()
-
-        def pairs_progress(done: int, total: int, _name: str = name) -> None:
-            if progress is not None:
-                progress(f"similarity:{_name}", done, total)
-
-        def feature_progress(done: int, total: int, _name: str = name) -> None:
-            if progress is not None:
-                progress(f"features:{_name}", done, total)
-
-        matrices[name] = pairwise(
-            aligned.images,
-            sim_cfg.metric(name),
-            n_jobs=sim_cfg.n_jobs,
-            block_size=sim_cfg.block_size,
-            progress=pairs_progress,
-            feature_progress=feature_progress,
-        )
-        timings[f"similarity:{name}"] = time.perf_counter() - t0
+    jobs = resolve_jobs(config.n_jobs)
+    pool = process_pool(jobs) if jobs > 1 and len(image_set) >= POOL_MIN_IMAGES else None
+    try:
+        equalized, aligned = _prepare(image_set, config, pool, progress, timings)
+        matrices = _similarities(aligned, config, pool, progress, timings)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
     t0 = time.perf_counter()
-    clustering_metric = sim_cfg.metrics[0]
     if progress is not None:
         progress("clustering", 0, 1)
     result = cluster(
@@ -187,6 +265,7 @@ def run_analysis(
     return AnalysisResult(
         config=config,
         images=image_set,
+        equalization=equalized,
         aligned=aligned,
         matrices=matrices,
         clustering_metric=clustering_metric,

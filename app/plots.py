@@ -11,7 +11,15 @@ from matplotlib.figure import Figure
 
 from .pipeline import AnalysisResult
 
-__all__ = ["thumbnail", "cluster_grid", "similarity_heatmap", "figure_png", "cluster_order"]
+__all__ = [
+    "thumbnail",
+    "cluster_grid",
+    "similarity_heatmap",
+    "figure_png",
+    "cluster_order",
+    "equalization_figure",
+    "alignment_figure",
+]
 
 #: Most thumbnails drawn in one grid figure; larger clusters are sampled evenly.
 MAX_GRID_IMAGES = 240
@@ -134,4 +142,63 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
         ax.set_yticks([])
         ax.set_xlabel(f"{n} images (names omitted above 80)")
     ax.set_title(f"{metric} similarity, ordered by cluster (white lines: cluster boundaries)")
+    return fig
+
+
+def equalization_figure(result: AnalysisResult) -> Figure:
+    """Each measure per image before (grey) and after (colour), with the target."""
+    eq = result.equalization
+    if eq is None:
+        raise ValueError("this analysis ran no equalization")
+    n = len(eq.before)
+    fig = Figure(figsize=(max(6.0, min(16.0, 0.18 * n + 4)), 7.5))
+    axes = fig.subplots(3, 1, sharex=True)
+    x = np.arange(n)
+    units = {"brightness": "mean L*", "contrast": "std of L*", "sharpness": "mean |grad L*|"}
+    for ax, m in zip(axes, ("brightness", "contrast", "sharpness"), strict=True):
+        before = [row[m] for row in eq.before]
+        after = [row[m] for row in eq.after]
+        ax.plot(x, before, "o", color="0.65", markersize=4, label="before")
+        ax.plot(x, after, "o", color="tab:blue" if m in eq.measures else "0.3", markersize=4,
+                label="after" + ("" if m in eq.measures else " (not equalized)"))
+        if m in eq.measures:
+            ax.axhline(eq.target[m], color="tab:red", linewidth=1, label="target")
+        ax.set_ylabel(f"{m}\n({units[m]})", fontsize=8)
+        ax.legend(fontsize=7, loc="upper right", ncols=3)
+    if n <= 60:
+        axes[-1].set_xticks(x, [i.split("/")[-1] for i in result.ids], rotation=90, fontsize=6)
+    else:
+        axes[-1].set_xlabel(f"{n} images (names omitted above 60)")
+    fig.suptitle("Equalization: each image's measures before and after", fontsize=10)
+    return fig
+
+
+def alignment_figure(result: AnalysisResult) -> Figure:
+    """Mean image before and after alignment, and each image's correlation with the others."""
+    al = result.aligned
+    n = len(al.images)
+    fig = Figure(figsize=(max(8.0, min(16.0, 0.18 * n + 5)), 8))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
+    for col, (img, title) in enumerate(((al.mean_before, "mean image before alignment"),
+                                        (al.mean_after, "mean image after alignment"))):
+        ax = fig.add_subplot(grid[0, col])
+        if img is not None:
+            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    ax = fig.add_subplot(grid[1, :])
+    x = np.arange(n)
+    before = [q.ncc_before for q in al.quality]
+    after = [q.ncc_after for q in al.quality]
+    ax.bar(x - 0.2, before, width=0.4, color="0.7", label="before")
+    colours = ["tab:blue" if q.aligned else "tab:red" for q in al.quality]
+    ax.bar(x + 0.2, after, width=0.4, color=colours, label="after (red: did not align)")
+    ax.set_ylabel("correlation with the\nmean of the others", fontsize=8)
+    ax.set_ylim(min(0.0, *before, *after) - 0.05 if n else 0.0, 1.0)
+    ax.legend(fontsize=7, loc="lower right")
+    if n <= 60:
+        ax.set_xticks(x, [i.split("/")[-1] for i in result.ids], rotation=90, fontsize=6)
+    else:
+        ax.set_xlabel(f"{n} images (names omitted above 60)")
+    fig.suptitle(f"Alignment: {al.method}, reference {al.reference}", fontsize=10)
     return fig

@@ -43,7 +43,7 @@ MOTION_MODELS: dict[str, int] = {
 }
 ALIGN_METHODS = ("none", *MOTION_MODELS, "features")
 FEATURE_MODELS = ("similarity", "affine", "homography")
-STACKREG_REFERENCES = ("mean", "first", "previous")
+STACKREG_REFERENCES = ("auto", "mean", "first", "previous")
 FEATURE_REFERENCES = ("auto", "first")
 
 _VALID = 0.99  # a pixel is valid when at least this much of it came from valid pixels
@@ -150,8 +150,11 @@ def _mean(images: Sequence[WorkImage]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- pystackreg
-def _sr_register(model: int, ref: np.ndarray, mov: np.ndarray) -> np.ndarray:
-    return StackReg(model).register(ref.astype(np.float64), mov.astype(np.float64))
+def _sr_register(model: int, ref: np.ndarray, im: WorkImage) -> WorkImage:
+    """Register ``im`` to ``ref`` and return it aligned (one task for a worker)."""
+    sr = StackReg(model)
+    tmat = sr.register(ref.astype(np.float64), im.gray.astype(np.float64))
+    return _sr_apply(model, im, tmat)
 
 
 def _sr_apply(model: int, im: WorkImage, tmat: np.ndarray) -> WorkImage:
@@ -161,14 +164,28 @@ def _sr_apply(model: int, im: WorkImage, tmat: np.ndarray) -> WorkImage:
     return replace(im, gray=gray.astype(np.float32), mask=mask, transform=np.asarray(tmat))
 
 
-def _displacement(model: int, a: np.ndarray, b: np.ndarray, size: int) -> float:
-    """Largest change, in pixels, of where a canvas pixel is sampled from."""
-    sr = StackReg(model)
-    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
-    d_col = sr.transform(cols, a) - sr.transform(cols, b)
-    d_row = sr.transform(rows, a) - sr.transform(rows, b)
-    inner = (slice(2, -2), slice(2, -2))
-    return float(np.hypot(d_col[inner], d_row[inner]).max())
+def map_points(tmat: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where canvas points ``(cols, rows)`` are sampled from under ``tmat``.
+
+    3 x 3: homogeneous ``(col, row, 1)``; 4 x 4: pystackreg's bilinear layout
+    acting on ``(col, row, col * row, 1)``.
+    """
+    if tmat.shape == (4, 4):
+        vec = np.stack([cols, rows, cols * rows, np.ones_like(cols)])
+        out = tmat @ vec
+        return out[0], out[1]
+    vec = np.stack([cols, rows, np.ones_like(cols)])
+    out = tmat @ vec
+    return out[0] / out[2], out[1] / out[2]
+
+
+def _displacement(a: np.ndarray, b: np.ndarray, size: int) -> float:
+    """Largest change, in pixels, of where a canvas point is sampled from (9 x 9 grid)."""
+    grid = np.linspace(0, size - 1, 9)
+    cols, rows = (g.ravel() for g in np.meshgrid(grid, grid))
+    ca, ra = map_points(a, cols, rows)
+    cb, rb = map_points(b, cols, rows)
+    return float(np.hypot(ca - cb, ra - rb).max())
 
 
 def _align_stackreg(
@@ -190,9 +207,9 @@ def _align_stackreg(
     if reference != "mean":
         idx = 0 if reference == "first" else ids.index(reference)
         ref = images[idx].gray
-        tmats = map_fn(_sr_register, [(model, ref, im.gray) for im in images])
-        tmats[idx] = np.eye(tmats[idx].shape[0])
-        return [_sr_apply(model, im, t) for im, t in zip(images, tmats, strict=True)], 1, notes
+        aligned = map_fn(_sr_register, [(model, ref, im) for im in images])
+        aligned[idx] = replace(images[idx], transform=np.eye(aligned[idx].transform.shape[0]))
+        return aligned, 1, notes
     # Iterated mean: register to the mean of the current aligned images until
     # the transforms stop moving (pystackreg's own "mean" uses the unaligned mean once).
     ref = _mean(images)
@@ -200,11 +217,11 @@ def _align_stackreg(
     aligned = list(images)
     done = 0
     for done in range(1, rounds + 1):
-        tmats = map_fn(_sr_register, [(model, ref, im.gray) for im in images])
-        aligned = [_sr_apply(model, im, t) for im, t in zip(images, tmats, strict=True)]
+        aligned = map_fn(_sr_register, [(model, ref, im) for im in images])
+        tmats = [im.transform for im in aligned]
         ref = _mean(aligned)
         if previous is not None:
-            moved = max(_displacement(model, a, b, size) for a, b in zip(tmats, previous, strict=True))
+            moved = max(_displacement(a, b, size) for a, b in zip(tmats, previous, strict=True))
             if moved < tolerance:
                 break
         previous = tmats
@@ -351,9 +368,9 @@ def align(
         ``scaled-rotation``, ``affine``, ``bilinear``) or ``features``
         (SIFT + RANSAC).
     reference : str
-        pystackreg models: ``mean`` (iterated), ``first``, ``previous`` or an
-        image id. Features: ``auto`` (the image with the most inliers to the
-        others), ``first`` or an image id.
+        pystackreg models: ``mean`` (iterated; also what ``auto`` means),
+        ``first``, ``previous`` or an image id. Features: ``auto`` (the image
+        with the most inliers to the others), ``first`` or an image id.
     feature_model : str
         ``similarity``, ``affine`` or ``homography`` (feature path only).
     rounds, tolerance : int, float
@@ -395,6 +412,8 @@ def align(
     """
     ids = [im.id for im in images]
     check_alignment_options(method, reference, ids, feature_model)
+    if method in MOTION_MODELS and reference == "auto":
+        reference = "mean"
     if not images:
         return AlignedSet((), 0, method)
     size = images[0].gray.shape[0]

@@ -17,6 +17,7 @@ and contrast map, lands within ``tolerance`` (default 5 %) of the target.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ __all__ = ["MEASURES", "EqualizeResult", "measure", "equalize"]
 MEASURES = ("brightness", "contrast", "sharpness")
 
 _UNSHARP_SIGMA = 1.0  # radius of the unsharp mask
-_MAX_SHARPEN = 8.0  # largest unsharp amount searched
+_MAX_SHARPEN = 32.0  # largest unsharp amount searched
 _MAX_BLUR = 6.0  # largest Gaussian sigma searched
 _SEARCH_STEPS = 30
 
@@ -181,7 +182,11 @@ def _equalize_one(
         new_l, note = _tone_map(lightness, target, measures), ""
     lab = lab.copy()
     lab[..., 0] = new_l
-    rgb = np.clip(lab2rgb(lab), 0.0, 1.0).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rgb = np.clip(lab2rgb(lab), 0.0, 1.0).astype(np.float32)
+    for w in caught:  # out-of-gamut colours clipped on the way back to sRGB: say so
+        note = f"{note}; {w.message}" if note else str(w.message)
     return rgb, measure(rgb), note
 
 

@@ -16,7 +16,16 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["WorkImage", "AlignedSet", "rgb_to_gray", "fit_to_canvas", "make_work_image"]
+__all__ = [
+    "WorkImage",
+    "AlignedSet",
+    "rgb_to_gray",
+    "scale_to_fit",
+    "pad_to_canvas",
+    "fit_to_canvas",
+    "work_image_from_rgb",
+    "make_work_image",
+]
 
 # ITU-R BT.709 luma weights, in R, G, B order (the internal format is RGB).
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
@@ -110,6 +119,50 @@ def rgb_to_gray(image: np.ndarray) -> np.ndarray:
     return np.clip(image.astype(np.float32) @ _LUMA, 0.0, 1.0)
 
 
+def scale_to_fit(image: np.ndarray, size: int) -> np.ndarray:
+    """Scale an image so its longer side is ``size`` pixels, keeping its aspect ratio.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+    size : int
+
+    Returns
+    -------
+    ndarray of float32, values clipped to [0, 1]
+    """
+    if size < 2:
+        raise ConfigError(f"canvas size must be at least 2, got {size}")
+    rows, cols = image.shape[:2]
+    scale = size / max(rows, cols)
+    new_rows = min(size, max(1, round(rows * scale)))
+    new_cols = min(size, max(1, round(cols * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    scaled = cv2.resize(image.astype(np.float32), (new_cols, new_rows), interpolation=interp)
+    return np.clip(scaled, 0.0, 1.0)
+
+
+def pad_to_canvas(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centre a grayscale image that fits in ``size x size`` on a canvas of that size.
+
+    Returns
+    -------
+    canvas : (size, size) ndarray of float32
+        The image, padding filled with the image's mean value.
+    mask : (size, size) ndarray of bool
+        True on the image, False on the padding.
+    """
+    rows, cols = gray.shape
+    if rows > size or cols > size:
+        raise ValueError(f"image of shape {gray.shape} does not fit a {size} x {size} canvas")
+    canvas = np.full((size, size), float(gray.mean()), dtype=np.float32)
+    mask = np.zeros((size, size), dtype=bool)
+    top, left = (size - rows) // 2, (size - cols) // 2
+    canvas[top : top + rows, left : left + cols] = gray
+    mask[top : top + rows, left : left + cols] = True
+    return canvas, mask
+
+
 def fit_to_canvas(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Scale ``gray`` to fit a ``size x size`` canvas, keep its aspect, centre it.
 
@@ -126,24 +179,15 @@ def fit_to_canvas(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     mask : (size, size) ndarray of bool
         True on the image, False on the padding.
     """
-    if size < 2:
-        raise ConfigError(f"canvas size must be at least 2, got {size}")
-    rows, cols = gray.shape
-    scale = size / max(rows, cols)
-    new_rows = min(size, max(1, round(rows * scale)))
-    new_cols = min(size, max(1, round(cols * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    scaled = cv2.resize(gray.astype(np.float32), (new_cols, new_rows), interpolation=interp)
-    scaled = np.clip(scaled, 0.0, 1.0)
-    canvas = np.full((size, size), float(scaled.mean()), dtype=np.float32)
-    mask = np.zeros((size, size), dtype=bool)
-    top, left = (size - new_rows) // 2, (size - new_cols) // 2
-    canvas[top : top + new_rows, left : left + new_cols] = scaled
-    mask[top : top + new_rows, left : left + new_cols] = True
-    return canvas, mask
+    return pad_to_canvas(scale_to_fit(gray, size), size)
+
+
+def work_image_from_rgb(image_id: str, rgb: np.ndarray, size: int) -> WorkImage:
+    """An unaligned :class:`WorkImage` from RGB pixels that already fit the canvas."""
+    canvas, mask = pad_to_canvas(rgb_to_gray(rgb), size)
+    return WorkImage(image_id, canvas, mask, np.eye(3))
 
 
 def make_work_image(image_id: str, pixels: np.ndarray, size: int) -> WorkImage:
     """Turn decoded RGB pixels into an unaligned :class:`WorkImage`."""
-    canvas, mask = fit_to_canvas(rgb_to_gray(pixels), size)
-    return WorkImage(image_id, canvas, mask, np.eye(3))
+    return work_image_from_rgb(image_id, scale_to_fit(pixels, size), size)

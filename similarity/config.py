@@ -23,9 +23,6 @@ class SimilarityConfig:
         Names from ``similarity.METRICS``; one matrix is computed per name.
     metric_params : mapping of str to mapping
         Per-metric parameter overrides, e.g. ``{"ssim": {"sigma": 2.0}}``.
-    n_jobs : int or None
-        Worker processes for features and pairs; ``None`` uses every core,
-        1 runs everything in this process.
     block_size : int
         Images per block side; a block of pairs is ``block_size**2`` pairs at
         most, and a worker holds the features of two blocks at a time.
@@ -33,7 +30,6 @@ class SimilarityConfig:
 
     metrics: tuple[str, ...] = ("ssim",)
     metric_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    n_jobs: int | None = None
     block_size: int = 32
 
     def __post_init__(self) -> None:
@@ -53,12 +49,6 @@ class SimilarityConfig:
                     f"valid metrics: {', '.join(sorted(METRICS))}"
                 )
             get_metric(name, **dict(params))
-        if self.n_jobs is not None and (
-            isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 1
-        ):
-            raise ConfigError(
-                f"similarity.n_jobs must be a positive integer or unset, got {self.n_jobs!r}"
-            )
         if (
             isinstance(self.block_size, bool)
             or not isinstance(self.block_size, int)
