@@ -14,7 +14,13 @@ from typing import NoReturn
 
 from tqdm import tqdm
 
-from preprocessing import AtelierError, ConfigError, ImageLoadError, NoUsableImageError
+from preprocessing import (
+    AlignmentError,
+    AtelierError,
+    ConfigError,
+    ImageLoadError,
+    NoUsableImageError,
+)
 
 from .config import AnalysisConfig, load_config
 
@@ -120,16 +126,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--linkage", metavar="L", help="linkage for agglomerative: average, complete, single"
     )
     a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
-    a.add_argument("--equalize", type=_measures, metavar="M[,M...]",
-                   help="match brightness, contrast and/or sharpness across the set "
-                        "(comma-separated), or 'none'")
-    a.add_argument("--align", metavar="MODEL",
-                   help="none, translation, rigid, scaled-rotation, affine, bilinear (pystackreg) "
-                        "or features (SIFT + RANSAC)")
-    a.add_argument("--reference", metavar="REF",
-                   help="alignment reference: auto (default), mean, first, previous or an image id")
-    a.add_argument("--feature-model", metavar="M",
-                   help="model of the feature path: similarity, affine (default), homography")
+    a.add_argument(
+        "--equalize",
+        type=_measures,
+        metavar="M[,M...]",
+        help="match brightness, contrast and/or sharpness across the set "
+        "(comma-separated), or 'none'",
+    )
+    a.add_argument(
+        "--align",
+        metavar="MODEL",
+        help="none, translation, rigid, scaled-rotation, affine, bilinear (pystackreg) "
+        "or features (SIFT + RANSAC)",
+    )
+    a.add_argument(
+        "--reference",
+        metavar="REF",
+        help="alignment reference: auto (default), mean, first, previous or an image id",
+    )
+    a.add_argument(
+        "--feature-model",
+        metavar="M",
+        help="model of the feature path: similarity, affine (default), homography",
+    )
     a.add_argument("--config", metavar="FILE", help="configuration file (.toml or .json)")
     a.add_argument("--seed", type=int, metavar="N", help="random_state for every random step")
     a.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
@@ -210,11 +229,8 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         result = run_analysis(input_dir, config, progress=bars)
         write_outputs(result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars)
-    except (NoUsableImageError, ImageLoadError) as err:
-        bars.close()
-        print(f"atelier: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as err:
+    except (NoUsableImageError, ImageLoadError, ConfigError, AlignmentError) as err:
+        # the input or the options cannot be used: a usage error, said plainly
         bars.close()
         print(f"atelier: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -146,19 +146,27 @@ def _prepare(
             reference = image_set.ids.index(pre.equalize_reference)
 
         def mapper(fn, items):  # noqa: ANN001, ANN202
-            return ordered_map(fn, items, executor=pool, chunk_size=4,
-                               progress=_stage_progress(progress, "equalize"))
+            return ordered_map(
+                fn,
+                items,
+                executor=pool,
+                chunk_size=4,
+                progress=_stage_progress(progress, "equalize"),
+            )
 
         equalized = equalize(scaled, measures=pre.equalize, reference=reference, map_fn=mapper)
         scaled = equalized.images
         timings["equalize"] = time.perf_counter() - t0
 
-    work = [work_image_from_rgb(rec.id, rgb, size) for rec, rgb in zip(image_set, scaled, strict=True)]
+    work = [
+        work_image_from_rgb(rec.id, rgb, size) for rec, rgb in zip(image_set, scaled, strict=True)
+    ]
     t0 = time.perf_counter()
 
     def align_map(fn, items):  # noqa: ANN001, ANN202
-        return ordered_map(fn, items, executor=pool, chunk_size=4,
-                           progress=_stage_progress(progress, "align"))
+        return ordered_map(
+            fn, items, executor=pool, chunk_size=4, progress=_stage_progress(progress, "align")
+        )
 
     aligned = align(
         work,

@@ -159,8 +159,14 @@ def equalization_figure(result: AnalysisResult) -> Figure:
         before = [row[m] for row in eq.before]
         after = [row[m] for row in eq.after]
         ax.plot(x, before, "o", color="0.65", markersize=4, label="before")
-        ax.plot(x, after, "o", color="tab:blue" if m in eq.measures else "0.3", markersize=4,
-                label="after" + ("" if m in eq.measures else " (not equalized)"))
+        ax.plot(
+            x,
+            after,
+            "o",
+            color="tab:blue" if m in eq.measures else "0.3",
+            markersize=4,
+            label="after" + ("" if m in eq.measures else " (not equalized)"),
+        )
         if m in eq.measures:
             ax.axhline(eq.target[m], color="tab:red", linewidth=1, label="target")
         ax.set_ylabel(f"{m}\n({units[m]})", fontsize=8)
@@ -179,8 +185,12 @@ def alignment_figure(result: AnalysisResult) -> Figure:
     n = len(al.images)
     fig = Figure(figsize=(max(8.0, min(16.0, 0.18 * n + 5)), 8))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
-    for col, (img, title) in enumerate(((al.mean_before, "mean image before alignment"),
-                                        (al.mean_after, "mean image after alignment"))):
+    for col, (img, title) in enumerate(
+        (
+            (al.mean_before, "mean image before alignment"),
+            (al.mean_after, "mean image after alignment"),
+        )
+    ):
         ax = fig.add_subplot(grid[0, col])
         if img is not None:
             ax.imshow(img, cmap="gray", vmin=0, vmax=1)

@@ -138,8 +138,12 @@ def _loo_ncc(images: Sequence[WorkImage]) -> list[float]:
     out = []
     for im in images:
         others = count - im.mask
-        mean = np.divide(total - np.where(im.mask, im.gray, 0.0), others,
-                         out=np.zeros_like(total), where=others > 0)
+        mean = np.divide(
+            total - np.where(im.mask, im.gray, 0.0),
+            others,
+            out=np.zeros_like(total),
+            where=others > 0,
+        )
         out.append(ncc(im.gray, mean, im.mask & (others > 0)))
     return out
 
@@ -164,7 +168,9 @@ def _sr_apply(model: int, im: WorkImage, tmat: np.ndarray) -> WorkImage:
     return replace(im, gray=gray.astype(np.float32), mask=mask, transform=np.asarray(tmat))
 
 
-def map_points(tmat: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def map_points(
+    tmat: np.ndarray, cols: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Where canvas points ``(cols, rows)`` are sampled from under ``tmat``.
 
     3 x 3: homogeneous ``(col, row, 1)``; 4 x 4: pystackreg's bilinear layout
@@ -216,7 +222,8 @@ def _align_stackreg(
     previous: list[np.ndarray] | None = None
     aligned = list(images)
     done = 0
-    for done in range(1, rounds + 1):
+    while done < rounds:
+        done += 1
         aligned = map_fn(_sr_register, [(model, ref, im) for im in images])
         tmats = [im.transform for im in aligned]
         ref = _mean(aligned)
@@ -236,11 +243,11 @@ def _sift(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Keypoint positions (col, row) and RootSIFT descriptors. OpenCV needs uint8."""
     img = (np.clip(gray, 0, 1) * 255 + 0.5).astype(np.uint8)
     detect = cv2.erode(mask.astype(np.uint8), np.ones((2 * _MASK_ERODE + 1,) * 2, np.uint8))
-    kps, desc = cv2.SIFT_create(nfeatures=2000).detectAndCompute(img, detect)
+    kps, desc = cv2.SIFT.create(nfeatures=2000).detectAndCompute(img, detect)
     if desc is None or len(kps) == 0:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
     desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)
-    return np.float32([k.pt for k in kps]), np.sqrt(desc).astype(np.float32)
+    return np.array([k.pt for k in kps], np.float32), np.sqrt(desc).astype(np.float32)
 
 
 def _match(da: np.ndarray, db: np.ndarray) -> list[tuple[int, int]]:
@@ -268,16 +275,24 @@ def _estimate(
     minimum = 4 if model == "homography" else 3
     if len(pairs) < minimum:
         return None, 0
-    src = np.float32([ref[0][i] for i, _ in pairs])
-    dst = np.float32([mov[0][j] for _, j in pairs])
+    src = np.array([ref[0][i] for i, _ in pairs], np.float32)
+    dst = np.array([mov[0][j] for _, j in pairs], np.float32)
     cv2.setRNGSeed(seed)
     if model == "homography":
-        mat, inl = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX, maxIters=5000,
-                                      confidence=0.999)
+        mat, inl = cv2.findHomography(
+            src, dst, cv2.RANSAC, _RANSAC_PX, maxIters=5000, confidence=0.999
+        )
     else:
         fn = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
-        mat, inl = fn(src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PX,
-                      maxIters=5000, confidence=0.999, refineIters=20)
+        mat, inl = fn(
+            src,
+            dst,
+            method=cv2.RANSAC,
+            ransacReprojThreshold=_RANSAC_PX,
+            maxIters=5000,
+            confidence=0.999,
+            refineIters=20,
+        )
         if mat is not None:
             mat = np.vstack([mat, [0.0, 0.0, 1.0]])
     if mat is None or inl is None:
@@ -289,8 +304,10 @@ def _warp(im: WorkImage, mat: np.ndarray) -> WorkImage:
     size = im.gray.shape[::-1]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     gray = cv2.warpPerspective(im.gray, mat, size, flags=flags, borderValue=0.0)
-    mask = cv2.warpPerspective(im.mask.astype(np.float32), mat, size, flags=flags,
-                               borderValue=0.0) >= _VALID
+    mask = (
+        cv2.warpPerspective(im.mask.astype(np.float32), mat, size, flags=flags, borderValue=0.0)
+        >= _VALID
+    )
     return replace(im, gray=np.clip(gray, 0, 1).astype(np.float32), mask=mask, transform=mat)
 
 
@@ -309,8 +326,12 @@ def _align_features(
     if reference == "auto":
         step = max(1, n // _MAX_CANDIDATES) if n > _MAX_CANDIDATES else 1
         candidates = list(range(0, n, step))[:_MAX_CANDIDATES]
-        jobs = [(feats[c], feats[j], model, random_state) for c in candidates for j in range(n)
-                if j != c]
+        jobs = [
+            (feats[c], feats[j], model, random_state)
+            for c in candidates
+            for j in range(n)
+            if j != c
+        ]
         counts = map_fn(_estimate, jobs)
         per = np.zeros(len(candidates))
         it = iter(counts)
@@ -428,13 +449,21 @@ def align(
         aligned = [replace(im, transform=np.eye(3)) for im in images]
     elif method == "features":
         aligned, idx, inliers, notes = _align_features(
-            images, feature_model, reference, min_inliers=min_inliers,
-            random_state=random_state, map_fn=mapper,
+            images,
+            feature_model,
+            reference,
+            min_inliers=min_inliers,
+            random_state=random_state,
+            map_fn=mapper,
         )
         ref_name = ids[idx]
     else:
         aligned, rounds_done, notes = _align_stackreg(
-            images, MOTION_MODELS[method], reference, rounds=rounds, tolerance=tolerance,
+            images,
+            MOTION_MODELS[method],
+            reference,
+            rounds=rounds,
+            tolerance=tolerance,
             map_fn=mapper,
         )
     ncc_after = _loo_ncc(aligned)
@@ -443,8 +472,13 @@ def align(
     for i, im in enumerate(aligned):
         fell = method != "none" and ncc_after[i] < ncc_before[i] - 0.02
         ok = im.id not in unaligned_ids and not fell
-        note = ("left unaligned" if im.id in unaligned_ids
-                else "correlation with the others fell" if fell else "")
+        note = (
+            "left unaligned"
+            if im.id in unaligned_ids
+            else "correlation with the others fell"
+            if fell
+            else ""
+        )
         quality.append(AlignQuality(im.id, ncc_before[i], ncc_after[i], inliers[i], ok, note))
     return AlignedSet(
         images=tuple(aligned),
@@ -457,4 +491,3 @@ def align(
         rounds=rounds_done,
         warnings=tuple(notes),
     )
-

@@ -98,9 +98,7 @@ class PreprocessConfig:
 
         _positive_int("preprocess.work_size", self.work_size, minimum=32)
         if self.work_size > 4096:
-            raise ConfigError(
-                f"preprocess.work_size must be at most 4096, got {self.work_size}"
-            )
+            raise ConfigError(f"preprocess.work_size must be at most 4096, got {self.work_size}")
         equalize = (self.equalize,) if isinstance(self.equalize, str) else tuple(self.equalize)
         object.__setattr__(self, "equalize", equalize)
         unknown = [m for m in equalize if m not in MEASURES]

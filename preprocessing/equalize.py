@@ -109,7 +109,9 @@ class EqualizeResult:
         return out
 
 
-def _tone_map(lightness: np.ndarray, target: dict[str, float], measures: Sequence[str]) -> np.ndarray:
+def _tone_map(
+    lightness: np.ndarray, target: dict[str, float], measures: Sequence[str]
+) -> np.ndarray:
     mean, std = float(lightness.mean()), float(lightness.std())
     out = lightness
     if "contrast" in measures and std > 1e-6:
@@ -246,15 +248,23 @@ def equalize(
         )
     n = len(images)
     if reference is not None and not 0 <= reference < n:
-        raise ConfigError(f"equalization reference index {reference} is out of range for {n} images")
+        raise ConfigError(
+            f"equalization reference index {reference} is out of range for {n} images"
+        )
     before = [measure(im) for im in images]
     if reference is not None:
         target = dict(before[reference])
     else:
         target = {m: float(np.median([row[m] for row in before])) for m in MEASURES}
     if not measures or n == 0:
-        return EqualizeResult([im.astype(np.float32) for im in images], measures, target,
-                              before, list(before), [""] * n)
+        return EqualizeResult(
+            [im.astype(np.float32) for im in images],
+            measures,
+            target,
+            before,
+            list(before),
+            [""] * n,
+        )
     items = [(im, target, measures, tolerance) for im in images]
     if map_fn is None:
         done = [_equalize_one(*item) for item in items]

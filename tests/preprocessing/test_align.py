@@ -24,8 +24,9 @@ CENTRE = (SIZE - 1) / 2
 
 
 def base_gray():
-    return cv2.resize(data.camera().astype(np.float32) / 255, (SIZE, SIZE),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        data.camera().astype(np.float32) / 255, (SIZE, SIZE), interpolation=cv2.INTER_AREA
+    )
 
 
 def work(gray, name="im"):
@@ -40,8 +41,9 @@ def moved(gray, shift=(0.0, 0.0), angle=0.0, scale=1.0):
     m = cv2.getRotationMatrix2D((CENTRE, CENTRE), angle, scale)
     m[0, 2] += shift[0]
     m[1, 2] += shift[1]
-    img = cv2.warpAffine(gray, m, (SIZE, SIZE), flags=cv2.INTER_CUBIC,
-                         borderMode=cv2.BORDER_REFLECT)
+    img = cv2.warpAffine(
+        gray, m, (SIZE, SIZE), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+    )
     return np.clip(img, 0, 1), np.vstack([m, [0, 0, 1]])
 
 
@@ -49,7 +51,11 @@ def params(t):
     """Shift at the centre, rotation (degrees) and scale of a recovered 3x3 transform."""
     c, r = map_points(t, np.array([CENTRE]), np.array([CENTRE]))
     a = t[:2, :2] / t[2, 2]
-    return (c[0] - CENTRE, r[0] - CENTRE), np.degrees(np.arctan2(-a[0, 1], a[0, 0])), np.sqrt(abs(np.linalg.det(a)))
+    return (
+        (c[0] - CENTRE, r[0] - CENTRE),
+        np.degrees(np.arctan2(-a[0, 1], a[0, 0])),
+        np.sqrt(abs(np.linalg.det(a))),
+    )
 
 
 CASES = {
@@ -59,8 +65,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case,model", [(c, m) for c, (_, ms) in CASES.items() for m in ms]
-                         + [(c, "features") for c in CASES])
+@pytest.mark.parametrize(
+    "case,model",
+    [(c, m) for c, (_, ms) in CASES.items() for m in ms] + [(c, "features") for c in CASES],
+)
 def test_known_transform_is_recovered(case, model):
     kwargs = CASES[case][0]
     ref = base_gray()
@@ -83,8 +91,12 @@ def test_known_transform_is_recovered(case, model):
 def test_feature_models_recover_a_similarity(fmodel):
     ref = base_gray()
     img, m = moved(ref, shift=(6.0, 3.0), angle=12.0, scale=0.92)
-    out = align([work(ref, "ref"), work(img, "mov")], method="features", reference="first",
-                feature_model=fmodel)
+    out = align(
+        [work(ref, "ref"), work(img, "mov")],
+        method="features",
+        reference="first",
+        feature_model=fmodel,
+    )
     grid = np.linspace(20, SIZE - 20, 5)
     cols, rows = (g.ravel() for g in np.meshgrid(grid, grid))
     got = map_points(out.images[1].transform, cols, rows)
@@ -100,11 +112,17 @@ def test_mean_alignment_brings_shifted_copies_into_register():
     stack = [work(moved(ref, shift=tuple(s))[0], f"c{i}") for i, s in enumerate(shifts)]
     out = align(stack, method="translation", reference="mean", rounds=8)
     # where each aligned image samples the base's centre from, minus the true shift
-    residual = np.array([
-        [map_points(im.transform, np.array([CENTRE]), np.array([CENTRE]))[k][0] - CENTRE - s[k]
-         for k in (0, 1)]
-        for im, s in zip(out.images, shifts, strict=True)
-    ])
+    residual = np.array(
+        [
+            [
+                map_points(im.transform, np.array([CENTRE]), np.array([CENTRE]))[k][0]
+                - CENTRE
+                - s[k]
+                for k in (0, 1)
+            ]
+            for im, s in zip(out.images, shifts, strict=True)
+        ]
+    )
     before = np.linalg.norm(shifts - shifts.mean(axis=0), axis=1).mean()
     after = np.linalg.norm(residual - residual.mean(axis=0), axis=1).mean()
     assert after <= 0.1 * before, (before, after)
@@ -140,8 +158,11 @@ def test_every_combination_works_or_raises_the_documented_error(method, referenc
 @pytest.mark.parametrize("method", [m for m in ALIGN_METHODS if m != "none"])
 def test_identity_input_gives_identity_transform(method):
     g = base_gray()
-    out = align([work(g, "a"), work(g.copy(), "b")], method=method,
-                reference="first" if method != "features" else "auto")
+    out = align(
+        [work(g, "a"), work(g.copy(), "b")],
+        method=method,
+        reference="first" if method != "features" else "auto",
+    )
     for im in out.images:
         t = im.transform
         assert np.allclose(t, np.eye(t.shape[0]), atol=2e-3), (method, t)
@@ -177,17 +198,24 @@ def test_pystackreg_mean_differs_from_iterated_mean_by_rounds():
     one = align(stack, method="translation", rounds=1)
     many = align(stack, method="translation", rounds=6)
     assert one.rounds == 1 and many.rounds >= 2
-    spread = [np.std([map_points(im.transform, np.array([CENTRE]), np.array([CENTRE]))[0][0] - s
-                      for im, s in zip(r.images, (-6.0, 0.0, 6.0), strict=True)])
-              for r in (one, many)]
+    spread = [
+        np.std(
+            [
+                map_points(im.transform, np.array([CENTRE]), np.array([CENTRE]))[0][0] - s
+                for im, s in zip(r.images, (-6.0, 0.0, 6.0), strict=True)
+            ]
+        )
+        for r in (one, many)
+    ]
     assert spread[1] <= spread[0] + 1e-6
 
 
 def test_no_uint8_wraparound_and_values_in_range():
     g = base_gray()
     g[:10] = 1.0
-    out = align([work(g, "a"), work(moved(g, shift=(5, 5))[0], "b")], method="affine",
-                reference="first")
+    out = align(
+        [work(g, "a"), work(moved(g, shift=(5, 5))[0], "b")], method="affine", reference="first"
+    )
     for im in out.images:
         assert im.gray.dtype == np.float32 and 0 <= im.gray.min() and im.gray.max() <= 1
 

@@ -14,8 +14,9 @@ from preprocessing.equalize import MEASURES, equalize, measure
 
 def varied_set(seed=0, n=9):
     """One photograph under known different brightness, contrast and blur."""
-    base = cv2.resize(data.astronaut().astype(np.float32) / 255, (192, 192),
-                      interpolation=cv2.INTER_AREA)
+    base = cv2.resize(
+        data.astronaut().astype(np.float32) / 255, (192, 192), interpolation=cv2.INTER_AREA
+    )
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
