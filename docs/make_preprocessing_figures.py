@@ -46,23 +46,39 @@ def motion_models() -> None:
     # bilinear: corners moved independently, straight lines stay straight only along the axes
     dst = np.float32([[10, 4], [s - 4, 18], [s - 20, s - 8], [6, s - 14]])
     rows, cols = np.mgrid[0:s, 0:s].astype(np.float32) / s
-    map_c = ((1 - cols) * (1 - rows) * dst[0, 0] + cols * (1 - rows) * dst[1, 0]
-             + cols * rows * dst[2, 0] + (1 - cols) * rows * dst[3, 0])
-    map_r = ((1 - cols) * (1 - rows) * dst[0, 1] + cols * (1 - rows) * dst[1, 1]
-             + cols * rows * dst[2, 1] + (1 - cols) * rows * dst[3, 1])
-    panels.append(("bilinear\n(corners move freely)", cv2.remap(g, map_c, map_r, cv2.INTER_LINEAR,
-                                                           borderValue=0.6)))
+    map_c = (
+        (1 - cols) * (1 - rows) * dst[0, 0]
+        + cols * (1 - rows) * dst[1, 0]
+        + cols * rows * dst[2, 0]
+        + (1 - cols) * rows * dst[3, 0]
+    )
+    map_r = (
+        (1 - cols) * (1 - rows) * dst[0, 1]
+        + cols * (1 - rows) * dst[1, 1]
+        + cols * rows * dst[2, 1]
+        + (1 - cols) * rows * dst[3, 1]
+    )
+    panels.append(
+        (
+            "bilinear\n(corners move freely)",
+            cv2.remap(g, map_c, map_r, cv2.INTER_LINEAR, borderValue=0.6),
+        )
+    )
     h = cv2.getPerspectiveTransform(src, np.float32([[20, 10], [s - 5, 0], [s, s], [0, s - 25]]))
-    panels.append(("homography\n(features: perspective)", cv2.warpPerspective(g, h, (s, s),
-                                                                              borderValue=0.6)))
+    panels.append(
+        ("homography\n(features: perspective)", cv2.warpPerspective(g, h, (s, s), borderValue=0.6))
+    )
     fig = Figure(figsize=(2.0 * len(panels), 2.6))
     for i, (name, img) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         ax.imshow(img, cmap="gray", vmin=0, vmax=1)
         ax.set_title(name, fontsize=8)
         ax.set_axis_off()
-    fig.suptitle("The distortions each motion model can undo (each pystackreg model also undoes those to its left)",
-                 fontsize=9)
+    fig.suptitle(
+        "The distortions each motion model can undo "
+        "(each pystackreg model also undoes those to its left)",
+        fontsize=9,
+    )
     fig.savefig(OUT / "motion_models.png", dpi=110, bbox_inches="tight")
 
 
@@ -79,15 +95,17 @@ def alignment_families() -> None:
         out = align(work, method=method, reference=ref, feature_model=fmodel)
         nccs = [q.ncc_after for q in out.quality]
         before = [q.ncc_before for q in out.quality]
-        for col, (img, label) in enumerate(((out.mean_before, "mean before"),
-                                            (out.mean_after, f"mean after ({method})"))):
+        for col, (img, label) in enumerate(
+            ((out.mean_before, "mean before"), (out.mean_after, f"mean after ({method})"))
+        ):
             ax = fig.add_subplot(2, 2, 2 * row + col + 1)
             ax.imshow(img, cmap="gray", vmin=0, vmax=1)
             stat = np.mean(before) if col == 0 else np.mean(nccs)
             ax.set_title(f"{title}\n{label}; mean NCC {stat:.2f}", fontsize=8)
             ax.set_axis_off()
-    fig.suptitle("Mean image of a family before and after alignment (sharper = in register)",
-                 fontsize=9)
+    fig.suptitle(
+        "Mean image of a family before and after alignment (sharper = in register)", fontsize=9
+    )
     fig.savefig(OUT / "alignment_families.png", dpi=100, bbox_inches="tight")
 
 
