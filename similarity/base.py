@@ -25,6 +25,9 @@ class Metric(ABC):
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
+    #: True when the score moves in steps (bit counts) or saturates (SIFT's inlier
+    #: share): growing noise then lowers it in a non-increasing staircase, not strictly.
+    saturates: ClassVar[bool] = False
 
     @abstractmethod
     def extract(self, image: np.ndarray, mask: np.ndarray) -> Any:

@@ -8,13 +8,33 @@ from typing import Any
 from preprocessing.errors import ConfigError
 
 from .base import Metric
+from .brushstroke import Brushstroke
+from .cwssim import CWSSIM
+from .embedding import Embedding
+from .hashes import AverageHash, BlockMeanHash, MarrHildrethHash, PHash
+from .hog import HOG
+from .mse import MSE
+from .sift import SIFT
 from .ssim import SSIM
 
 __all__ = ["METRICS", "get_metric"]
 
 #: Name -> metric with default parameters. Adding a metric = one module + one entry.
 METRICS: dict[str, Metric] = {
-    SSIM.name: SSIM(),
+    m.name: m
+    for m in (
+        SIFT(),
+        SSIM(),
+        CWSSIM(),
+        MSE(),
+        Brushstroke(),
+        HOG(),
+        PHash(),
+        AverageHash(),
+        BlockMeanHash(),
+        MarrHildrethHash(),
+        Embedding(),  # needs model=...; see similarity.embedding
+    )
 }
 
 
