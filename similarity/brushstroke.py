@@ -134,8 +134,13 @@ class Brushstroke(Metric):
                 sigma = 0.56 * wavelength  # about one octave of bandwidth
                 side = int(6 * sigma) | 1
                 kernel = cv2.getGaborKernel(
-                    (side, side), sigma=sigma, theta=k * np.pi / 6, lambd=wavelength,
-                    gamma=0.5, psi=0.0, ktype=cv2.CV_32F,
+                    (side, side),
+                    sigma=sigma,
+                    theta=k * np.pi / 6,
+                    lambd=wavelength,
+                    gamma=0.5,
+                    psi=0.0,
+                    ktype=cv2.CV_32F,
                 )
                 kernel -= kernel.mean()
                 response = cv2.filter2D(gray, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)

@@ -145,12 +145,22 @@ class SIFT(Metric):
         src, dst = a.points[pairs[:, 0]], b.points[pairs[:, 1]]
         cv2.setRNGSeed(self.seed)
         if self.model == "homography":
-            mat, inl = cv2.findHomography(src, dst, cv2.RANSAC, self.ransac_px,
-                                          maxIters=2000, confidence=0.995)
+            mat, inl = cv2.findHomography(
+                src, dst, cv2.RANSAC, self.ransac_px, maxIters=2000, confidence=0.995
+            )
         else:
-            fit = cv2.estimateAffinePartial2D if self.model == "similarity" else cv2.estimateAffine2D
-            mat, inl = fit(src, dst, method=cv2.RANSAC, ransacReprojThreshold=self.ransac_px,
-                           maxIters=2000, confidence=0.995, refineIters=10)
+            fit = (
+                cv2.estimateAffinePartial2D if self.model == "similarity" else cv2.estimateAffine2D
+            )
+            mat, inl = fit(
+                src,
+                dst,
+                method=cv2.RANSAC,
+                ransacReprojThreshold=self.ransac_px,
+                maxIters=2000,
+                confidence=0.995,
+                refineIters=10,
+            )
             if mat is not None:
                 mat = np.vstack([mat, [0.0, 0.0, 1.0]])
         if mat is None or inl is None:
