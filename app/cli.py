@@ -90,6 +90,17 @@ def _n_clusters(text: str) -> int | str:
     return value
 
 
+def _weights(text: str) -> tuple[float, ...] | str:
+    if text.strip().lower() == "equal":
+        return "equal"
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers or 'equal', got {text!r}"
+        ) from None
+
+
 def _measures(text: str) -> tuple[str, ...]:
     if text.strip().lower() == "none":
         return ()
@@ -109,6 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="similarity metric (repeatable); default from the config: ssim",
+    )
+    a.add_argument(
+        "--fuse",
+        type=_weights,
+        metavar="W1,W2,...",
+        help="fuse the metrics' matrices with these weights (one per --metric, or "
+        "'equal') and cluster the fused matrix",
+    )
+    a.add_argument(
+        "--model",
+        metavar="FILE.onnx",
+        help="ONNX model file for the embedding metric (nothing is downloaded)",
+    )
+    a.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the on-disk feature cache"
+    )
+    a.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="feature cache folder (default $ATELIER_CACHE_DIR or ~/.cache/atelier)",
     )
     a.add_argument("--cluster", metavar="METHOD", help="clustering method (default spectral)")
     a.add_argument(
@@ -185,6 +216,18 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
     similarity: dict[str, object] = {}
     if args.metric:
         similarity["metrics"] = list(dict.fromkeys(args.metric))
+    metrics = similarity.get("metrics", list(config.similarity.metrics))
+    if args.fuse is not None:
+        n = len(metrics)  # type: ignore[arg-type]
+        similarity["fuse"] = [1.0] * n if args.fuse == "equal" else list(args.fuse)
+    if args.model is not None:
+        params = {k: dict(v) for k, v in config.similarity.metric_params.items()}
+        params.setdefault("embedding", {})["model"] = args.model
+        similarity["metric_params"] = params
+    if args.no_cache:
+        similarity["cache"] = False
+    if args.cache_dir is not None:
+        similarity["cache_dir"] = args.cache_dir
     if similarity:
         changes["similarity"] = similarity
     preprocess = {

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_write_bytes, atomic_write_text
+from similarity.cache import default_cache_dir
+
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -144,6 +146,7 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
                 "min": float(m.off_diagonal().min()) if len(m) > 1 else None,
                 "mean": float(m.off_diagonal().mean()) if len(m) > 1 else None,
                 "max": float(m.off_diagonal().max()) if len(m) > 1 else None,
+                "cache": m.stats,
             }
             for name, m in result.matrices.items()
         },
@@ -158,6 +161,10 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
             "exemplars": {str(lab): ids[i] for lab, i in c.exemplars.items()},
             "noise": int((c.labels < 0).sum()),
             "warnings": list(c.warnings),
+        },
+        "cache": {
+            "enabled": result.config.similarity.cache,
+            "directory": str(result.config.similarity.cache_dir or default_cache_dir()),
         },
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
         "libraries": library_versions(),

@@ -25,6 +25,8 @@ from preprocessing.errors import ConfigError
 from preprocessing.parallel import ordered_map, process_pool, resolve_jobs
 from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
+from similarity.cache import FeatureCache
+from similarity.fusion import fuse
 
 from .config import AnalysisConfig
 
@@ -193,18 +195,34 @@ def _similarities(
 ) -> dict[str, SimilarityMatrix]:
     matrices: dict[str, SimilarityMatrix] = {}
     sim_cfg = config.similarity
-    for name in sim_cfg.metrics:
-        t0 = time.perf_counter()
-        matrices[name] = pairwise(
-            aligned.images,
-            sim_cfg.metric(name),
-            n_jobs=1 if pool is None else None,
-            block_size=sim_cfg.block_size,
-            executor=pool,
-            progress=_stage_progress(progress, f"similarity:{name}"),
-            feature_progress=_stage_progress(progress, f"features:{name}"),
+    cache = (
+        FeatureCache(sim_cfg.cache_dir, size_limit_gb=sim_cfg.cache_size_gb)
+        if sim_cfg.cache
+        else None
+    )
+    try:
+        for name in sim_cfg.metrics:
+            t0 = time.perf_counter()
+            matrices[name] = pairwise(
+                aligned.images,
+                sim_cfg.metric(name),
+                n_jobs=1 if pool is None else None,
+                block_size=sim_cfg.block_size,
+                executor=pool,
+                cache=cache,
+                progress=_stage_progress(progress, f"similarity:{name}"),
+                feature_progress=_stage_progress(progress, f"features:{name}"),
+            )
+            timings[f"similarity:{name}"] = time.perf_counter() - t0
+    finally:
+        if cache is not None:
+            cache.close()
+    if sim_cfg.fuse is not None:
+        matrices["fused"] = fuse(
+            [matrices[name] for name in sim_cfg.metrics],
+            sim_cfg.fuse,
+            calibration=sim_cfg.calibration,
         )
-        timings[f"similarity:{name}"] = time.perf_counter() - t0
     return matrices
 
 
@@ -238,7 +256,7 @@ def run_analysis(
     """
     config = config or AnalysisConfig()
     started = _now()
-    clustering_metric = config.similarity.metrics[0]
+    clustering_metric = "fused" if config.similarity.fuse else config.similarity.metrics[0]
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()

@@ -45,6 +45,9 @@ class Metric(ABC):
     def compare(self, a: Any, b: Any) -> float:
         """Similarity in [0, 1] of two images' features."""
 
+    def check_ready(self) -> None:
+        """Raise ``ConfigError`` if the metric cannot run as configured (default: it can)."""
+
     def params(self) -> dict[str, Any]:
         """The metric's parameters as a plain dict."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]

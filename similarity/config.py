@@ -26,11 +26,28 @@ class SimilarityConfig:
     block_size : int
         Images per block side; a block of pairs is ``block_size**2`` pairs at
         most, and a worker holds the features of two blocks at a time.
+    fuse : tuple of float or None
+        Weights, one per metric, to fuse the metrics' matrices into one
+        ("fused"), which is then the matrix clustered; ``None``: no fusion,
+        the first metric's matrix is clustered.
+    calibration : str
+        How matrices are put on one scale before fusion: ``rank`` or ``minmax``.
+    cache : bool
+        Reuse features and pair similarities from the on-disk cache.
+    cache_dir : str or None
+        The cache folder; ``$ATELIER_CACHE_DIR`` or ``~/.cache/atelier`` when unset.
+    cache_size_gb : float
+        Size beyond which the oldest cache entries are evicted.
     """
 
     metrics: tuple[str, ...] = ("ssim",)
     metric_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     block_size: int = 32
+    fuse: tuple[float, ...] | None = None
+    calibration: str = "rank"
+    cache: bool = True
+    cache_dir: str | None = None
+    cache_size_gb: float = 4.0
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, str):
@@ -49,6 +66,8 @@ class SimilarityConfig:
                     f"valid metrics: {', '.join(sorted(METRICS))}"
                 )
             get_metric(name, **dict(params))
+        for name in self.metrics:
+            self.metric(name).check_ready()
         if (
             isinstance(self.block_size, bool)
             or not isinstance(self.block_size, int)

@@ -69,10 +69,17 @@ class CWSSIM(Metric):
     name: ClassVar[str] = "cw-ssim"
     version: ClassVar[str] = "1"
 
-    height: int = 3
+    height: int = 4
     order: int = 3
     window: int = 7
     k: float = 1e-4
+    first_scale: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.first_scale < self.height:
+            raise ValueError(
+                f"first_scale must be in [0, height), got {self.first_scale} (height {self.height})"
+            )
 
     def extract(self, image: np.ndarray, mask: np.ndarray) -> CWSSIMFeatures:
         pyr = pt.pyramids.SteerablePyramidFreq(
@@ -81,8 +88,8 @@ class CWSSIM(Metric):
         bands, energy, masks = [], [], []
         full = np.asarray(mask, np.float32)
         for key, coeffs in pyr.pyr_coeffs.items():
-            if not isinstance(key, tuple):
-                continue  # residual high-pass and low-pass are not complex subbands
+            if not isinstance(key, tuple) or key[0] < self.first_scale:
+                continue  # residuals are not complex subbands; finest scales are skipped
             c = np.ascontiguousarray(coeffs, np.complex64)
             bands.append(c)
             # |c|^2 as re^2 + im^2: the same float32 operations as the real part of

@@ -104,12 +104,21 @@ class Embedding(Metric):
         arr = np.stack([(p - m) / s for p, m, s in zip(planes, mean, std, strict=True)])
         return arr[None].astype(np.float32)
 
-    def extract(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def check_ready(self) -> None:
         if not self.model:
             raise ConfigError(
                 "the embedding metric needs a model: pass --model path.onnx "
                 "(or similarity.metric_params.embedding.model)"
             )
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as err:
+            raise ConfigError(
+                "the embedding metric needs onnxruntime: pip install 'atelier[onnx]'"
+            ) from err
+
+    def extract(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.check_ready()
         session = _session(self.model, self.model_sha256)
         feed = {session.get_inputs()[0].name: self._input(image, session)}
         out = np.asarray(session.run(None, feed)[0], np.float64).ravel()

@@ -27,12 +27,16 @@ class SimilarityMatrix:
         Name of the metric (or ``"fused"``).
     params : dict
         The metric's parameters, for the record.
+    stats : dict
+        How the matrix was computed (features and pairs computed or taken
+        from the cache); empty when not recorded.
     """
 
     ids: tuple[str, ...]
     values: np.ndarray
     metric: str
     params: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         values = check_similarity_matrix(self.values, name=self.metric)

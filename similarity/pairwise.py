@@ -20,6 +20,7 @@ from preprocessing.parallel import ordered_map, process_pool, resolve_jobs
 from preprocessing.work import WorkImage
 
 from .base import Metric
+from .cache import CacheStats, FeatureCache, metric_key, work_key
 from .matrix import SimilarityMatrix
 
 __all__ = ["pairwise", "extract_features", "block_tasks"]
@@ -29,15 +30,11 @@ logger = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
 
-def _compare_block(
-    metric: Metric, rows: Sequence[Any], cols: Sequence[Any], same: bool
-) -> np.ndarray:
-    """Similarities of every unordered pair between two chunks (upper part if same)."""
-    out = np.full((len(rows), len(cols)), np.nan)
-    for i, fa in enumerate(rows):
-        for j in range(i + 1 if same else 0, len(cols)):
-            out[i, j] = metric.compare(fa, cols[j])
-    return out
+def _compare_pairs(
+    metric: Metric, rows: Sequence[Any], cols: Sequence[Any], pairs: Sequence[tuple[int, int]]
+) -> list[float]:
+    """Similarities of the given (row, col) pairs of one block, in order."""
+    return [metric.compare(rows[i], cols[j]) for i, j in pairs]
 
 
 def block_tasks(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
@@ -61,7 +58,7 @@ def extract_features(
     metric: Metric,
     *,
     executor: Executor | None = None,
-    chunk_size: int = 16,
+    chunk_size: int = 8,
     progress: ProgressFn | None = None,
 ) -> list[Any]:
     """Features of every image, computed once each, in order.
@@ -83,6 +80,36 @@ def extract_features(
     )
 
 
+def _features(
+    images: Sequence[WorkImage],
+    metric: Metric,
+    keys: list[str] | None,
+    cache: FeatureCache | None,
+    mkey: str,
+    stats: CacheStats,
+    executor: Executor | None,
+    progress: ProgressFn | None,
+) -> list[Any]:
+    n = len(images)
+    if keys is None or cache is None:
+        stats.features_computed = n
+        return extract_features(images, metric, executor=executor, progress=progress)
+    found = cache.get_features(mkey, dict.fromkeys(keys), stats)
+    todo: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key not in found:
+            todo.setdefault(key, i)  # identical work images are computed once
+    computed = extract_features(
+        [images[i] for i in todo.values()], metric, executor=executor, progress=progress
+    )
+    new = dict(zip(todo, computed, strict=True))
+    cache.put_features(mkey, new)
+    stats.features_cached = n - len(todo)
+    stats.features_computed = len(todo)
+    merged = {**found, **new}
+    return [merged[key] for key in keys]
+
+
 def pairwise(
     images: Sequence[WorkImage],
     metric: Metric,
@@ -90,6 +117,7 @@ def pairwise(
     n_jobs: int | None = None,
     block_size: int = 32,
     executor: Executor | None = None,
+    cache: FeatureCache | None = None,
     progress: ProgressFn | None = None,
     feature_progress: ProgressFn | None = None,
 ) -> SimilarityMatrix:
@@ -107,10 +135,13 @@ def pairwise(
         core, 1 computes in this process. Small inputs (a single block) are
         always computed in this process, where a pool would only add start-up.
     block_size : int
-        Images per chunk; a task computes all pairs between two chunks.
+        Images per chunk; a task computes the pairs between two chunks.
     executor : concurrent.futures.Executor, optional
         Run tasks there instead of a new local process pool (the hook through
         which a distributed cluster is used).
+    cache : FeatureCache, optional
+        Reuse and store features and pair similarities; only what is missing
+        is computed (so adding an image computes its features and its row).
     progress : callable, optional
         ``progress(done_pairs, total_pairs)`` after each block.
     feature_progress : callable, optional
@@ -120,49 +151,90 @@ def pairwise(
     -------
     SimilarityMatrix
         Symmetric, 1.0 on the diagonal, values in [0, 1]; each unordered pair
-        computed once.
+        computed once; ``stats`` says what came from the cache.
     """
     n = len(images)
     ids = tuple(im.id for im in images)
     values = np.eye(n)
+    stats = CacheStats()
+    mkey = metric_key(metric)
+    keys = [work_key(im) for im in images] if cache is not None else None
     tasks = block_tasks(n, max(1, block_size))
-    total_pairs = n * (n - 1) // 2
     jobs = resolve_jobs(n_jobs)
     own_pool = executor is None and jobs > 1 and len(tasks) > 1
     pool: Executor | None = process_pool(jobs) if own_pool else executor
     try:
-        features = extract_features(images, metric, executor=pool, progress=feature_progress)
-        done = 0
+        known = np.eye(n, dtype=bool)
+        if cache is not None and keys is not None:
+            rows = cache.get_rows(mkey, dict.fromkeys(keys), stats)
+            for i in range(n):
+                row = rows[keys[i]]
+                for j in range(i + 1, n):
+                    v = row.get(keys[j])
+                    if v is not None:
+                        values[i, j] = v
+                        known[i, j] = True
+        stats.pairs_cached = int(np.triu(known, k=1).sum())
+        # features only of the images that still have a pair to compute
+        needed = np.flatnonzero(~(known | known.T).all(axis=1))
+        features: list[Any] = [None] * n
+        if needed.size:
+            subset = [images[i] for i in needed]
+            sub_keys = [keys[i] for i in needed] if keys is not None else None
+            for i, f in zip(
+                needed,
+                _features(subset, metric, sub_keys, cache, mkey, stats, pool, feature_progress),
+                strict=True,
+            ):
+                features[i] = f
+        elif feature_progress is not None:
+            feature_progress(n, n)
+        total = n * (n - 1) // 2
+        done = stats.pairs_cached
+        fresh: dict[tuple[str, str], float] = {}
+        work = []
+        for r0, r1, c0, c1 in tasks:
+            pairs = [
+                (i - r0, j - c0)
+                for i in range(r0, r1)
+                for j in range(max(c0, i + 1), c1)
+                if not known[i, j]
+            ]
+            if pairs:
+                work.append(((r0, c0), pairs, features[r0:r1], features[c0:c1]))
 
-        def place(task: tuple[int, int, int, int], block: np.ndarray) -> None:
+        def place(
+            origin: tuple[int, int], pairs: list[tuple[int, int]], result: list[float]
+        ) -> None:
             nonlocal done
-            r0, r1, c0, c1 = task
-            sub = values[r0:r1, c0:c1]
-            filled = ~np.isnan(block)
-            sub[filled] = block[filled]
-            done += int(filled.sum())
+            r0, c0 = origin
+            for (i, j), v in zip(pairs, result, strict=True):
+                values[r0 + i, c0 + j] = v
+                if keys is not None:
+                    fresh[(keys[r0 + i], keys[c0 + j])] = v
+            done += len(pairs)
             if progress is not None:
-                progress(done, total_pairs)
+                progress(done, total)
 
         if pool is None:
-            for task in tasks:
-                r0, r1, c0, c1 = task
-                place(task, _compare_block(metric, features[r0:r1], features[c0:c1], r0 == c0))
+            for origin, pairs, rows_f, cols_f in work:
+                place(origin, pairs, _compare_pairs(metric, rows_f, cols_f, pairs))
         else:
             futures = {
-                pool.submit(_compare_block, metric, features[r0:r1], features[c0:c1], r0 == c0): (
-                    r0,
-                    r1,
-                    c0,
-                    c1,
-                )
-                for r0, r1, c0, c1 in tasks
+                pool.submit(_compare_pairs, metric, rows_f, cols_f, pairs): (origin, pairs)
+                for origin, pairs, rows_f, cols_f in work
             }
             for fut in as_completed(futures):
-                place(futures[fut], fut.result())
+                origin, pairs = futures[fut]
+                place(origin, pairs, fut.result())
+        if progress is not None and not work:
+            progress(total, total)
+        stats.pairs_computed = total - stats.pairs_cached
+        if cache is not None and fresh:
+            cache.put_pairs(mkey, fresh)
     finally:
         if own_pool and pool is not None:
             pool.shutdown()
     upper = np.triu(values, k=1)
     values = upper + upper.T + np.eye(n)
-    return SimilarityMatrix(ids, values, metric.name, metric.params())
+    return SimilarityMatrix(ids, values, metric.name, metric.params(), stats=stats.as_dict())

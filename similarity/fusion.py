@@ -1,0 +1,98 @@
+"""Fusion of several metrics' similarity matrices into one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from preprocessing.errors import ConfigError, MatrixError
+
+from .matrix import SimilarityMatrix
+
+__all__ = ["CALIBRATIONS", "calibrate", "fuse"]
+
+CALIBRATIONS = ("rank", "minmax")
+
+
+def calibrate(matrix: SimilarityMatrix, method: str = "rank") -> np.ndarray:
+    """The off-diagonal similarities on a common [0, 1] scale, diagonal 1.
+
+    ``rank``: each pair's rank among the matrix's off-diagonal pairs
+    (average ranks for ties), scaled to [0, 1]: the order is kept, the scale
+    becomes uniform, so metrics with very different spreads weigh alike.
+    ``minmax``: ``(s - min) / (max - min)`` over the off-diagonal pairs.
+    A matrix whose off-diagonal values are all equal maps to 0.5.
+    """
+    n = len(matrix)
+    iu = np.triu_indices(n, k=1)
+    off = matrix.values[iu]
+    if method not in CALIBRATIONS:
+        raise ConfigError(f"unknown calibration {method!r}; valid: {', '.join(CALIBRATIONS)}")
+    if off.size == 0:
+        return np.eye(n)
+    lo, hi = float(off.min()), float(off.max())
+    if hi - lo <= 1e-15:
+        scaled = np.full(off.shape, 0.5)
+    elif method == "rank":
+        scaled = (rankdata(off, method="average") - 1.0) / max(off.size - 1, 1)
+    else:
+        scaled = (off - lo) / (hi - lo)
+    out = np.eye(n)
+    out[iu] = scaled
+    return out + np.triu(out, k=1).T
+
+
+def fuse(
+    matrices: Sequence[SimilarityMatrix],
+    weights: Sequence[float] | None = None,
+    *,
+    calibration: str = "rank",
+) -> SimilarityMatrix:
+    """Weighted mean of calibrated similarity matrices.
+
+    Parameters
+    ----------
+    matrices : sequence of SimilarityMatrix
+        Matrices over the same ids in the same order.
+    weights : sequence of float, optional
+        Non-negative, one per matrix, not all zero; equal when ``None``.
+    calibration : {"rank", "minmax"}
+        How each matrix is put on a common scale first (see :func:`calibrate`).
+
+    Returns
+    -------
+    SimilarityMatrix
+        ``metric="fused"``; in [0, 1], symmetric, 1 on the diagonal.
+
+    Raises
+    ------
+    MatrixError
+        Matrices over different ids.
+    ConfigError
+        Weights of the wrong number, negative or all zero.
+    """
+    if not matrices:
+        raise ConfigError("fusion needs at least one matrix")
+    ids = matrices[0].ids
+    for m in matrices[1:]:
+        if m.ids != ids:
+            raise MatrixError(f"cannot fuse {m.metric} with {matrices[0].metric}: different ids")
+    w = np.ones(len(matrices)) if weights is None else np.asarray(weights, float)
+    if w.shape != (len(matrices),) or (w < 0).any() or not w.sum() > 0 or not np.isfinite(w).all():
+        raise ConfigError(
+            f"fusion weights must be {len(matrices)} non-negative numbers, not all zero; got "
+            f"{list(weights) if weights is not None else None}"
+        )
+    w = w / w.sum()
+    values = sum(wi * calibrate(m, calibration) for wi, m in zip(w, matrices, strict=True))
+    values = np.asarray(values)
+    np.fill_diagonal(values, 1.0)
+    values = (values + values.T) / 2
+    params = {
+        "metrics": [m.metric for m in matrices],
+        "weights": [float(x) for x in w],
+        "calibration": calibration,
+    }
+    return SimilarityMatrix(ids, np.clip(values, 0.0, 1.0), "fused", params)

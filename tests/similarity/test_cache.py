@@ -1,0 +1,111 @@
+"""The on-disk cache: reuse counted, parameters respected, corruption detected, rows only."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from preprocessing import WorkImage
+from similarity import SSIM, get_metric, pairwise
+from similarity.cache import FeatureCache, metric_key, work_key
+
+
+def images(n, seed=0, size=48):
+    rng = np.random.default_rng(seed)
+    base = rng.random((size, size), dtype=np.float32)
+    return [
+        WorkImage(
+            f"im{i}",
+            np.clip(base + 0.1 * rng.standard_normal((size, size)), 0, 1).astype(np.float32),
+            np.ones((size, size), bool),
+            np.eye(3),
+        )
+        for i in range(n)
+    ]
+
+
+def test_second_run_computes_nothing(tmp_path):
+    ims = images(8)
+    with FeatureCache(tmp_path) as cache:
+        first = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+        second = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+    assert first.stats == {
+        "features_cached": 0,
+        "features_computed": 8,
+        "pairs_cached": 0,
+        "pairs_computed": 28,
+        "corrupt": 0,
+    }
+    assert second.stats == {
+        "features_cached": 0,
+        "features_computed": 0,
+        "pairs_cached": 28,
+        "pairs_computed": 0,
+        "corrupt": 0,
+    }
+    np.testing.assert_array_equal(first.values, second.values)
+
+
+def test_adding_one_image_computes_only_its_features_and_row(tmp_path):
+    ims = images(9)
+    with FeatureCache(tmp_path) as cache:
+        pairwise(ims[:8], SSIM(), n_jobs=1, cache=cache)
+        grown = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+        fresh = pairwise(ims, SSIM(), n_jobs=1)
+    assert grown.stats["features_computed"] == 1 and grown.stats["pairs_computed"] == 8
+    assert grown.stats["pairs_cached"] == 28
+    np.testing.assert_array_equal(grown.values, fresh.values)
+
+
+def test_changed_parameter_or_pixels_recompute(tmp_path):
+    ims = images(5)
+    with FeatureCache(tmp_path) as cache:
+        pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+        other = pairwise(ims, get_metric("ssim", sigma=2.5), n_jobs=1, cache=cache)
+        assert other.stats["features_computed"] == 5 and other.stats["pairs_cached"] == 0
+        changed = list(ims)
+        changed[0] = WorkImage("im0", np.clip(ims[0].gray + 0.01, 0, 1), ims[0].mask, np.eye(3))
+        again = pairwise(changed, SSIM(), n_jobs=1, cache=cache)
+    assert again.stats["features_computed"] == 1 and again.stats["pairs_computed"] == 4
+    assert metric_key(SSIM()) != metric_key(get_metric("ssim", sigma=2.5))
+    assert work_key(changed[0]) != work_key(ims[0])
+
+
+def test_corrupted_entry_is_detected_and_recomputed(tmp_path):
+    ims = images(4)
+    with FeatureCache(tmp_path) as cache:
+        reference = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+    # flip a byte inside every stored entry, behind diskcache's back: small entries (pair
+    # rows) live inline in SQLite, large ones (features) in files beside it
+    db = sqlite3.connect(tmp_path / "cache.db")
+    rows = db.execute("SELECT rowid, value, filename FROM Cache").fetchall()
+    assert len(rows) == 8
+    for rowid, value, filename in rows:
+        if value is not None:
+            blob = bytearray(value)
+            blob[-5] ^= 0xFF
+            db.execute("UPDATE Cache SET value = ? WHERE rowid = ?", (bytes(blob), rowid))
+        else:
+            path = tmp_path / filename
+            blob = bytearray(path.read_bytes())
+            blob[-5] ^= 0xFF
+            path.write_bytes(bytes(blob))
+    db.commit()
+    db.close()
+    with FeatureCache(tmp_path) as cache:
+        again = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+        after = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+    assert again.stats["corrupt"] == 8 and again.stats["pairs_computed"] == 6
+    assert again.stats["features_computed"] == 4
+    np.testing.assert_array_equal(again.values, reference.values)
+    assert after.stats["corrupt"] == 0 and after.stats["pairs_cached"] == 6
+
+
+def test_duplicate_work_images_are_extracted_once(tmp_path):
+    ims = images(3)
+    dup = [*ims, WorkImage("copy", ims[0].gray.copy(), ims[0].mask.copy(), np.eye(3))]
+    with FeatureCache(tmp_path) as cache:
+        mat = pairwise(dup, SSIM(), n_jobs=1, cache=cache)
+    assert mat.stats["features_computed"] == 3
+    assert mat.values[0, 3] == 1.0
