@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_write_bytes, atomic_write_text
 from similarity.cache import default_cache_dir
 
+from ._atomic import atomic_write_bytes, atomic_write_text
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,

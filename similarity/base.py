@@ -45,7 +45,7 @@ class Metric(ABC):
     def compare(self, a: Any, b: Any) -> float:
         """Similarity in [0, 1] of two images' features."""
 
-    def check_ready(self) -> None:
+    def check_ready(self) -> None:  # noqa: B027 - a hook: most metrics are always ready
         """Raise ``ConfigError`` if the metric cannot run as configured (default: it can)."""
 
     def params(self) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class Brushstroke(Metric):
         img8 = (np.clip(gray, 0, 1) * 255 + 0.5).astype(np.uint8)
         edges = cv2.Canny(img8, 255 * self.canny_low, 255 * self.canny_high) > 0
         edges &= valid
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(edges.astype(np.uint8), 8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(edges.astype(np.uint8), connectivity=8)
         sizes = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
         length, _ = np.histogram(sizes, bins=_LENGTH_BINS, weights=sizes)
 

@@ -176,9 +176,9 @@ def pairwise(
                         known[i, j] = True
         stats.pairs_cached = int(np.triu(known, k=1).sum())
         # features only of the images that still have a pair to compute
-        needed = np.flatnonzero(~(known | known.T).all(axis=1))
+        needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
         features: list[Any] = [None] * n
-        if needed.size:
+        if needed:
             subset = [images[i] for i in needed]
             sub_keys = [keys[i] for i in needed] if keys is not None else None
             for i, f in zip(
