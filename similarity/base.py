@@ -43,7 +43,26 @@ class Metric(ABC):
 
     @abstractmethod
     def compare(self, a: Any, b: Any) -> float:
-        """Similarity in [0, 1] of two images' features."""
+        """Similarity in [0, 1] of two images' features (as returned by ``prepare``)."""
+
+    def prepare(self, features: Any) -> Any:
+        """Expand compact features into what ``compare`` works on (default: unchanged).
+
+        Features are what is cached on disk and shipped to workers; ``prepare``
+        builds derived arrays that are cheaper to recompute than to move (a
+        local mean and variance, say). The engine calls it once per image in
+        each block of pairs, never once per pair.
+        """
+        return features
+
+    def evidence(self, a: Any, b: Any) -> dict[str, Any]:
+        """What shows why two images got their score (see ``similarity.explain``).
+
+        Keys a metric may return: ``local_map`` (a map of local similarity in
+        [0, 1]), ``keypoints_a``, ``keypoints_b``, ``matches``, ``inliers``,
+        ``transform`` (3 x 3, positions in a -> positions in b). Default: none.
+        """
+        return {}
 
     def check_ready(self) -> None:  # noqa: B027 - a hook: most metrics are always ready
         """Raise ``ConfigError`` if the metric cannot run as configured (default: it can)."""

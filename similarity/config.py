@@ -76,6 +76,26 @@ class SimilarityConfig:
             raise ConfigError(
                 f"similarity.block_size must be a positive integer, got {self.block_size!r}"
             )
+        if self.fuse is not None:
+            weights = tuple(self.fuse)
+            object.__setattr__(self, "fuse", weights)
+            bad = any(
+                isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0 for w in weights
+            )
+            if len(weights) != len(self.metrics) or bad or not sum(weights) > 0:
+                raise ConfigError(
+                    f"similarity.fuse needs {len(self.metrics)} non-negative weights (one per "
+                    f"metric: {', '.join(self.metrics)}), not all zero; got {list(weights)}"
+                )
+        if self.calibration not in ("rank", "minmax"):
+            raise ConfigError(
+                f"similarity.calibration must be 'rank' or 'minmax', got {self.calibration!r}"
+            )
+        if not isinstance(self.cache, bool):
+            raise ConfigError(f"similarity.cache must be true or false, got {self.cache!r}")
+        size = self.cache_size_gb
+        if isinstance(size, bool) or not isinstance(size, int | float) or not size > 0:
+            raise ConfigError(f"similarity.cache_size_gb must be a positive number, got {size!r}")
 
     def metric(self, name: str):  # noqa: ANN201 - returns a Metric
         """The configured metric object for ``name``."""

@@ -113,6 +113,16 @@ class CWSSIM(Metric):
             out.append(np.clip(num / (ea.astype(np.float64) + eb + self.k), 0.0, 1.0))
         return out
 
+    def evidence(self, a: CWSSIMFeatures, b: CWSSIMFeatures) -> dict[str, np.ndarray]:
+        """The local index averaged over subbands, at the finest used subband's size."""
+        maps = self.index_maps(a, b)
+        rows, cols = maps[0].shape
+        stack = [
+            cv2.resize(m.astype(np.float32), (cols, rows), interpolation=cv2.INTER_LINEAR)
+            for m in maps
+        ]
+        return {"local_map": np.mean(stack, axis=0)}
+
     def compare(self, a: CWSSIMFeatures, b: CWSSIMFeatures) -> float:
         scores = []
         for idx, ma, mb in zip(self.index_maps(a, b), a.masks, b.masks, strict=True):

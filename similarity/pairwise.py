@@ -31,10 +31,25 @@ ProgressFn = Callable[[int, int], None]
 
 
 def _compare_pairs(
-    metric: Metric, rows: Sequence[Any], cols: Sequence[Any], pairs: Sequence[tuple[int, int]]
+    metric: Metric,
+    rows: Sequence[Any],
+    cols: Sequence[Any] | None,
+    pairs: Sequence[tuple[int, int]],
 ) -> list[float]:
-    """Similarities of the given (row, col) pairs of one block, in order."""
-    return [metric.compare(rows[i], cols[j]) for i, j in pairs]
+    """Similarities of the given (row, col) pairs of one block, in order.
+
+    ``cols`` is None for a block on the diagonal (rows and columns are the
+    same images). Each image's features are prepared once for the block.
+    """
+    used_rows = {i for i, _ in pairs}
+    prepared_rows = {i: metric.prepare(rows[i]) for i in sorted(used_rows)}
+    if cols is None:
+        prepared_cols = {
+            j: prepared_rows[j] if j in prepared_rows else metric.prepare(rows[j]) for _, j in pairs
+        }
+    else:
+        prepared_cols = {j: metric.prepare(cols[j]) for j in sorted({j for _, j in pairs})}
+    return [metric.compare(prepared_rows[i], prepared_cols[j]) for i, j in pairs]
 
 
 def block_tasks(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
@@ -201,7 +216,8 @@ def pairwise(
                 if not known[i, j]
             ]
             if pairs:
-                work.append(((r0, c0), pairs, features[r0:r1], features[c0:c1]))
+                cols_f = None if r0 == c0 else features[c0:c1]
+                work.append(((r0, c0), pairs, features[r0:r1], cols_f))
 
         def place(
             origin: tuple[int, int], pairs: list[tuple[int, int]], result: list[float]

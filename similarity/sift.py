@@ -119,20 +119,33 @@ class SIFT(Metric):
         return SIFTFeatures(points, np.sqrt(desc).astype(np.float32), img.shape)
 
     def _mutual_matches(self, a: SIFTFeatures, b: SIFTFeatures) -> np.ndarray:
+        """Mutual nearest neighbours passing the ratio test in both directions.
+
+        RootSIFT descriptors have unit L2 norm, so squared distances are
+        ``2 - 2 a.b``: one matrix product serves both directions.
+        """
         if len(a.points) < 2 or len(b.points) < 2:
             return np.zeros((0, 2), int)
-        matcher = cv2.BFMatcher(cv2.NORM_L2)
+        sim = a.descriptors @ b.descriptors.T  # cosines; squared distance = 2 - 2 cos
+        ratio2 = self.ratio * self.ratio
 
-        def one_way(x: np.ndarray, y: np.ndarray) -> dict[int, int]:
-            out = {}
-            for pair in matcher.knnMatch(x, y, k=2):
-                if len(pair) == 2 and pair[0].distance < self.ratio * pair[1].distance:
-                    out[pair[0].queryIdx] = pair[0].trainIdx
-            return out
+        def best_two(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Per row: index of the nearest, and whether it passes the ratio test."""
+            rows = np.arange(m.shape[0])
+            nearest = m.argmax(axis=1)
+            first = m[rows, nearest]
+            rest = m.copy()
+            rest[rows, nearest] = -np.inf
+            second = rest.max(axis=1)
+            d1 = np.maximum(2.0 - 2.0 * first, 0.0)
+            d2 = np.maximum(2.0 - 2.0 * second, 0.0)
+            return nearest, d1 < ratio2 * d2
 
-        ab, ba = one_way(a.descriptors, b.descriptors), one_way(b.descriptors, a.descriptors)
-        pairs = [(i, j) for i, j in ab.items() if ba.get(j) == i]
-        return np.array(sorted(pairs), int).reshape(-1, 2)
+        ab, ok_ab = best_two(sim)
+        ba, ok_ba = best_two(sim.T)
+        i = np.arange(len(a.points))
+        mutual = ok_ab & ok_ba[ab] & (ba[ab] == i)
+        return np.stack([i[mutual], ab[mutual]], axis=1).astype(int)
 
     def match(self, a: SIFTFeatures, b: SIFTFeatures) -> SIFTMatch:
         """Mutual ratio-test matches of ``a`` and ``b``, verified by RANSAC."""
@@ -169,6 +182,17 @@ class SIFT(Metric):
         count = int(inliers.sum())
         sim = (count - c) / (self.saturation * available - c)
         return SIFTMatch(pairs, inliers, mat, float(min(1.0, max(0.0, sim))))
+
+    def evidence(self, a: SIFTFeatures, b: SIFTFeatures) -> dict[str, object]:
+        """Keypoints, mutual matches, RANSAC inliers and the fitted transform (a -> b)."""
+        m = self.match(a, b)
+        return {
+            "keypoints_a": a.points,
+            "keypoints_b": b.points,
+            "matches": m.pairs,
+            "inliers": m.inliers,
+            "transform": m.transform,
+        }
 
     def compare(self, a: SIFTFeatures, b: SIFTFeatures) -> float:
         if _same(a, b):

@@ -143,3 +143,31 @@ def test_embedding_needs_a_model_and_runs_one(tiny_onnx):
     assert f.shape == (16 * 8 * 8,) and abs(np.linalg.norm(f) - 1) < 1e-9
     assert m.compare(f, f) == 1.0
     assert m.compare(f, m.extract(gray(data.coins()), full)) < 0.99
+
+
+def test_explain_gives_each_metrics_evidence():
+    from similarity import explain
+
+    base = gray(data.camera())
+    full = np.ones((SIZE, SIZE), bool)
+    m = cv2.getRotationMatrix2D((SIZE / 2, SIZE / 2), 10, 1.0)
+    moved = cv2.warpAffine(base, m, (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT)
+    a = WorkImage("a", base, full, np.eye(3))
+    b = WorkImage("b", moved, full, np.eye(3))
+    ev = explain(a, b, "sift")
+    assert ev.metric == "sift" and ev.similarity > 0.5
+    assert ev.inliers.sum() >= 10 and ev.matches.shape[1] == 2
+    # b brought back onto a: the difference on valid pixels is small
+    assert ev.difference[ev.valid].mean() < 0.05
+    assert np.abs(base - moved).mean() > 2 * ev.difference[ev.valid].mean()
+    for name in ("ssim", "cw-ssim"):
+        e = explain(a, b, name)
+        assert e.local_map is not None and 0 <= e.local_map.min() and e.local_map.max() <= 1
+        assert e.similarity == pytest.approx(
+            get_metric(name).compare(
+                get_metric(name).extract(base, full), get_metric(name).extract(moved, full)
+            )
+        )
+    mse = explain(a, b, "mse")
+    assert mse.local_map is None and mse.transform is None
+    np.testing.assert_allclose(mse.difference, np.abs(base - moved), atol=1e-6)

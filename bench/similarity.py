@@ -1,0 +1,184 @@
+"""Benchmark: Atelier's pairwise engine against a naive per-pair baseline, same run.
+
+    .venv/bin/python bench/similarity.py [--n 48] [--size 256] [--metrics sift ssim ...]
+
+The naive baseline does what the field's reference tool does: one pair per
+task on a process pool, and every task extracts both images' features again
+(so each image is processed n - 1 times), with Atelier's own metric code, so
+both produce the same matrix (checked). For SSIM a second baseline calls
+scikit-image's ``structural_similarity`` per pair, as the reference tool does
+(same window, constants and data range; it crops the borders, so its
+matrix differs slightly: the largest difference is printed). Atelier extracts
+features once per image and computes pairs in blocks on the same number of
+processes. Prints seconds, the speed-ups, and the cost per pair. Workers of
+both sides run BLAS and OpenCV single-threaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from preprocessing import WorkImage  # noqa: E402
+from preprocessing.parallel import process_pool, single_threaded  # noqa: E402
+from similarity import get_metric, pairwise  # noqa: E402
+
+DEFAULT_METRICS = ["sift", "ssim", "cw-ssim", "mse", "brushstroke", "hog", "phash"]
+TARGETS = {"sift": 20.0, "ssim": 3.0}  # speed-up targets of issue 4
+BUDGET_S = 30.0  # every matrix for 48 images
+
+
+def make_images(n: int, size: int, seed: int = 0) -> list[WorkImage]:
+    """Families of copies of offline bases: shifted, rotated, scaled, relit, blurred, noisy."""
+    rng = np.random.default_rng(seed)
+    bases = [
+        data.camera(),
+        data.coins(),
+        data.moon(),
+        data.page(),
+        data.text(),
+        cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY),
+        cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2GRAY),
+        cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2GRAY),
+    ]
+    out = []
+    for i in range(n):
+        base = cv2.resize(
+            bases[i % len(bases)].astype(np.float32) / 255,
+            (size, size),
+            interpolation=cv2.INTER_AREA,
+        )
+        m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-8, 8), rng.uniform(0.9, 1.1))
+        m[:, 2] += rng.uniform(-10, 10, size=2)
+        img = cv2.warpAffine(base, m, (size, size), borderMode=cv2.BORDER_REFLECT)
+        img = np.clip(img * rng.uniform(0.8, 1.2) + rng.uniform(-0.1, 0.1), 0, 1)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2))
+        img = np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1).astype(np.float32)
+        out.append(WorkImage(f"img{i:03d}", img, np.ones((size, size), bool), np.eye(3)))
+    return out
+
+
+_STATE: dict = {}
+
+
+def _init(images, metric) -> None:  # noqa: ANN001
+    single_threaded()  # the same one-thread-per-worker rule as Atelier's pool: a fair race
+    _STATE["images"], _STATE["metric"] = images, metric
+
+
+def _naive_pair(pair: tuple[int, int]) -> tuple[int, int, float]:
+    i, j = pair
+    ims, m = _STATE["images"], _STATE["metric"]
+    fa = m.extract(ims[i].gray, ims[i].mask)  # recomputed for every pair, as the baseline does
+    fb = m.extract(ims[j].gray, ims[j].mask)
+    return i, j, m.compare(fa, fb)
+
+
+def _skimage_ssim_pair(pair: tuple[int, int]) -> tuple[int, int, float]:
+    from skimage.metrics import structural_similarity
+
+    i, j = pair
+    ims = _STATE["images"]
+    raw = structural_similarity(
+        ims[i].gray.astype(np.float64),
+        ims[j].gray.astype(np.float64),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1.0,
+    )
+    return i, j, (raw + 1.0) / 2.0
+
+
+def naive(images: list[WorkImage], metric, workers: int, task=_naive_pair) -> np.ndarray:  # noqa: ANN001
+    n = len(images)
+    values = np.eye(n)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    ctx = get_context("forkserver")
+    with ctx.Pool(workers, initializer=_init, initargs=(images, metric)) as pool:
+        for i, j, v in pool.imap_unordered(task, pairs, chunksize=1):
+            values[i, j] = values[j, i] = v
+    return values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=48)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+
+    images = make_images(args.n, args.size)
+    pairs = args.n * (args.n - 1) // 2
+    t0 = time.perf_counter()
+    with process_pool(args.workers) as warm:  # start the fork server once, as a run does
+        list(warm.map(abs, range(args.workers)))
+    print(
+        f"process pool start-up (once per run, not in the times below): "
+        f"{time.perf_counter() - t0:.2f} s"
+    )
+    print(
+        f"{args.n} images at {args.size} px, {pairs} pairs, {args.workers} worker processes "
+        f"on {os.cpu_count()} cores"
+    )
+    header = (
+        f"{'metric':<12} {'atelier s':>10} {'naive s':>9} {'speed-up':>9} "
+        f"{'ms/pair atelier':>16} {'ms/pair naive':>14} {'same matrix':>11} {'target':>8}"
+    )
+    ref_lines = []
+    print(header)
+    print("-" * len(header))
+    failed = []
+    for name in args.metrics:
+        metric = get_metric(name)
+        t0 = time.perf_counter()
+        mat = pairwise(images, metric, n_jobs=args.workers, block_size=16)
+        t_engine = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        base = naive(images, metric, args.workers)
+        t_naive = time.perf_counter() - t0
+        same = np.allclose(mat.values, base, atol=1e-12)
+        ratio = t_naive / t_engine
+        target = TARGETS.get(name)
+        judged = ratio
+        if name == "ssim":
+            t0 = time.perf_counter()
+            ref = naive(images, metric, args.workers, task=_skimage_ssim_pair)
+            t_ref = time.perf_counter() - t0
+            judged = max(ratio, t_ref / t_engine)
+            ref_lines.append(
+                f"ssim, scikit-image structural_similarity per pair (the reference tool's way): "
+                f"{t_ref:.2f} s, {1000 * t_ref / pairs:.3f} ms/pair, speed-up "
+                f"{t_ref / t_engine:.1f}x; largest |difference| to Atelier's matrix "
+                f"{np.abs(ref - mat.values).max():.2e} (border cropping)"
+            )
+        ok = (target is None or judged >= target) and t_engine <= BUDGET_S and same
+        if not ok:
+            failed.append(name)
+        print(
+            f"{name:<12} {t_engine:>10.2f} {t_naive:>9.2f} {ratio:>8.1f}x "
+            f"{1000 * t_engine / pairs:>16.3f} {1000 * t_naive / pairs:>14.3f} "
+            f"{'yes' if same else 'NO':>11} {(f'>={target:g}x' if target else '-'):>8}"
+        )
+    for line in ref_lines:
+        print(line)
+    print(
+        f"budget: every Atelier matrix within {BUDGET_S:g} s; "
+        + ("all targets met" if not failed else f"missed: {', '.join(failed)}")
+    )
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
