@@ -77,7 +77,7 @@ def explain(
     extra = m.evidence(fa, fb)
     a = np.asarray(image_a.gray, np.float32)
     b = np.asarray(image_b.gray, np.float32)
-    mask_b = np.asarray(image_b.mask, np.float32)
+    mask_b: np.ndarray = np.asarray(image_b.mask, np.float32)
     transform = extra.get("transform")
     if transform is not None:
         size = a.shape[::-1]

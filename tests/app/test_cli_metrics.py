@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from factory import build_tiny_onnx
 
 from app.cli import main
-from factory import build_tiny_onnx
 
 METRICS = ["sift", "ssim", "cw-ssim", "mse", "brushstroke"]
 
