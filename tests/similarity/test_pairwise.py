@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from preprocessing import MatrixError, WorkImage, similarity_to_distance
-from similarity import SSIM, SimilarityMatrix, block_tasks, pairwise
+from similarity import METRICS, SSIM, SimilarityMatrix, block_tasks, get_metric, pairwise
 
 
 def images(n, size=48, seed=0):
@@ -76,3 +76,19 @@ def test_matrix_checks_name_the_problem(values, match):
 def test_ids_must_match_matrix():
     with pytest.raises(MatrixError, match="3 ids for a matrix of shape"):
         SimilarityMatrix(("a", "b", "c"), np.eye(2), "t")
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_every_metric_pooled_in_blocks_equals_serial(name, tiny_onnx):
+    """Diagonal and off-diagonal blocks on a process pool give the serial matrix exactly."""
+    metric = get_metric(name, model=str(tiny_onnx)) if name == "embedding" else METRICS[name]
+    rng = np.random.default_rng(5)
+    base = np.clip(np.kron(rng.random((8, 8)), np.ones((8, 8))), 0, 1).astype(np.float32)
+    ims = [
+        WorkImage(f"im{i}", np.clip(base + 0.04 * i * rng.standard_normal(base.shape), 0, 1)
+                  .astype(np.float32), np.ones(base.shape, bool), np.eye(3))
+        for i in range(7)
+    ]
+    serial = pairwise(ims, metric, n_jobs=1, block_size=3)
+    pooled = pairwise(ims, metric, n_jobs=2, block_size=3)
+    np.testing.assert_array_equal(serial.values, pooled.values)
