@@ -14,8 +14,10 @@ from typing import NoReturn
 
 from tqdm import tqdm
 
+from clustering import read_labels
 from preprocessing import (
     AlignmentError,
+    ClusteringError,
     AtelierError,
     ConfigError,
     ImageLoadError,
@@ -141,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="feature cache folder (default $ATELIER_CACHE_DIR or ~/.cache/atelier)",
     )
-    a.add_argument("--cluster", metavar="METHOD", help="clustering method (default spectral)")
+    a.add_argument(
+        "--cluster",
+        metavar="METHOD",
+        help="spectral, affinity (on similarities), agglomerative, dbscan, hdbscan "
+        "(on distances or features), kmeans (on features)",
+    )
     a.add_argument(
         "--n-clusters",
         type=_n_clusters,
@@ -151,10 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--selection",
         metavar="CRITERION",
-        help="criterion choosing k with auto: silhouette (default), calinski-harabasz",
+        help="criterion choosing k with auto: silhouette (default), davies-bouldin, "
+        "calinski-harabasz, derivative (agglomerative)",
     )
     a.add_argument(
-        "--linkage", metavar="L", help="linkage for agglomerative: average, complete, single"
+        "--linkage",
+        metavar="L",
+        help="agglomerative linkage: average (default), complete, single, weighted; "
+        "ward, centroid, median need --features",
+    )
+    a.add_argument(
+        "--threshold",
+        type=float,
+        metavar="S",
+        help="agglomerative: cut the dendrogram at this similarity (0-1) instead of a k",
+    )
+    a.add_argument(
+        "--features",
+        metavar="F",
+        help="per-image vectors for feature methods: mds, pca, hog, phash, ahash, "
+        "blockhash, mhhash, embedding",
+    )
+    a.add_argument(
+        "--labels",
+        metavar="FILE.csv",
+        help="ground truth (image,family): score the clustering (ARI, NMI, ...)",
     )
     a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
     a.add_argument(
@@ -207,6 +235,8 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
             "n_clusters": args.n_clusters,
             "selection": args.selection,
             "linkage": args.linkage,
+            "threshold": args.threshold,
+            "features": args.features,
         }.items()
         if value is not None
     }
@@ -259,6 +289,13 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except ConfigError as err:
         print(f"atelier: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    labels = None
+    if args.labels:
+        try:
+            labels = read_labels(args.labels)
+        except ConfigError as err:
+            print(f"atelier: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
     input_dir = Path(args.input_dir)
     if not input_dir.is_dir():
         print(f"atelier: error: {input_dir}: not a folder", file=sys.stderr)
@@ -270,9 +307,15 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bars = _Bars(enabled=not args.no_progress)
     t0 = time.perf_counter()
     try:
-        result = run_analysis(input_dir, config, progress=bars)
+        result = run_analysis(input_dir, config, progress=bars, labels=labels)
         write_outputs(result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars)
-    except (NoUsableImageError, ImageLoadError, ConfigError, AlignmentError) as err:
+    except (
+        NoUsableImageError,
+        ImageLoadError,
+        ConfigError,
+        AlignmentError,
+        ClusteringError,
+    ) as err:
         # the input or the options cannot be used: a usage error, said plainly
         bars.close()
         print(f"atelier: error: {err}", file=sys.stderr)
@@ -295,6 +338,12 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
     for s in result.images.skipped:
         print(f"  skipped {s.path}: {s.reason}")
+    if result.evaluation is not None and "adjusted_rand" in result.evaluation:
+        ev = result.evaluation
+        print(
+            f"against {args.labels}: adjusted Rand index {ev['adjusted_rand']:.3f}, "
+            f"NMI {ev['nmi']:.3f} ({ev['evaluated']} labelled images)"
+        )
     return EXIT_OK
 
 

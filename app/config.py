@@ -12,7 +12,7 @@ from typing import Any
 
 from clustering import ClusteringConfig
 from preprocessing import ConfigError, LoadConfig, PreprocessConfig
-from similarity import SimilarityConfig
+from similarity import METRICS, SimilarityConfig
 
 __all__ = ["AnalysisConfig", "load_config", "config_from_dict"]
 
@@ -51,6 +51,15 @@ class AnalysisConfig:
         rs = self.random_state
         if isinstance(rs, bool) or not isinstance(rs, int) or not 0 <= rs < 2**32:
             raise ConfigError(f"random_state must be an integer in [0, 2**32), got {rs!r}")
+        source = self.clustering.features
+        vector_metrics = sorted(n for n, m in METRICS.items() if m.vector_features)
+        if source is not None and source not in ("mds", "pca", *vector_metrics):
+            raise ConfigError(
+                f"clustering.features {source!r} is not available; valid: mds, pca, "
+                + ", ".join(vector_metrics)
+            )
+        if source is not None and source in vector_metrics:
+            self.similarity.metric(source).check_ready()
         jobs = self.n_jobs
         if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
             raise ConfigError(f"n_jobs must be a positive integer or unset, got {jobs!r}")

@@ -154,6 +154,7 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
             "metric": result.clustering_metric,
             "method": c.method,
             "consumes": c.consumes,
+            "features": c.features,
             "k": c.k,
             "criterion": c.criterion,
             "selection": c.selection,
@@ -166,6 +167,7 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
             "enabled": result.config.similarity.cache,
             "directory": str(result.config.similarity.cache_dir or default_cache_dir()),
         },
+        "evaluation": result.evaluation,
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
         "libraries": library_versions(),
     }

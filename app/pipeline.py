@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
 
-from clustering import ClusteringResult, cluster
+import numpy as np
+from sklearn.decomposition import PCA
+
+from clustering import ClusteringResult, cluster, evaluate_labels
 from preprocessing import (
     AlignedSet,
     ImageSet,
@@ -64,6 +68,8 @@ class AnalysisResult:
     clustering : ClusteringResult
     timings : dict of str to float
         Seconds per stage (``similarity:<metric>`` per metric).
+    evaluation : dict or None
+        Scores against ground-truth families, when labels were given.
     started, finished : str
         ISO 8601 UTC times.
     """
@@ -76,6 +82,7 @@ class AnalysisResult:
     clustering_metric: str
     clustering: ClusteringResult
     timings: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] | None = None
     started: str = ""
     finished: str = ""
 
@@ -226,10 +233,38 @@ def _similarities(
     return matrices
 
 
+def _cluster_features(
+    aligned: AlignedSet, config: AnalysisConfig, pool: Executor | None
+) -> np.ndarray | None:
+    """The per-image vectors a feature method clusters (None: MDS of the distances)."""
+    source = config.clustering.feature_source()
+    if source is None or source == "mds":
+        return None
+    if source == "pca":
+        rows = []
+        for im in aligned.images:
+            valid = im.mask
+            fill = float(im.gray[valid].mean()) if valid.any() else 0.0
+            rows.append(np.where(valid, im.gray, fill).ravel())
+        pixels = np.asarray(rows, np.float64)
+        n_comp = max(1, min(50, len(rows) - 1, pixels.shape[1]))
+        return PCA(n_components=n_comp, random_state=config.random_state).fit_transform(pixels)
+    metric = config.similarity.metric(source)
+    vectors = ordered_map(
+        metric.extract, [(im.gray, im.mask) for im in aligned.images], executor=pool
+    )
+    out = np.asarray([np.asarray(v, np.float64).ravel() for v in vectors])
+    if out.ndim != 2:
+        raise ConfigError(f"the {source} metric's features are not one vector per image")
+    return out
+
+
 def run_analysis(
     images: ImageSet | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     config: AnalysisConfig | None = None,
     progress: ProgressFn | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
 ) -> AnalysisResult:
     """Load, prepare, compare and cluster images.
 
@@ -241,6 +276,9 @@ def run_analysis(
         Defaults to ``AnalysisConfig()``.
     progress : callable, optional
         ``progress(stage, done, total)``, called as work advances.
+    labels : mapping of image id to family, optional
+        Ground truth; the result then carries adjusted Rand index, NMI,
+        homogeneity and completeness.
 
     Returns
     -------
@@ -274,6 +312,7 @@ def run_analysis(
     try:
         equalized, aligned = _prepare(image_set, config, pool, progress, timings)
         matrices = _similarities(aligned, config, pool, progress, timings)
+        cluster_features = _cluster_features(aligned, config, pool)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -282,11 +321,15 @@ def run_analysis(
     if progress is not None:
         progress("clustering", 0, 1)
     result = cluster(
-        matrices[clustering_metric].values, config.clustering, random_state=config.random_state
+        matrices[clustering_metric].values,
+        config.clustering,
+        random_state=config.random_state,
+        features=cluster_features,
     )
     if progress is not None:
         progress("clustering", 1, 1)
     timings["clustering"] = time.perf_counter() - t0
+    evaluation = evaluate_labels(aligned.ids, result.labels, labels) if labels is not None else None
 
     return AnalysisResult(
         config=config,
@@ -297,6 +340,7 @@ def run_analysis(
         clustering_metric=clustering_metric,
         clustering=result,
         timings=timings,
+        evaluation=evaluation,
         started=started,
         finished=_now(),
     )

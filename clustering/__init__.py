@@ -2,15 +2,27 @@
 
 from .api import ClusteringResult, cluster
 from .config import LINKAGES, SELECTION_CRITERIA, ClusteringConfig
-from .methods import METHODS, MatrixMethod
-from .scores import classical_mds, medoids, per_image_silhouette, score_labels
+from .evaluate import evaluate_labels, read_labels
+from .methods import METHODS, Method
+from .scores import (
+    classical_mds,
+    derivative_scores,
+    euclidean_distances,
+    medoids,
+    per_image_silhouette,
+    score_labels,
+)
 
 __all__ = [
     "ClusteringConfig",
     "ClusteringResult",
     "LINKAGES",
     "METHODS",
-    "MatrixMethod",
+    "Method",
+    "derivative_scores",
+    "euclidean_distances",
+    "evaluate_labels",
+    "read_labels",
     "SELECTION_CRITERIA",
     "classical_mds",
     "cluster",

@@ -1,9 +1,10 @@
-"""One entry point: cluster a similarity matrix according to a config."""
+"""One entry point: cluster a similarity matrix (or features) according to a config."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -11,13 +12,25 @@ from preprocessing.errors import ClusteringError
 from preprocessing.matrix import check_similarity_matrix, similarity_to_distance
 
 from .config import SELECTION_CRITERIA, ClusteringConfig
-from .methods import METHODS
-from .scores import classical_mds, medoids, per_image_silhouette, score_labels
+from .methods import METHODS, Fit, Input, check_input, hierarchy
+from .scores import (
+    classical_mds,
+    derivative_scores,
+    euclidean_distances,
+    medoids,
+    per_image_silhouette,
+    score_labels,
+)
 
-__all__ = ["ClusteringResult", "cluster"]
+__all__ = ["ClusteringResult", "cluster", "MDS_ENERGY"]
 
 #: Off-diagonal distances all below this mean the images are indistinguishable.
 _IDENTICAL_ATOL = 1e-9
+
+#: ``features = "mds"`` keeps every positive dimension of the classical MDS embedding:
+#: truncated to its leading dimensions, tight groups collapse to near-identical points
+#: and Calinski-Harabasz then rewards splitting them (measured on block matrices).
+MDS_ENERGY = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,18 +44,27 @@ class ClusteringResult:
     k : int
         Number of clusters (noise not counted).
     method, consumes, criterion : str
-        The method, the input it consumed (``affinity`` or ``distance``) and
-        the criterion that chose k (``"fixed"`` when k was given).
+        The method, the input it consumed (``affinity``, ``distance`` or
+        ``features``) and what chose k (a criterion, ``"fixed"``,
+        ``"threshold"`` or ``"method"`` for methods that find their own).
     selection : list of dict
-        One row per k evaluated: ``k`` and every score.
+        One row per k evaluated: ``k``, ``k_found`` and every score.
     exemplars : dict of int to int
-        Cluster label -> index of its exemplar image (the medoid).
+        Cluster label -> index of its exemplar image (affinity propagation's
+        exemplar, else the medoid).
     silhouette : (n,) ndarray of float
-        Per-image silhouette on the distance matrix (NaN where undefined).
+        Per-image silhouette (NaN where undefined).
     scores : dict
         The scores of the chosen labelling.
     warnings : list of str
         Library warnings and notes for the user.
+    features : str or None
+        The features clustered (feature methods), else None.
+    coords : (n, d) ndarray
+        The points Davies-Bouldin and Calinski-Harabasz were computed on
+        (the features, or a classical MDS embedding of the distances).
+    distance : (n, n) ndarray
+        The distances the silhouette was computed on.
     """
 
     labels: np.ndarray
@@ -55,26 +77,9 @@ class ClusteringResult:
     silhouette: np.ndarray
     scores: dict[str, float]
     warnings: list[str] = field(default_factory=list)
-
-
-def _fit(
-    method_name: str,
-    matrix: np.ndarray,
-    k: int,
-    *,
-    random_state: int,
-    linkage: str,
-    notes: list[str],
-) -> np.ndarray:
-    method = METHODS[method_name]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        labels = method.fit_predict(matrix, k, random_state=random_state, linkage=linkage)
-    for w in caught:
-        msg = f"{method_name} (k={k}): {w.category.__name__}: {w.message}"
-        if msg not in notes:
-            notes.append(msg)
-    return _relabel(np.asarray(labels, dtype=int))
+    features: str | None = None
+    coords: np.ndarray | None = None
+    distance: np.ndarray | None = None
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -82,43 +87,55 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     mapping: dict[int, int] = {}
     out = np.empty_like(labels)
     for i, lab in enumerate(labels.tolist()):
-        if lab < 0:
-            out[i] = -1
-            continue
-        out[i] = mapping.setdefault(lab, len(mapping))
+        out[i] = -1 if lab < 0 else mapping.setdefault(lab, len(mapping))
     return out
 
 
-def _result(labels, distance, coords, *, method, criterion, selection, notes) -> ClusteringResult:
-    k = len(set(labels.tolist()) - {-1})
-    return ClusteringResult(
-        labels=labels,
-        k=k,
-        method=method,
-        consumes=METHODS[method].consumes,
-        criterion=criterion,
-        selection=selection,
-        exemplars=medoids(distance, labels),
-        silhouette=per_image_silhouette(distance, labels),
-        scores=score_labels(distance, coords, labels),
-        warnings=notes,
-    )
+def _fit(
+    method_name: str,
+    data: np.ndarray,
+    k: int | None,
+    params: dict[str, Any],
+    random_state: int,
+    notes: list[str],
+) -> Fit:
+    method = METHODS[method_name]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = method.fit(data, k, params=params, random_state=random_state)
+    for w in caught:
+        msg = f"{method_name}{'' if k is None else f' (k={k})'}: {w.category.__name__}: {w.message}"
+        if msg not in notes:
+            notes.append(msg)
+    labels = np.asarray(fit.labels, dtype=int)
+    relabelled = _relabel(labels)
+    mapping = {int(a): int(b) for a, b in zip(labels.tolist(), relabelled.tolist(), strict=True)}
+    exemplars = {mapping[lab]: idx for lab, idx in fit.exemplars.items() if lab in mapping}
+    return Fit(relabelled, exemplars)
 
 
 def cluster(
-    similarity: np.ndarray, config: ClusteringConfig | None = None, *, random_state: int = 0
+    similarity: np.ndarray,
+    config: ClusteringConfig | None = None,
+    *,
+    random_state: int = 0,
+    features: np.ndarray | None = None,
 ) -> ClusteringResult:
-    """Cluster images from their similarity matrix.
+    """Cluster images from their similarity matrix, or from features.
 
     Parameters
     ----------
     similarity : (n, n) ndarray
-        Similarities in [0, 1], symmetric, 1 on the diagonal (checked). The
-        method receives it as affinity or as ``1 - similarity`` distance,
-        whichever it declares in ``METHODS``.
+        Similarities in [0, 1], symmetric, 1 on the diagonal (checked). Matrix
+        methods receive it as affinity or as ``1 - similarity`` distance,
+        whichever they declare in ``METHODS``.
     config : ClusteringConfig, optional
     random_state : int
         Seed for every random step of the method.
+    features : (n, d) ndarray, optional
+        Per-image vectors for feature methods; when the config asks for
+        features and none are given, the classical MDS coordinates of the
+        distance matrix are used (the ``mds`` features).
 
     Returns
     -------
@@ -127,67 +144,133 @@ def cluster(
     Raises
     ------
     ClusteringError
-        A fixed k larger than the number of images, or an empty input.
+        A fixed k larger than the number of images, an input the method does
+        not consume, or an empty input.
     """
     config = config or ClusteringConfig()
     sim = check_similarity_matrix(similarity)
     n = sim.shape[0]
     if n == 0:
         raise ClusteringError("cannot cluster an empty set of images")
-    distance = similarity_to_distance(sim)
-    coords = classical_mds(distance)
+    matrix_distance = similarity_to_distance(sim)
     method = METHODS[config.method]
-    matrix = sim if method.consumes == "affinity" else distance
+    source = config.feature_source()
+    kind: Input
+    if source is None:
+        kind = method.matrix_input() or "features"
+        data = sim if kind == "affinity" else matrix_distance
+        distance = matrix_distance
+        coords = classical_mds(matrix_distance)
+    else:
+        kind = "features"
+        if features is None:
+            if source != "mds":
+                raise ClusteringError(f"features {source!r} were asked for but not given")
+            features = classical_mds(matrix_distance, energy=MDS_ENERGY)
+        features = np.asarray(features, dtype=np.float64)
+        if features.shape[0] != n or features.ndim != 2 or not np.isfinite(features).all():
+            raise ClusteringError(
+                f"features must be a finite ({n}, d) array, got shape {features.shape}"
+            )
+        data = coords = features
+        distance = euclidean_distances(features)
+    check_input(method, kind)
+    params: dict[str, Any] = {
+        "input": kind,
+        "linkage": config.linkage,
+        "preference": config.preference,
+        "damping": config.damping,
+        "eps": config.eps,
+        "min_samples": config.min_samples,
+        "min_cluster_size": config.min_cluster_size,
+    }
     notes: list[str] = []
-    common = {"method": config.method, "notes": notes}
 
-    def fit(k: int) -> np.ndarray:
-        return _fit(
-            config.method, matrix, k, random_state=random_state, linkage=config.linkage, notes=notes
+    def result(fit: Fit, criterion: str, selection: list[dict[str, float]]) -> ClusteringResult:
+        labels = fit.labels
+        exemplars = dict(medoids(distance, labels))
+        exemplars.update(fit.exemplars)
+        return ClusteringResult(
+            labels=labels,
+            k=len(set(labels.tolist()) - {-1}),
+            method=config.method,
+            consumes=kind,
+            criterion=criterion,
+            selection=selection,
+            exemplars=exemplars,
+            silhouette=per_image_silhouette(distance, labels),
+            scores=score_labels(distance, coords, labels),
+            warnings=notes,
+            features=source,
+            coords=coords,
+            distance=distance,
         )
+
+    def row(k: int, labels: np.ndarray) -> dict[str, float]:
+        return {
+            "k": k,
+            "k_found": len(set(labels.tolist()) - {-1}),
+            **score_labels(distance, coords, labels),
+        }
+
+    one = Fit(np.zeros(n, dtype=int))
+    off = distance[np.triu_indices(n, k=1)]
+    if n < 3 or float(off.max(initial=0.0)) < _IDENTICAL_ATOL:
+        why = (
+            f"k cannot be chosen for {n} image(s)"
+            if n < 3
+            else "all images are identical under this metric"
+        )
+        if config.n_clusters == "auto" and config.threshold is None:
+            notes.append(f"{why}; all images put in one cluster")
+            return result(one, config.selection, [])
 
     if config.n_clusters != "auto":
         k = int(config.n_clusters)
         if k > n:
             raise ClusteringError(f"n_clusters={k} is more than the {n} images given")
-        labels = np.zeros(n, dtype=int) if k == 1 else (np.arange(n) if k == n else fit(k))
-        row = {"k": k, **score_labels(distance, coords, labels)}
-        return _result(labels, distance, coords, criterion="fixed", selection=[row], **common)
-
-    off = distance[np.triu_indices(n, k=1)]
-    if n < 3 or float(off.max(initial=0.0)) < _IDENTICAL_ATOL:
-        why = (
-            f"k cannot be chosen automatically for {n} image(s)"
-            if n < 3
-            else "all images are identical under this metric"
+        fit = (
+            one
+            if k == 1
+            else (
+                Fit(np.arange(n))
+                if k == n
+                else _fit(config.method, data, k, params, random_state, notes)
+            )
         )
-        notes.append(f"{why}; all images put in one cluster")
-        labels = np.zeros(n, dtype=int)
-        return _result(labels, distance, coords, criterion=config.selection, selection=[], **common)
+        return result(fit, "fixed", [row(k, fit.labels)])
+
+    if config.threshold is not None:
+        params["distance_threshold"] = 1.0 - config.threshold
+        fit = _fit(config.method, data, None, params, random_state, notes)
+        return result(fit, "threshold", [row(len(set(fit.labels.tolist())), fit.labels)])
+
+    if not method.takes_k:
+        fit = _fit(config.method, data, None, params, random_state, notes)
+        if not (fit.labels >= 0).any():
+            notes.append(f"{config.method} marked every image as noise")
+        return result(fit, "method", [row(len(set(fit.labels.tolist()) - {-1}), fit.labels)])
 
     k_lo, k_hi = min(config.k_min, n - 1), min(config.k_max, n - 1)
-    selection: list[dict[str, float]] = []
-    candidates: dict[int, np.ndarray] = {}
-    for k in range(k_lo, k_hi + 1):
-        labels = fit(k)
-        candidates[k] = labels
-        selection.append(
-            {
-                "k": k,
-                "k_found": len(set(labels.tolist()) - {-1}),
-                **score_labels(distance, coords, labels),
-            }
-        )
-    larger_better = SELECTION_CRITERIA[config.selection]
-    valid = [r for r in selection if np.isfinite(r[config.selection])]
-    if not valid:
-        notes.append(f"{config.selection} undefined for every k; all images put in one cluster")
-        labels = np.zeros(n, dtype=int)
+    ks = list(range(k_lo, k_hi + 1))
+    fits = {k: _fit(config.method, data, k, params, random_state, notes) for k in ks}
+    selection = [row(k, fits[k].labels) for k in ks]
+    if config.method == "agglomerative":
+        tree = hierarchy(data, kind, config.linkage)
+        deriv = derivative_scores(tree, ks)
     else:
-        sign = 1.0 if larger_better else -1.0
-        # Ties go to the smaller k (rows are in increasing k, max keeps the first).
-        best = max(valid, key=lambda r: sign * r[config.selection])
-        labels = candidates[int(best["k"])]
-    return _result(
-        labels, distance, coords, criterion=config.selection, selection=selection, **common
-    )
+        deriv = dict.fromkeys(ks, float("nan"))
+    for r in selection:
+        r["derivative"] = deriv[int(r["k"])]
+    criterion = config.selection
+    eligible = [r for r in selection if np.isfinite(r[criterion])]
+    if criterion == "davies-bouldin":
+        # Singleton clusters have zero scatter, so Davies-Bouldin falls towards
+        # k = n - 1 on any data: only labellings averaging two images a cluster compete.
+        eligible = [r for r in eligible if r["k"] <= n / 2]
+    if not eligible:
+        notes.append(f"{criterion} is undefined for every k; all images put in one cluster")
+        return result(one, criterion, selection)
+    sign = 1.0 if SELECTION_CRITERIA[criterion] else -1.0
+    best = max(eligible, key=lambda r: sign * r[criterion])  # ties: the smaller k (first)
+    return result(fits[int(best["k"])], criterion, selection)

@@ -8,16 +8,27 @@ from preprocessing.errors import ConfigError
 
 __all__ = ["ClusteringConfig", "SELECTION_CRITERIA", "LINKAGES"]
 
-#: Criterion that may choose k -> whether larger is better. Davies-Bouldin is reported
-#: in every k table but not offered here yet: with singleton clusters (zero scatter)
-#: it drifts to k = n - 1 on clean block matrices (see tests/clustering).
+#: Criterion that chooses k -> whether larger is better.
 SELECTION_CRITERIA: dict[str, bool] = {
     "silhouette": True,
+    "davies-bouldin": False,
     "calinski-harabasz": True,
+    "derivative": True,
 }
 
-#: Linkages for agglomerative clustering on a precomputed distance.
-LINKAGES = ("average", "complete", "single")
+#: Linkages of agglomerative clustering; the last three need Euclidean features.
+LINKAGES = ("average", "complete", "single", "weighted", "ward", "centroid", "median")
+
+
+def _number(name: str, value: object, *, lo: float, hi: float | None = None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        span = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ConfigError(f"clustering.{name} must be a number {span}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -27,18 +38,38 @@ class ClusteringConfig:
     Parameters
     ----------
     method : str
-        A name from ``clustering.METHODS``.
+        ``spectral`` and ``affinity`` (propagation) cluster the similarity
+        matrix (affinity); ``agglomerative``, ``dbscan`` and ``hdbscan``
+        the distance ``1 - similarity``, or features; ``kmeans`` features.
     n_clusters : int or "auto"
         A fixed number of clusters, or ``"auto"`` to choose it from
-        ``k_min..k_max`` by ``selection``.
+        ``k_min..k_max`` by ``selection`` (methods that find their own number,
+        affinity propagation, DBSCAN, HDBSCAN, take ``"auto"`` only).
     selection : str
-        Criterion that chooses k: ``silhouette`` (on distances, higher is
-        better) or ``calinski-harabasz`` (higher is better, computed on the
-        classical MDS embedding of the distance matrix).
+        ``silhouette`` (on distances, higher is better), ``davies-bouldin``
+        (lower is better), ``calinski-harabasz`` (higher is better), or
+        ``derivative`` (the elbow of agglomerative merge heights).
     k_min, k_max : int
         The range searched by ``"auto"``, clipped to ``n - 1``.
     linkage : str
-        Linkage for ``agglomerative``: one of ``LINKAGES``.
+        Agglomerative linkage, one of ``LINKAGES``; ward, centroid and median
+        need features.
+    threshold : float or None
+        Agglomerative only, instead of a k: cut the dendrogram where the
+        similarity falls below this value (distance ``1 - threshold``).
+    features : str or None
+        Per-image vectors for feature methods: ``mds`` (classical MDS of the
+        distance matrix), ``pca`` (of the aligned work images' pixels) or a
+        metric with vector features (``hog``, ``phash``, ``ahash``,
+        ``blockhash``, ``mhhash``, ``embedding``). ``None``: cluster the
+        matrix, or ``mds`` for k-means.
+    preference, damping : float or None, float
+        Affinity propagation; the preference defaults to the median similarity.
+    eps, min_samples : float or None, int
+        DBSCAN; ``eps`` defaults to the median distance to the
+        ``min_samples``-th neighbour.
+    min_cluster_size : int
+        HDBSCAN.
     """
 
     method: str = "spectral"
@@ -47,14 +78,22 @@ class ClusteringConfig:
     k_min: int = 2
     k_max: int = 25
     linkage: str = "average"
+    threshold: float | None = None
+    features: str | None = None
+    preference: float | None = None
+    damping: float = 0.5
+    eps: float | None = None
+    min_samples: int = 2
+    min_cluster_size: int = 2
 
     def __post_init__(self) -> None:
-        from .methods import METHODS  # local: methods imports nothing from config
+        from .methods import FEATURE_ONLY_LINKAGES, METHODS
 
         if self.method not in METHODS:
             raise ConfigError(
                 f"unknown clustering method {self.method!r}; valid: {', '.join(sorted(METHODS))}"
             )
+        method = METHODS[self.method]
         if self.n_clusters != "auto" and (
             isinstance(self.n_clusters, bool)
             or not isinstance(self.n_clusters, int)
@@ -63,10 +102,20 @@ class ClusteringConfig:
             raise ConfigError(
                 f"clustering.n_clusters must be 'auto' or an integer >= 1, got {self.n_clusters!r}"
             )
+        if self.n_clusters != "auto" and not method.takes_k:
+            raise ConfigError(
+                f"{self.method} finds its own number of clusters: use n_clusters = 'auto' "
+                "(tune it with preference/damping, eps/min_samples or min_cluster_size)"
+            )
         if self.selection not in SELECTION_CRITERIA:
             raise ConfigError(
                 f"unknown selection criterion {self.selection!r}; "
                 f"valid: {', '.join(SELECTION_CRITERIA)}"
+            )
+        if self.selection == "derivative" and self.method != "agglomerative":
+            raise ConfigError(
+                "the derivative criterion is the elbow of agglomerative merge heights: "
+                "use it with method agglomerative"
             )
         for name in ("k_min", "k_max"):
             value = getattr(self, name)
@@ -78,3 +127,46 @@ class ClusteringConfig:
             )
         if self.linkage not in LINKAGES:
             raise ConfigError(f"unknown linkage {self.linkage!r}; valid: {', '.join(LINKAGES)}")
+        if self.features is not None and (not isinstance(self.features, str) or not self.features):
+            raise ConfigError(f"clustering.features must be a name, got {self.features!r}")
+        uses_features = self.features is not None or method.matrix_input() is None
+        if self.features is not None and "features" not in method.inputs:
+            raise ConfigError(
+                f"{self.method} clusters the similarity matrix, not features: drop features"
+            )
+        if (
+            self.method == "agglomerative"
+            and self.linkage in FEATURE_ONLY_LINKAGES
+            and not (uses_features)
+        ):
+            raise ConfigError(
+                f"{self.linkage} linkage needs Euclidean features: set features "
+                "(e.g. mds) or use average, complete, single or weighted linkage"
+            )
+        if self.threshold is not None:
+            _number("threshold", self.threshold, lo=0.0, hi=1.0)
+            if self.method != "agglomerative":
+                raise ConfigError("a similarity threshold cuts a dendrogram: use agglomerative")
+            if self.n_clusters != "auto":
+                raise ConfigError("give either n_clusters or a threshold, not both")
+            if uses_features:
+                raise ConfigError(
+                    "a similarity threshold applies to the similarity matrix: drop features"
+                )
+        if self.preference is not None:
+            _number("preference", self.preference, lo=-1e6)
+        _number("damping", self.damping, lo=0.5, hi=0.99)
+        if self.eps is not None:
+            _number("eps", self.eps, lo=1e-12)
+        for name in ("min_samples", "min_cluster_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"clustering.{name} must be an integer >= 1, got {value!r}")
+
+    def feature_source(self) -> str | None:
+        """The features the method will consume (``mds`` for k-means by default), or None."""
+        from .methods import METHODS
+
+        if self.features is not None:
+            return self.features
+        return "mds" if METHODS[self.method].matrix_input() is None else None

@@ -10,15 +10,51 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
-__all__ = ["classical_mds", "score_labels", "per_image_silhouette", "medoids"]
+__all__ = [
+    "classical_mds",
+    "score_labels",
+    "per_image_silhouette",
+    "medoids",
+    "derivative_scores",
+    "euclidean_distances",
+]
 
 
-def classical_mds(distance: np.ndarray, *, n_components: int | None = None) -> np.ndarray:
+def euclidean_distances(features: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances of feature rows, exact zero diagonal."""
+    sq = (features**2).sum(axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * features @ features.T, 0.0)
+    dist = np.sqrt(d2)
+    np.fill_diagonal(dist, 0.0)
+    return (dist + dist.T) / 2
+
+
+def derivative_scores(tree: np.ndarray, ks: list[int]) -> dict[int, float]:
+    """Elbow of a dendrogram: the second difference of the merge heights at each k.
+
+    With ``H_k`` the height of the merge that joins k clusters into k - 1,
+    ``score(k) = (H_k - H_{k+1}) - (H_{k+1} - H_{k+2})``: large where the merge
+    above the cut jumps and the merges below it do not (NaN where undefined).
+    """
+    heights = np.sort(tree[:, 2])
+    n = len(heights) + 1
+
+    def h(k: int) -> float:
+        return float(heights[n - k]) if 2 <= k <= n else float("nan")
+
+    return {k: (h(k) - h(k + 1)) - (h(k + 1) - h(k + 2)) for k in ks}
+
+
+def classical_mds(
+    distance: np.ndarray, *, n_components: int | None = None, energy: float | None = None
+) -> np.ndarray:
     """Torgerson's classical MDS coordinates of a distance matrix.
 
-    Keeps every dimension with a positive eigenvalue (or the first
-    ``n_components`` of them). Deterministic: signs are fixed so that the
-    largest-magnitude entry of each axis is positive.
+    Keeps every dimension with a positive eigenvalue, or the first
+    ``n_components`` of them, or (``energy``) the fewest leading ones, at least
+    2, whose eigenvalues hold that share of the positive spectrum.
+    Deterministic: signs are fixed so that the largest-magnitude entry of
+    each axis is positive.
 
     References
     ----------
@@ -34,6 +70,9 @@ def classical_mds(distance: np.ndarray, *, n_components: int | None = None) -> n
     keep = evals > 1e-12 * max(1.0, float(evals[0]) if n else 1.0)
     if n_components is not None:
         keep &= np.arange(n) < n_components
+    if energy is not None and keep.any():
+        share = np.cumsum(np.where(keep, evals, 0.0)) / evals[keep].sum()
+        keep &= np.arange(n) < max(2, int(np.searchsorted(share, energy - 1e-12)) + 1)
     coords = evecs[:, keep] * np.sqrt(evals[keep])
     if coords.size:
         flip = np.sign(coords[np.argmax(np.abs(coords), axis=0), np.arange(coords.shape[1])])

@@ -28,6 +28,8 @@ class Metric(ABC):
     #: True when the score moves in steps (bit counts) or saturates (SIFT's inlier
     #: share): growing noise then lowers it in a non-increasing staircase, not strictly.
     saturates: ClassVar[bool] = False
+    #: True when ``extract`` returns one 1-D vector per image, usable as clustering features.
+    vector_features: ClassVar[bool] = False
 
     @abstractmethod
     def extract(self, image: np.ndarray, mask: np.ndarray) -> Any:

@@ -72,6 +72,7 @@ class Embedding(Metric):
     """
 
     name: ClassVar[str] = "embedding"
+    vector_features: ClassVar[bool] = True
     version: ClassVar[str] = "1"
 
     model: str = ""

@@ -33,6 +33,7 @@ class _BitHash(Metric):
     """
 
     saturates: ClassVar[bool] = True
+    vector_features: ClassVar[bool] = True
 
     def _hasher(self) -> Any:
         raise NotImplementedError

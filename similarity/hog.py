@@ -48,6 +48,7 @@ class HOG(Metric):
     """
 
     name: ClassVar[str] = "hog"
+    vector_features: ClassVar[bool] = True
     version: ClassVar[str] = "1"
 
     orientations: int = 9

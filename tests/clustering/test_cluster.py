@@ -1,4 +1,4 @@
-"""Clustering: right input per method, k recovered, edge cases, determinism."""
+"""Clustering: right input per method, k recovered, noise, edge cases, determinism."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from clustering import METHODS, SELECTION_CRITERIA, ClusteringConfig, classical_mds, cluster
+from clustering import (
+    METHODS,
+    ClusteringConfig,
+    classical_mds,
+    cluster,
+    evaluate_labels,
+    read_labels,
+)
 from preprocessing import ClusteringError, ConfigError, similarity_to_distance
 
 
@@ -20,35 +27,100 @@ def block_matrix(sizes=(5, 4, 6), within=0.9, between=0.2, noise=0.03, seed=0):
     return s, labels
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("selection", sorted(SELECTION_CRITERIA))
-def test_auto_k_recovers_blocks(method, selection):
-    s, truth = block_matrix()
-    r = cluster(s, ClusteringConfig(method=method, selection=selection), random_state=0)
-    assert r.k == 3
-    assert adjusted_rand_score(truth, r.labels) == 1.0
+def with_outlier(s, truth):
+    n = len(s)
+    out = np.full((n + 1, n + 1), 0.1)
+    out[:n, :n] = s
+    out[n, n] = 1.0
+    return out, np.append(truth, -1)
+
+
+K_METHODS = ["spectral", "agglomerative", "kmeans"]
+CRITERIA = ["silhouette", "davies-bouldin", "calinski-harabasz"]
+
+
+@pytest.mark.parametrize("method", K_METHODS)
+@pytest.mark.parametrize("criterion", CRITERIA)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_k_recovers_blocks(method, criterion, seed):
+    s, truth = block_matrix(seed=seed)
+    r = cluster(s, ClusteringConfig(method=method, selection=criterion), random_state=0)
+    assert r.k == 3 and adjusted_rand_score(truth, r.labels) == 1.0, r.selection
     assert [row["k"] for row in r.selection] == list(range(2, 15))
-    assert r.consumes == METHODS[method].consumes
+    assert r.consumes == ("features" if method == "kmeans" else METHODS[method].inputs[0])
     assert sorted(r.exemplars) == [0, 1, 2]
     for lab, idx in r.exemplars.items():
         assert r.labels[idx] == lab
 
 
-def test_fixed_k_and_labels_are_zero_based():
-    s, truth = block_matrix((3, 3, 3, 3))
-    r = cluster(s, ClusteringConfig(n_clusters=4))
-    assert r.k == 4 and r.criterion == "fixed" and sorted(set(r.labels.tolist())) == [0, 1, 2, 3]
+@pytest.mark.parametrize("linkage", ["average", "complete", "single", "weighted"])
+def test_every_matrix_linkage_and_the_derivative(linkage):
+    s, truth = block_matrix()
+    for criterion in ("silhouette", "derivative"):
+        r = cluster(
+            s, ClusteringConfig(method="agglomerative", linkage=linkage, selection=criterion)
+        )
+        assert adjusted_rand_score(truth, r.labels) == 1.0, (linkage, criterion)
+        assert np.isfinite(r.selection[1]["derivative"])
+
+
+@pytest.mark.parametrize("linkage", ["ward", "centroid", "median", "average"])
+def test_agglomerative_on_features(linkage):
+    s, truth = block_matrix()
+    r = cluster(s, ClusteringConfig(method="agglomerative", linkage=linkage, features="mds"))
+    assert r.consumes == "features" and r.features == "mds"
+    assert adjusted_rand_score(truth, r.labels) == 1.0
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.normal(c, 0.05, (5, 4)) for c in np.eye(4)[:3]])
+    r2 = cluster(
+        np.eye(15),
+        ClusteringConfig(method="agglomerative", linkage=linkage, features="given"),
+        features=points,
+    )
+    assert adjusted_rand_score(np.repeat([0, 1, 2], 5), r2.labels) == 1.0
+
+
+@pytest.mark.parametrize("method", ["affinity", "dbscan", "hdbscan"])
+def test_methods_that_find_their_own_k(method):
+    s, truth = block_matrix()
+    r = cluster(s, ClusteringConfig(method=method), random_state=0)
+    assert r.criterion == "method" and r.k == 3
     assert adjusted_rand_score(truth, r.labels) == 1.0
 
 
-def test_davies_bouldin_is_reported_but_not_offered_for_choosing_k():
-    """Singletons have zero scatter, so DB prefers k = n - 1 here: not a selector (yet)."""
-    s, _ = block_matrix()
-    r = cluster(s, ClusteringConfig(method="agglomerative"))
-    db = {row["k"]: row["davies-bouldin"] for row in r.selection}
-    assert min(db, key=db.get) == 14 and db[3] < db[2]
-    with pytest.raises(ConfigError, match="unknown selection criterion 'davies-bouldin'"):
-        ClusteringConfig(selection="davies-bouldin")
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan"])
+def test_density_methods_mark_an_outlier_as_noise(method):
+    s, truth = with_outlier(*block_matrix())
+    r = cluster(s, ClusteringConfig(method=method))
+    assert r.labels[-1] == -1
+    assert adjusted_rand_score(truth[:-1], r.labels[:-1]) == 1.0
+    assert r.k == 3
+
+
+def test_affinity_propagation_exemplars_are_its_own():
+    s, truth = block_matrix()
+    r = cluster(s, ClusteringConfig(method="affinity"), random_state=0)
+    for lab, idx in r.exemplars.items():
+        assert r.labels[idx] == lab
+
+
+def test_threshold_cut_instead_of_k():
+    s, truth = block_matrix()
+    r = cluster(s, ClusteringConfig(method="agglomerative", threshold=0.5))
+    assert r.criterion == "threshold" and r.k == 3
+    assert adjusted_rand_score(truth, r.labels) == 1.0
+    assert cluster(s, ClusteringConfig(method="agglomerative", threshold=0.99)).k == 15
+    assert cluster(s, ClusteringConfig(method="agglomerative", threshold=0.05)).k == 1
+
+
+def test_fixed_k_and_labels_are_zero_based():
+    s, truth = block_matrix((3, 3, 3, 3))
+    for method in K_METHODS:
+        r = cluster(s, ClusteringConfig(method=method, n_clusters=4))
+        assert (
+            r.k == 4 and r.criterion == "fixed" and sorted(set(r.labels.tolist())) == [0, 1, 2, 3]
+        )
+        assert adjusted_rand_score(truth, r.labels) == 1.0
 
 
 def test_silhouette_is_taken_on_distances():
@@ -64,37 +136,66 @@ def test_silhouette_is_taken_on_distances():
     assert np.all(r.silhouette > 0.5)
 
 
-def test_seed_reaches_spectral_and_results_are_deterministic():
+def test_davies_bouldin_only_competes_at_two_images_a_cluster():
+    """Singletons have zero scatter: unrestricted, DB would pick k = n - 1 here."""
+    s, truth = block_matrix()
+    r = cluster(s, ClusteringConfig(method="agglomerative", selection="davies-bouldin"))
+    db = {row["k"]: row["davies-bouldin"] for row in r.selection}
+    assert min(db, key=db.get) == 14  # the degenerate minimum, k = n - 1
+    assert r.k == 3  # chosen among k <= n / 2
+
+
+@pytest.mark.parametrize("method", ["spectral", "kmeans", "affinity"])
+def test_seed_reaches_random_methods(method):
     s, _ = block_matrix((6, 6, 6), within=0.6, between=0.45, noise=0.15, seed=5)
-    a = cluster(s, ClusteringConfig(n_clusters=3), random_state=11)
-    b = cluster(s, ClusteringConfig(n_clusters=3), random_state=11)
+    cfg = ClusteringConfig(method=method)
+    a = cluster(s, cfg, random_state=11)
+    b = cluster(s, cfg, random_state=11)
     np.testing.assert_array_equal(a.labels, b.labels)
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_one_and_two_images_give_one_cluster_with_a_note(n):
-    r = cluster(np.eye(n) + (1 - np.eye(n)) * 0.3)
-    assert r.k == 1 and r.labels.tolist() == [0] * n
-    assert "cannot be chosen automatically" in r.warnings[0]
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_small_inputs_give_a_defined_result(method, n):
+    s = np.full((n, n), 0.3)
+    if n == 3:
+        s = np.array([[1, 0.95, 0.1], [0.95, 1, 0.12], [0.1, 0.12, 1.0]])
+    np.fill_diagonal(s, 1.0)
+    r = cluster(s, ClusteringConfig(method=method))
+    assert len(r.labels) == n and r.labels.min() >= -1
+    if n < 3:
+        assert r.k == 1 and "cannot be chosen" in r.warnings[0]
 
 
-def test_three_images_and_identical_images():
-    s = np.array([[1, 0.95, 0.1], [0.95, 1, 0.12], [0.1, 0.12, 1.0]])
-    r = cluster(s)
-    assert r.k == 2 and r.labels[0] == r.labels[1] != r.labels[2]
-    same = cluster(np.ones((4, 4)))
-    assert same.k == 1 and "identical" in same.warnings[0]
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_identical_images_are_one_cluster(method):
+    r = cluster(np.ones((4, 4)), ClusteringConfig(method=method))
+    assert r.k == 1 and r.labels.tolist() == [0, 0, 0, 0] and "identical" in r.warnings[0]
 
 
 def test_bad_requests_are_refused_with_a_message():
     with pytest.raises(ClusteringError, match="n_clusters=5 is more than the 3 images"):
         cluster(np.eye(3), ClusteringConfig(n_clusters=5))
-    with pytest.raises(ConfigError, match="unknown clustering method 'kmedoids'; valid: "):
-        ClusteringConfig(method="kmedoids")
-    with pytest.raises(ConfigError, match="unknown selection criterion"):
-        ClusteringConfig(selection="gap")
-    with pytest.raises(ConfigError, match="k_max .* must be >= "):
-        ClusteringConfig(k_min=5, k_max=3)
+    refusals = [
+        ({"method": "kmedoids"}, "unknown clustering method 'kmedoids'; valid: "),
+        ({"selection": "gap"}, "unknown selection criterion"),
+        ({"k_min": 5, "k_max": 3}, "k_max .* must be >= "),
+        ({"method": "dbscan", "n_clusters": 3}, "dbscan finds its own number of clusters"),
+        ({"method": "affinity", "n_clusters": 3}, "affinity finds its own number"),
+        ({"selection": "derivative"}, "derivative criterion is the elbow of agglomerative"),
+        ({"method": "agglomerative", "linkage": "ward"}, "ward linkage needs Euclidean features"),
+        ({"method": "spectral", "threshold": 0.5}, "threshold cuts a dendrogram"),
+        ({"method": "agglomerative", "threshold": 0.5, "n_clusters": 3}, "not both"),
+        ({"method": "spectral", "features": "hog"}, "clusters the similarity matrix, not features"),
+        (
+            {"method": "agglomerative", "threshold": 1.5},
+            r"threshold must be a number in \[0.0, 1.0\]",
+        ),
+        ({"method": "affinity", "damping": 0.2}, "damping must be a number"),
+    ]
+    for kwargs, message in refusals:
+        with pytest.raises(ConfigError, match=message):
+            ClusteringConfig(**kwargs)
 
 
 def test_classical_mds_reproduces_euclidean_distances():
@@ -102,3 +203,24 @@ def test_classical_mds_reproduces_euclidean_distances():
     d = np.linalg.norm(pts[:, None] - pts[None], axis=2)
     x = classical_mds(d)
     np.testing.assert_allclose(np.linalg.norm(x[:, None] - x[None], axis=2), d, atol=1e-9)
+    assert classical_mds(d, energy=0.5).shape[1] >= 2
+
+
+def test_evaluation_against_ground_truth(tmp_path):
+    ids = ["a", "b", "c", "d", "e"]
+    truth = {"a": "x", "b": "x", "c": "y", "d": "y", "z": "y"}
+    perfect = evaluate_labels(ids, np.array([0, 0, 1, 1, 2]), truth)
+    assert perfect["adjusted_rand"] == 1.0 and perfect["nmi"] == pytest.approx(1.0)
+    assert perfect["missing"] == ["e"] and perfect["not_analysed"] == ["z"]
+    noisy = evaluate_labels(ids, np.array([-1, -1, 1, 1, 2]), truth)
+    assert noisy["homogeneity"] == pytest.approx(1.0)  # noise = singletons
+    assert noisy["completeness"] < 1.0
+    path = tmp_path / "fam.csv"
+    path.write_text("image,family\na,x\nb,x\n")
+    assert read_labels(path) == {"a": "x", "b": "x"}
+    path.write_text("name,group\na,x\n")
+    with pytest.raises(ConfigError, match="header with columns image,family"):
+        read_labels(path)
+    path.write_text("image,family\na,x\na,y\n")
+    with pytest.raises(ConfigError, match="line 3: image 'a' listed twice"):
+        read_labels(path)

@@ -85,8 +85,12 @@ def test_every_metric_pooled_in_blocks_equals_serial(name, tiny_onnx):
     rng = np.random.default_rng(5)
     base = np.clip(np.kron(rng.random((8, 8)), np.ones((8, 8))), 0, 1).astype(np.float32)
     ims = [
-        WorkImage(f"im{i}", np.clip(base + 0.04 * i * rng.standard_normal(base.shape), 0, 1)
-                  .astype(np.float32), np.ones(base.shape, bool), np.eye(3))
+        WorkImage(
+            f"im{i}",
+            np.clip(base + 0.04 * i * rng.standard_normal(base.shape), 0, 1).astype(np.float32),
+            np.ones(base.shape, bool),
+            np.eye(3),
+        )
         for i in range(7)
     ]
     serial = pairwise(ims, metric, n_jobs=1, block_size=3)
