@@ -17,8 +17,8 @@ from tqdm import tqdm
 from clustering import read_labels
 from preprocessing import (
     AlignmentError,
-    ClusteringError,
     AtelierError,
+    ClusteringError,
     ConfigError,
     ImageLoadError,
     NoUsableImageError,
