@@ -93,8 +93,8 @@ def _n_clusters(text: str) -> int | str:
 
 
 def _weights(text: str) -> tuple[float, ...] | str:
-    if text.strip().lower() == "equal":
-        return "equal"
+    if text.strip().lower() in ("equal", "none"):
+        return text.strip().lower()
     try:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fuse",
         type=_weights,
         metavar="W1,W2,...",
-        help="fuse the metrics' matrices with these weights (one per --metric, or "
-        "'equal') and cluster the fused matrix",
+        help="fuse the metrics' matrices with these weights (one per --metric), "
+        "'equal' (the default with 2+ metrics) or 'none' (cluster the first metric's matrix)",
     )
     a.add_argument(
         "--model",
@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
-    config = load_config(args.config) if args.config else AnalysisConfig()
+    """The configuration file (if any) with the command line's flags laid over it."""
+    config = AnalysisConfig()
     clustering = {
         key: value
         for key, value in {
@@ -246,10 +247,8 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
     similarity: dict[str, object] = {}
     if args.metric:
         similarity["metrics"] = list(dict.fromkeys(args.metric))
-    metrics = similarity.get("metrics", list(config.similarity.metrics))
     if args.fuse is not None:
-        n = len(metrics)  # type: ignore[arg-type]
-        similarity["fuse"] = [1.0] * n if args.fuse == "equal" else list(args.fuse)
+        similarity["fuse"] = args.fuse if isinstance(args.fuse, str) else list(args.fuse)
     if args.model is not None:
         params = {k: dict(v) for k, v in config.similarity.metric_params.items()}
         params.setdefault("embedding", {})["model"] = args.model
@@ -277,6 +276,8 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         changes["random_state"] = args.seed
     if args.jobs is not None:
         changes["n_jobs"] = args.jobs
+    if args.config:
+        return load_config(args.config, changes)
     return config.replace(**changes) if changes else config
 
 

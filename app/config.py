@@ -14,7 +14,13 @@ from clustering import ClusteringConfig
 from preprocessing import ConfigError, LoadConfig, PreprocessConfig
 from similarity import METRICS, SimilarityConfig
 
-__all__ = ["AnalysisConfig", "load_config", "config_from_dict"]
+__all__ = [
+    "AnalysisConfig",
+    "config_from_dict",
+    "load_config",
+    "merge_config_data",
+    "read_config_data",
+]
 
 _SECTIONS: dict[str, type] = {
     "load": LoadConfig,
@@ -134,13 +140,13 @@ def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
     )
 
 
-def load_config(path: str | Path) -> AnalysisConfig:
-    """Read a configuration from a ``.toml`` or ``.json`` file.
+def read_config_data(path: str | Path) -> dict[str, Any]:
+    """Parse a ``.toml`` or ``.json`` configuration file into plain data (not validated).
 
     Raises
     ------
     ConfigError
-        If the file cannot be read or parsed, or holds an invalid setting.
+        If the file cannot be read or parsed.
     """
     p = Path(path)
     try:
@@ -153,7 +159,32 @@ def load_config(path: str | Path) -> AnalysisConfig:
         raise ConfigError(
             f"{p}: not valid {p.suffix.lstrip('.').upper() or 'TOML'}: {err}"
         ) from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the configuration must be a table")
+    return data
+
+
+def merge_config_data(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it, section by section (plain data)."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path, changes: Mapping[str, Any] | None = None) -> AnalysisConfig:
+    """Read a configuration file, lay ``changes`` over it, then validate once.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or parsed, or holds an invalid setting.
+    """
+    data = merge_config_data(read_config_data(path), changes or {})
     try:
         return config_from_dict(data)
     except ConfigError as err:
-        raise ConfigError(f"{p}: {err}") from err
+        raise ConfigError(f"{Path(path)}: {err}") from err

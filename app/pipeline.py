@@ -224,11 +224,10 @@ def _similarities(
     finally:
         if cache is not None:
             cache.close()
-    if sim_cfg.fuse is not None:
+    weights = sim_cfg.fusion_weights()
+    if weights is not None:
         matrices["fused"] = fuse(
-            [matrices[name] for name in sim_cfg.metrics],
-            sim_cfg.fuse,
-            calibration=sim_cfg.calibration,
+            [matrices[name] for name in sim_cfg.metrics], weights, calibration=sim_cfg.calibration
         )
     return matrices
 
@@ -294,7 +293,8 @@ def run_analysis(
     """
     config = config or AnalysisConfig()
     started = _now()
-    clustering_metric = "fused" if config.similarity.fuse else config.similarity.metrics[0]
+    fusing = config.similarity.fusion_weights() is not None
+    clustering_metric = "fused" if fusing else config.similarity.metrics[0]
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()

@@ -72,7 +72,7 @@ class ClusteringConfig:
         HDBSCAN.
     """
 
-    method: str = "spectral"
+    method: str = "hdbscan"  # chosen by measurement: docs/clustering.md
     n_clusters: int | str = "auto"
     selection: str = "silhouette"
     k_min: int = 2

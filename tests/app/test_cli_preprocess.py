@@ -40,6 +40,8 @@ def run(copies, out, *extra):
             "--no-progress",
             "--size",
             "128",
+            "--cluster",
+            "agglomerative",
             "--n-clusters",
             "2",
             *extra,

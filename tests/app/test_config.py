@@ -52,7 +52,10 @@ def test_toml_file(tmp_path):
         ("random_state = -1\n", r"random_state must be an integer"),
         ("[load]\nmax_pixels = 0\n", r"load.max_pixels must be an integer >= 1"),
         ("this is = not toml [", r"not valid TOML"),
-        ("[similarity]\nfuse = [1, -1]\n", r"similarity.fuse needs 1 non-negative weights"),
+        (
+            "[similarity]\nfuse = [1, -1]\n",
+            r"similarity.fuse needs 2 non-negative weights \(one per metric: sift, cw-ssim\)",
+        ),
         ("[similarity]\ncalibration = 'zscore'\n", r"calibration must be 'rank' or 'minmax'"),
         ("[similarity]\ncache = 'yes'\n", r"similarity.cache must be true or false"),
         ("[similarity]\nmetrics = ['embedding']\n", r"embedding metric needs a model"),

@@ -175,14 +175,14 @@ def test_identical_images_are_one_cluster(method):
 
 def test_bad_requests_are_refused_with_a_message():
     with pytest.raises(ClusteringError, match="n_clusters=5 is more than the 3 images"):
-        cluster(np.eye(3), ClusteringConfig(n_clusters=5))
+        cluster(np.eye(3), ClusteringConfig(method="spectral", n_clusters=5))
     refusals = [
         ({"method": "kmedoids"}, "unknown clustering method 'kmedoids'; valid: "),
         ({"selection": "gap"}, "unknown selection criterion"),
         ({"k_min": 5, "k_max": 3}, "k_max .* must be >= "),
         ({"method": "dbscan", "n_clusters": 3}, "dbscan finds its own number of clusters"),
         ({"method": "affinity", "n_clusters": 3}, "affinity finds its own number"),
-        ({"selection": "derivative"}, "derivative criterion is the elbow of agglomerative"),
+        ({"method": "spectral", "selection": "derivative"}, "derivative criterion is the elbow"),
         ({"method": "agglomerative", "linkage": "ward"}, "ward linkage needs Euclidean features"),
         ({"method": "spectral", "threshold": 0.5}, "threshold cuts a dendrogram"),
         ({"method": "agglomerative", "threshold": 0.5, "n_clusters": 3}, "not both"),
