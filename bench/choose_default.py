@@ -62,8 +62,11 @@ def datasets():
 
 def matrices(images, pre: dict, cache_dir: str):
     """Every metric's matrix (and the variants and fusions) for one dataset."""
+    # explicit: each metric with its own defaults, no fusion (not Atelier's default config)
     cfg = AnalysisConfig().replace(
-        preprocess=pre, similarity={"metrics": METRICS, "cache_dir": cache_dir}
+        preprocess=pre,
+        similarity={"metrics": METRICS, "metric_params": {}, "fuse": "none",
+                    "cache_dir": cache_dir},
     )
     result = run_analysis(images, cfg)
     mats = dict(result.matrices)
