@@ -65,8 +65,12 @@ def matrices(images, pre: dict, cache_dir: str):
     # explicit: each metric with its own defaults, no fusion (not Atelier's default config)
     cfg = AnalysisConfig().replace(
         preprocess=pre,
-        similarity={"metrics": METRICS, "metric_params": {}, "fuse": "none",
-                    "cache_dir": cache_dir},
+        similarity={
+            "metrics": METRICS,
+            "metric_params": {},
+            "fuse": "none",
+            "cache_dir": cache_dir,
+        },
     )
     result = run_analysis(images, cfg)
     mats = dict(result.matrices)

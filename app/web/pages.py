@@ -53,10 +53,12 @@ def render_images(images: ImageSet) -> None:
 def render_clusters(result: AnalysisResult) -> None:
     c = result.clustering
     st.subheader(f"{c.k} clusters")
-    st.caption(
-        f"{c.method} on the {result.clustering_metric} similarity ({c.consumes}); "
-        f"k chosen by {c.criterion}."
-    )
+    how = {
+        "method": f"{c.method} found the number of clusters itself",
+        "fixed": "the number of clusters was given",
+        "threshold": "the dendrogram was cut at a similarity threshold",
+    }.get(c.criterion, f"k chosen by {c.criterion}")
+    st.caption(f"{c.method} on the {result.clustering_metric} similarity ({c.consumes}); {how}.")
     for lab, members in result.clusters().items():
         name = "Noise" if lab < 0 else f"Cluster {lab}"
         st.markdown(f"**{name}** ({len(members)} images)")
