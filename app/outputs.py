@@ -25,6 +25,7 @@ from .plots import (
     cluster_grid,
     equalization_figure,
     figure_png,
+    k_selection_figure,
     similarity_heatmap,
 )
 from .report import render_report
@@ -188,6 +189,8 @@ def build_figures(result: AnalysisResult) -> dict[str, bytes]:
         figures["equalization.png"] = figure_png(equalization_figure(result))
     if result.aligned.method != "none":
         figures["alignment.png"] = figure_png(alignment_figure(result))
+    if len(result.clustering.selection) > 1:
+        figures["k_selection.png"] = figure_png(k_selection_figure(result))
     return figures
 
 

@@ -264,6 +264,9 @@ def test_auto_k_table_for_a_method_that_takes_k(tmp_path, samples_dir):
     assert [row["k"] for row in c["selection"]] == list(range(2, 26))
     best = max(c["selection"], key=lambda r: r["silhouette"])
     assert c["k"] == best["k_found"]
+    with Image.open(out / "figures" / "k_selection.png") as im:
+        assert im.size[0] > 600 and im.size[1] > 400
+    assert 'alt="choice of k"' in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_default_reaches_ari_0_9_on_the_sample_artworks(sample_run, samples_dir):
