@@ -232,6 +232,19 @@ def k_selection_figure(result: AnalysisResult) -> Figure:
         values = [r.get(name, float("nan")) for r in rows]
         values = [float("nan") if v is None else v for v in values]
         chosen = name == c.criterion
+        if not np.isfinite(values).any():
+            ax.text(
+                0.5,
+                0.5,
+                f"{name}: not defined for {c.method}",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=9,
+                color="0.4",
+            )
+            ax.set_axis_off()
+            continue
         ax.plot(ks, values, "o-", color="tab:blue" if chosen else "0.55", markersize=3)
         ax.axvline(c.k, color="tab:red", linewidth=1, linestyle="--")
         ax.set_title(f"{name} ({sense})" + ("  - chose k" if chosen else ""), fontsize=9)
