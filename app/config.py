@@ -16,17 +16,45 @@ from similarity import METRICS, SimilarityConfig
 
 __all__ = [
     "AnalysisConfig",
+    "ReportConfig",
     "config_from_dict",
     "load_config",
     "merge_config_data",
     "read_config_data",
 ]
 
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the figures and the report show.
+
+    Parameters
+    ----------
+    evidence_pairs : int
+        How many of the most similar pairs within clusters, and across
+        clusters, get a pair-evidence figure (0 for none).
+    embedding : str
+        The scatter plot's 2-D embedding: ``mds`` (of the distances),
+        ``tsne``, or ``pca`` (of the features, for feature methods).
+    """
+
+    evidence_pairs: int = 3
+    embedding: str = "mds"
+
+    def __post_init__(self) -> None:
+        n = self.evidence_pairs
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 50:
+            raise ConfigError(f"report.evidence_pairs must be an integer in [0, 50], got {n!r}")
+        if self.embedding not in ("mds", "tsne", "pca"):
+            raise ConfigError(f"report.embedding must be mds, tsne or pca, got {self.embedding!r}")
+
+
 _SECTIONS: dict[str, type] = {
     "load": LoadConfig,
     "preprocess": PreprocessConfig,
     "similarity": SimilarityConfig,
     "clustering": ClusteringConfig,
+    "report": ReportConfig,
 }
 
 
@@ -50,6 +78,7 @@ class AnalysisConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     random_state: int = 0
     n_jobs: int | None = None
 
@@ -57,6 +86,11 @@ class AnalysisConfig:
         rs = self.random_state
         if isinstance(rs, bool) or not isinstance(rs, int) or not 0 <= rs < 2**32:
             raise ConfigError(f"random_state must be an integer in [0, 2**32), got {rs!r}")
+        if self.report.embedding == "pca" and self.clustering.feature_source() is None:
+            raise ConfigError(
+                "report.embedding 'pca' needs a feature method (clustering.features); "
+                "use mds or tsne"
+            )
         source = self.clustering.features
         vector_metrics = sorted(n for n, m in METRICS.items() if m.vector_features)
         if source is not None and source not in ("mds", "pca", *vector_metrics):

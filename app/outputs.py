@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from similarity import explain, get_metric
 from similarity.cache import default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text
@@ -23,9 +24,13 @@ from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
     cluster_grid,
+    dendrogram_figure,
     equalization_figure,
     figure_png,
     k_selection_figure,
+    pair_evidence_figure,
+    scatter_figure,
+    silhouette_figure,
     similarity_heatmap,
 )
 from .report import render_report
@@ -177,9 +182,59 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
     return _finite(record)
 
 
+def top_pairs(result: AnalysisResult, count: int) -> dict[str, list[tuple[int, int]]]:
+    """The most similar pairs within clusters and across clusters (in the clustered matrix)."""
+    values = result.matrices[result.clustering_metric].values
+    labels = result.clustering.labels
+    iu = np.triu_indices(len(labels), k=1)
+    order = np.argsort(-values[iu], kind="stable")
+    within: list[tuple[int, int]] = []
+    across: list[tuple[int, int]] = []
+    for idx in order:
+        i, j = int(iu[0][idx]), int(iu[1][idx])
+        same = labels[i] == labels[j] and labels[i] >= 0
+        target = within if same else across
+        if len(target) < count:
+            target.append((i, j))
+        if len(within) >= count and len(across) >= count:
+            break
+    return {"within": within, "across": across}
+
+
+def _evidence_figures(result: AnalysisResult) -> dict[str, bytes]:
+    count = result.config.report.evidence_pairs
+    if count == 0 or len(result.ids) < 2:
+        return {}
+    sim_cfg = result.config.similarity
+    sift = sim_cfg.metric("sift") if "sift" in sim_cfg.metrics else get_metric("sift")
+    local_name = "cw-ssim" if "cw-ssim" in sim_cfg.metrics else "ssim"
+    local_metric = (
+        sim_cfg.metric(local_name) if local_name in sim_cfg.metrics else get_metric(local_name)
+    )
+    images = result.aligned.images
+    out = {}
+    for kind, pairs in top_pairs(result, count).items():
+        for rank, (i, j) in enumerate(pairs, start=1):
+            scores = {name: float(m.values[i, j]) for name, m in result.matrices.items()}
+            fig = pair_evidence_figure(
+                result.ids[i],
+                result.ids[j],
+                explain(images[i], images[j], sift),
+                explain(images[i], images[j], local_metric),
+                scores,
+            )
+            out[f"pair_{kind}_{rank:02d}.png"] = figure_png(fig)
+    return out
+
+
 def build_figures(result: AnalysisResult) -> dict[str, bytes]:
     """Figure file name -> PNG bytes."""
     figures = {"clusters.png": figure_png(cluster_grid(result))}
+    figures["dendrogram.png"] = figure_png(dendrogram_figure(result))
+    figures["scatter.png"] = figure_png(
+        scatter_figure(result, embedding=result.config.report.embedding)
+    )
+    figures["silhouette.png"] = figure_png(silhouette_figure(result))
     for lab in sorted(result.clusters()):
         name = "noise" if lab < 0 else f"cluster_{lab:02d}"
         figures[f"{name}.png"] = figure_png(cluster_grid(result, label=lab))
@@ -191,6 +246,7 @@ def build_figures(result: AnalysisResult) -> dict[str, bytes]:
         figures["alignment.png"] = figure_png(alignment_figure(result))
     if len(result.clustering.selection) > 1:
         figures["k_selection.png"] = figure_png(k_selection_figure(result))
+    figures.update(_evidence_figures(result))
     return figures
 
 

@@ -1,4 +1,4 @@
-"""Figures drawn from an analysis result (matplotlib, object API, no global state)."""
+"""Grids, heatmaps and quality figures (matplotlib, object API, no global state)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
-from .pipeline import AnalysisResult
+from ..pipeline import AnalysisResult
 
 __all__ = [
     "thumbnail",
     "cluster_grid",
-    "similarity_heatmap",
     "figure_png",
     "cluster_order",
     "equalization_figure",
@@ -116,33 +115,6 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
         + " - red frame: exemplar (medoid)",
         fontsize=10,
     )
-    return fig
-
-
-def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
-    """The similarity matrix of ``metric`` ordered by cluster, with boundaries drawn."""
-    order = cluster_order(result)
-    values = result.matrices[metric].values[np.ix_(order, order)]
-    labels = result.clustering.labels[order]
-    n = len(order)
-    side = min(14.0, max(5.0, 0.18 * n + 3))
-    fig = Figure(figsize=(side + 1.2, side))
-    ax = fig.add_subplot()
-    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{metric} similarity")
-    bounds = np.flatnonzero(np.diff(labels)) + 0.5
-    for b in bounds:
-        ax.axhline(b, color="white", linewidth=1.0)
-        ax.axvline(b, color="white", linewidth=1.0)
-    if n <= 80:
-        names = [result.ids[i] for i in order]
-        ax.set_xticks(range(n), names, rotation=90, fontsize=6)
-        ax.set_yticks(range(n), names, fontsize=6)
-    else:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel(f"{n} images (names omitted above 80)")
-    ax.set_title(f"{metric} similarity, ordered by cluster (white lines: cluster boundaries)")
     return fig
 
 

@@ -1,0 +1,37 @@
+"""Figures drawn from an analysis result (matplotlib's object API, no global state, seeded)."""
+
+from ._base import (
+    MAX_GRID_IMAGES,
+    alignment_figure,
+    cluster_grid,
+    cluster_order,
+    equalization_figure,
+    figure_png,
+    k_selection_figure,
+    thumbnail,
+)
+from .evidence import pair_evidence_figure
+from .structure import (
+    dendrogram_figure,
+    leaf_order,
+    scatter_figure,
+    silhouette_figure,
+    similarity_heatmap,
+)
+
+__all__ = [
+    "MAX_GRID_IMAGES",
+    "alignment_figure",
+    "cluster_grid",
+    "cluster_order",
+    "dendrogram_figure",
+    "equalization_figure",
+    "figure_png",
+    "k_selection_figure",
+    "leaf_order",
+    "pair_evidence_figure",
+    "scatter_figure",
+    "silhouette_figure",
+    "similarity_heatmap",
+    "thumbnail",
+]

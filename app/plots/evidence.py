@@ -1,0 +1,101 @@
+"""The pair-evidence figure: why two images are (or are not) alike."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from matplotlib.figure import Figure
+
+from similarity import PairEvidence
+
+__all__ = ["pair_evidence_figure"]
+
+
+def _side_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
+    rows = max(a.shape[0], b.shape[0])
+    canvas = np.ones((rows, a.shape[1] + 8 + b.shape[1]), np.float32)
+    canvas[: a.shape[0], : a.shape[1]] = a
+    canvas[: b.shape[0], a.shape[1] + 8 :] = b
+    return canvas, a.shape[1] + 8
+
+
+def pair_evidence_figure(
+    name_a: str,
+    name_b: str,
+    matches: PairEvidence | None,
+    local: PairEvidence | None,
+    scores: dict[str, float],
+) -> Figure:
+    """Matches and inliers drawn, the local similarity map, an overlay and the difference.
+
+    Parameters
+    ----------
+    name_a, name_b : str
+        The two images' ids.
+    matches : PairEvidence, optional
+        SIFT evidence: keypoints, mutual matches, RANSAC inliers and transform.
+    local : PairEvidence, optional
+        Evidence with a local map (CW-SSIM or SSIM).
+    scores : dict
+        Every metric's similarity of the pair, printed in the title.
+    """
+    base = matches or local
+    if base is None:
+        raise ValueError("no evidence to draw")
+    fig = Figure(figsize=(15, 4.6))
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [2, 1, 1, 1]})
+    pair, offset = _side_by_side(base.image_a, base.image_b)
+    axes[0].imshow(pair, cmap="gray", vmin=0, vmax=1)
+    kp_a = matches.keypoints_a if matches is not None else None
+    kp_b = matches.keypoints_b if matches is not None else None
+    pairs = matches.matches if matches is not None else None
+    flags = matches.inliers if matches is not None else None
+    if kp_a is not None and kp_b is not None and pairs is not None and len(pairs):
+        inl = flags if flags is not None else np.zeros(len(pairs), bool)
+        for (i, j), good in zip(pairs, inl, strict=True):
+            pa = kp_a[i]
+            pb = kp_b[j]
+            axes[0].plot(
+                [pa[0], pb[0] + offset],
+                [pa[1], pb[1]],
+                "-",
+                color="lime" if good else "red",
+                linewidth=0.6 if good else 0.4,
+                alpha=0.9 if good else 0.5,
+            )
+        axes[0].set_title(
+            f"SIFT: {int(inl.sum())} RANSAC inliers (green) of "
+            f"{len(pairs)} mutual matches (red: rejected)",
+            fontsize=8,
+        )
+    else:
+        axes[0].set_title("the two work images", fontsize=8)
+    if local is not None and local.local_map is not None:
+        shown = cv2.resize(
+            local.local_map.astype(np.float32),
+            base.image_a.shape[::-1],
+            interpolation=cv2.INTER_LINEAR,
+        )
+        im = axes[1].imshow(shown, cmap="magma", vmin=0, vmax=1)
+        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02)
+        axes[1].set_title(f"local {local.metric} (bright = alike)", fontsize=8)
+    else:
+        axes[1].set_axis_off()
+    overlay = np.zeros((*base.image_a.shape, 3), np.float32)
+    overlay[..., 0] = base.image_a
+    overlay[..., 1] = np.where(base.valid, base.b_on_a, 0)
+    overlay[..., 2] = base.image_a * 0.5
+    axes[2].imshow(np.clip(overlay, 0, 1))
+    brought = "B moved onto A by\nSIFT's transform" if base.transform is not None else "B as is"
+    axes[2].set_title(f"overlay: A magenta, B green\n({brought})", fontsize=8)
+    axes[3].imshow(
+        base.difference, cmap="inferno", vmin=0, vmax=max(0.05, float(base.difference.max()))
+    )
+    axes[3].set_title("|A - B|\non pixels valid in both", fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    text = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+    fig.suptitle(f"A = {name_a}   B = {name_b}\n{text}", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,275 @@
+"""Figures of the structure found: dendrogram, 2-D embedding with thumbnails, silhouette."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+from scipy.cluster.hierarchy import dendrogram, linkage
+from scipy.spatial.distance import squareform
+from sklearn.decomposition import PCA
+from sklearn.manifold import MDS, TSNE
+
+from ..pipeline import AnalysisResult
+from ._base import thumbnail
+
+__all__ = [
+    "DENDROGRAM_LINKAGE",
+    "EMBEDDINGS",
+    "leaf_order",
+    "dendrogram_figure",
+    "scatter_figure",
+    "silhouette_figure",
+    "similarity_heatmap",
+]
+
+#: Linkage of the dendrogram drawn (and of the heatmap's order) unless the clustering
+#: itself was agglomerative with another linkage.
+DENDROGRAM_LINKAGE = "average"
+
+#: 2-D embeddings of the scatter plot; ``pca`` needs feature vectors.
+EMBEDDINGS = ("mds", "tsne", "pca")
+
+#: Most thumbnails drawn on the scatter plot; more images are drawn as points only.
+MAX_SCATTER_THUMBS = 80
+
+_NAME_LIMIT = 80
+
+
+def _palette(k: int) -> list[tuple[float, float, float, float]]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"] if k > 10 else colormaps["tab10"]
+    return [cmap(i % cmap.N) for i in range(max(k, 1))]
+
+
+def _tree(result: AnalysisResult) -> tuple[np.ndarray, str]:
+    c = result.clustering
+    method = DENDROGRAM_LINKAGE
+    cfg = result.config.clustering
+    if c.method == "agglomerative" and cfg.linkage in ("average", "complete", "single", "weighted"):
+        method = cfg.linkage
+    dist = (
+        c.distance
+        if c.distance is not None
+        else result.matrices[result.clustering_metric].distance()
+    )
+    return linkage(squareform(dist, checks=False), method=method), method
+
+
+def leaf_order(result: AnalysisResult) -> list[int]:
+    """Image indices in the dendrogram's leaf order (similar images side by side)."""
+    if len(result.ids) < 2:
+        return list(range(len(result.ids)))
+    tree, _ = _tree(result)
+    return [int(i) for i in dendrogram(tree, no_plot=True)["leaves"]]
+
+
+def dendrogram_figure(result: AnalysisResult) -> Figure:
+    """The hierarchy of the clustered distances, leaves coloured by cluster, the linkage stated."""
+    n = len(result.ids)
+    c = result.clustering
+    fig = Figure(figsize=(min(18.0, max(7.0, 0.22 * n + 3)), 6.5))
+    ax = fig.add_subplot()
+    if n < 2:
+        ax.text(0.5, 0.5, "one image: no hierarchy", ha="center", transform=ax.transAxes)
+        return fig
+    tree, method = _tree(result)
+    names = [i.split("/")[-1] for i in result.ids]
+    info = dendrogram(
+        tree,
+        ax=ax,
+        labels=names if n <= _NAME_LIMIT else None,
+        leaf_rotation=90,
+        leaf_font_size=7,
+        color_threshold=0,
+        above_threshold_color="0.4",
+    )
+    colours = _palette(c.k)
+    for pos, leaf in enumerate(info["leaves"]):
+        lab = int(c.labels[leaf])
+        colour = "black" if lab < 0 else colours[lab % len(colours)]
+        ax.plot(5 + 10 * pos, 0, "s", color=colour, markersize=6, clip_on=False)
+    if c.method == "agglomerative" and c.criterion in ("threshold",):
+        ax.axhline(
+            1.0 - float(result.config.clustering.threshold or 0),
+            color="tab:red",
+            linestyle="--",
+            linewidth=1,
+            label="similarity threshold",
+        )
+        ax.legend(fontsize=8)
+    elif c.method == "agglomerative" and c.k > 1 and c.k <= n - 1:
+        heights = np.sort(tree[:, 2])
+        cut = (heights[n - c.k] + heights[n - c.k - 1]) / 2
+        ax.axhline(cut, color="tab:red", linestyle="--", linewidth=1, label=f"cut: {c.k} clusters")
+        ax.legend(fontsize=8)
+    ax.set_ylabel(
+        "distance (1 - similarity)"
+        if c.consumes != "features"
+        else "Euclidean distance of the features"
+    )
+    if n > _NAME_LIMIT:
+        ax.set_xlabel(f"{n} images (names omitted above {_NAME_LIMIT})")
+    ax.set_title(
+        f"Dendrogram, {method} linkage of the {result.clustering_metric} distances; "
+        f"squares: the {c.k} clusters of {c.method} (black: noise)",
+        fontsize=9,
+    )
+    return fig
+
+
+def _embedding(result: AnalysisResult, kind: str, seed: int) -> np.ndarray:
+    c = result.clustering
+    n = len(result.ids)
+    if n < 3:
+        return np.column_stack([np.arange(n, dtype=float), np.zeros(n)])
+    if kind == "pca":
+        if c.consumes != "features" or c.coords is None:
+            raise ValueError("the pca embedding needs feature vectors: cluster with --features")
+        return PCA(n_components=2, random_state=seed).fit_transform(c.coords)
+    dist = c.distance
+    if kind == "tsne":
+        perplexity = float(min(30.0, max(2.0, (n - 1) / 3)))
+        return TSNE(
+            n_components=2,
+            metric="precomputed",
+            init="random",
+            perplexity=perplexity,
+            random_state=seed,
+        ).fit_transform(dist)
+    return MDS(
+        n_components=2, metric="precomputed", random_state=seed, n_init=4, init="random"
+    ).fit_transform(dist)
+
+
+def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Figure:
+    """A 2-D embedding of the distances with thumbnails at the points, clusters coloured.
+
+    MDS (metric, seeded) of the distance matrix by default; t-SNE (seeded) or,
+    for feature methods, PCA of the features. Noise is marked with a black x.
+    Above ``MAX_SCATTER_THUMBS`` images a sample of thumbnails is drawn (said in
+    the title); every image is a point.
+    """
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
+    c = result.clustering
+    seed = result.config.random_state
+    xy = _embedding(result, embedding, seed)
+    n = len(result.ids)
+    fig = Figure(figsize=(11, 9))
+    ax = fig.add_subplot()
+    colours = _palette(c.k)
+    for i in range(n):
+        lab = int(c.labels[i])
+        if lab < 0:
+            ax.plot(*xy[i], "x", color="black", markersize=9, zorder=3)
+        else:
+            ax.plot(*xy[i], "o", color=colours[lab % len(colours)], markersize=7, zorder=2)
+    rng = np.random.default_rng(seed)
+    shown = (
+        np.arange(n)
+        if n <= MAX_SCATTER_THUMBS
+        else np.sort(rng.choice(n, MAX_SCATTER_THUMBS, replace=False))
+    )
+    span = float(np.ptp(xy, axis=0).max()) or 1.0
+    zoom = 0.35 if n <= 30 else 0.22
+    for i in shown:
+        lab = int(c.labels[i])
+        thumb = OffsetImage(thumbnail(result.images[result.ids[i]].pixels, side=96), zoom=zoom)
+        edge = "black" if lab < 0 else colours[lab % len(colours)]
+        box = AnnotationBbox(
+            thumb, xy[i], frameon=True, pad=0.15, bboxprops={"edgecolor": edge, "linewidth": 2}
+        )
+        ax.add_artist(box)
+    ax.set_xlim(xy[:, 0].min() - 0.12 * span, xy[:, 0].max() + 0.12 * span)
+    ax.set_ylim(xy[:, 1].min() - 0.12 * span, xy[:, 1].max() + 0.12 * span)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    sampled = (
+        f"; thumbnails for {len(shown)} of {n} images (random sample, seed {seed})"
+        if len(shown) < n
+        else ""
+    )
+    ax.set_title(
+        f"{embedding.upper()} of the {result.clustering_metric} distances: frame colour "
+        f"= cluster, x = noise{sampled}",
+        fontsize=9,
+    )
+    return fig
+
+
+def silhouette_figure(result: AnalysisResult) -> Figure:
+    """Per-image silhouette, grouped by cluster, with the mean marked."""
+    c = result.clustering
+    values = np.asarray(c.silhouette, dtype=float)
+    fig = Figure(figsize=(8, max(4.0, 0.12 * len(values) + 2)))
+    ax = fig.add_subplot()
+    if not np.isfinite(values).any():
+        ax.text(
+            0.5,
+            0.5,
+            "silhouette undefined (one cluster, or one per image)",
+            ha="center",
+            transform=ax.transAxes,
+        )
+        ax.set_axis_off()
+        return fig
+    colours = _palette(c.k)
+    y = 0
+    for lab in sorted(set(c.labels.tolist()), key=lambda v: (v < 0, v)):
+        members = np.flatnonzero(c.labels == lab)
+        vals = np.sort(values[members])
+        colour = "0.3" if lab < 0 else colours[lab % len(colours)]
+        ax.barh(np.arange(y, y + len(vals)), vals, height=1.0, color=colour, edgecolor="none")
+        ax.text(
+            -0.02,
+            y + len(vals) / 2,
+            "noise" if lab < 0 else str(lab),
+            ha="right",
+            va="center",
+            fontsize=7,
+            transform=ax.get_yaxis_transform(),
+        )
+        y += len(vals) + 1
+    mean = float(np.nanmean(values))
+    ax.axvline(mean, color="tab:red", linestyle="--", linewidth=1, label=f"mean {mean:.3f}")
+    ax.set_xlim(min(-0.1, float(np.nanmin(values)) - 0.05), 1.0)
+    ax.set_yticks([])
+    ax.set_xlabel("silhouette (on the distances clustered)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(
+        "Silhouette of each image by cluster: near 1 = clearly in its cluster, "
+        "below 0 = closer to another",
+        fontsize=9,
+    )
+    return fig
+
+
+def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
+    """A similarity matrix in the dendrogram's leaf order, with cluster boundaries drawn."""
+    order = leaf_order(result)
+    values = result.matrices[metric].values[np.ix_(order, order)]
+    labels = result.clustering.labels[order]
+    n = len(order)
+    side = min(14.0, max(5.0, 0.18 * n + 3))
+    fig = Figure(figsize=(side + 1.2, side))
+    ax = fig.add_subplot()
+    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{metric} similarity")
+    for b in np.flatnonzero(np.diff(labels)) + 0.5:
+        ax.axhline(b, color="white", linewidth=0.8)
+        ax.axvline(b, color="white", linewidth=0.8)
+    if n <= _NAME_LIMIT:
+        names = [result.ids[i].split("/")[-1] for i in order]
+        ax.set_xticks(range(n), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(n), names, fontsize=6)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"{n} images (names omitted above {_NAME_LIMIT})")
+    ax.set_title(
+        f"{metric} similarity in dendrogram order (white lines: where the cluster changes)",
+        fontsize=9,
+    )
+    return fig
