@@ -184,6 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.csv",
         help="ground truth (image,family): score the clustering (ARI, NMI, ...)",
     )
+    a.add_argument(
+        "--export-folders",
+        metavar="DIR",
+        help="write one folder per cluster with copies of the originals",
+    )
+    a.add_argument(
+        "--link",
+        action="store_true",
+        help="with --export-folders: symbolic links instead of copies",
+    )
     a.add_argument("--size", type=int, metavar="PIXELS", help="work image side (default 256)")
     a.add_argument(
         "--equalize",
@@ -213,6 +223,34 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
     a.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
     a.add_argument("-v", "--verbose", action="store_true", help="log details and tracebacks")
+
+    c = sub.add_parser("compare", help="compare two images under every metric, with evidence")
+    c.add_argument("image_a", metavar="A")
+    c.add_argument("image_b", metavar="B")
+    c.add_argument("--out", required=True, metavar="OUT_DIR")
+    c.add_argument(
+        "--align",
+        metavar="MODEL",
+        default="features",
+        help="how B is aligned onto A first (default features; none to skip)",
+    )
+    c.add_argument("--config", metavar="FILE")
+    c.add_argument("--seed", type=int, metavar="N")
+
+    q = sub.add_parser("query", help="rank reference images against a questioned image")
+    q.add_argument("questioned", metavar="QUESTIONED")
+    q.add_argument("--against", required=True, metavar="DIR", help="folder of reference images")
+    q.add_argument("--out", required=True, metavar="OUT_DIR")
+    q.add_argument("--top", type=int, default=10, metavar="K", help="references listed (10)")
+    q.add_argument(
+        "--metric",
+        action="append",
+        metavar="NAME",
+        help="metrics (repeatable; default: the analysis default, fused)",
+    )
+    q.add_argument("--config", metavar="FILE")
+    q.add_argument("--seed", type=int, metavar="N")
+    q.add_argument("--no-progress", action="store_true")
 
     w = sub.add_parser("app", help="start the web app")
     w.add_argument("--port", type=int, default=8501, help="port (default 8501)")
@@ -282,6 +320,7 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
 
 
 def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .export import export_folders
     from .outputs import write_outputs
     from .pipeline import run_analysis
 
@@ -310,6 +349,8 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         result = run_analysis(input_dir, config, progress=bars, labels=labels)
         write_outputs(result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars)
+        if args.export_folders:
+            export_folders(result, args.export_folders, link=args.link)
     except (
         NoUsableImageError,
         ImageLoadError,
@@ -386,6 +427,51 @@ def _app(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _forensic(args: argparse.Namespace) -> int:
+    from .forensic import compare, query, write_compare, write_query
+
+    changes: dict[str, object] = {}
+    if args.seed is not None:
+        changes["random_state"] = args.seed
+    if args.command == "compare":
+        changes["preprocess"] = {"align": args.align, "reference": "first"}
+    elif args.metric:
+        changes["similarity"] = {"metrics": list(dict.fromkeys(args.metric))}
+    try:
+        config = (
+            load_config(args.config, changes)
+            if args.config
+            else (AnalysisConfig().replace(**changes) if changes else AnalysisConfig())
+        )
+        if args.command == "compare":
+            result = compare(args.image_a, args.image_b, config)
+            write_compare(result, args.out)
+            for name, value in result.scores.items():
+                print(f"{name:<12} {value:.4f}")
+        else:
+            if args.top < 1:
+                print("atelier: error: --top must be at least 1", file=sys.stderr)
+                return EXIT_USAGE
+            bars = _Bars(enabled=not args.no_progress)
+            qres = query(args.questioned, args.against, config, top=args.top, progress=bars)
+            bars.close()
+            write_query(qres, args.out)
+            key = "fused" if "fused" in qres.matrices else config.similarity.metrics[0]
+            for row in qres.ranking:
+                print(
+                    f"{row['rank']:>3}  {row[key]:.4f}  p={row[key + '_p_value']:.4f}  "
+                    f"{row['reference']}"
+                )
+    except (NoUsableImageError, ImageLoadError, ConfigError, AlignmentError) as err:
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except AtelierError as err:
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
+    print(f"outputs in {args.out}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -405,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args, argv)
+        if args.command in ("compare", "query"):
+            return _forensic(args)
         return _app(args)
     except Exception as err:  # last resort: no traceback unless asked
         if getattr(args, "verbose", False):

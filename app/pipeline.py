@@ -34,7 +34,14 @@ from similarity.fusion import fuse
 
 from .config import AnalysisConfig
 
-__all__ = ["AnalysisResult", "ProgressFn", "run_analysis", "STAGES"]
+__all__ = [
+    "AnalysisResult",
+    "ProgressFn",
+    "STAGES",
+    "compute_similarities",
+    "prepare_images",
+    "run_analysis",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +130,7 @@ def _stage_progress(progress: ProgressFn | None, stage: str):  # noqa: ANN202
     return report
 
 
-def _prepare(
+def prepare_images(
     image_set: ImageSet,
     config: AnalysisConfig,
     pool: Executor | None,
@@ -193,7 +200,7 @@ def _prepare(
     return equalized, aligned
 
 
-def _similarities(
+def compute_similarities(
     aligned: AlignedSet,
     config: AnalysisConfig,
     pool: Executor | None,
@@ -310,8 +317,8 @@ def run_analysis(
     jobs = resolve_jobs(config.n_jobs)
     pool = process_pool(jobs) if jobs > 1 and len(image_set) >= POOL_MIN_IMAGES else None
     try:
-        equalized, aligned = _prepare(image_set, config, pool, progress, timings)
-        matrices = _similarities(aligned, config, pool, progress, timings)
+        equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
+        matrices = compute_similarities(aligned, config, pool, progress, timings)
         cluster_features = _cluster_features(aligned, config, pool)
     finally:
         if pool is not None:

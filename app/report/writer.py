@@ -59,6 +59,33 @@ def render_report(
         inputs=inputs,
         clusters=cluster_members,
         figures={name: _data_uri(png) for name, png in figures.items()},
+        pairs=sorted(name for name in figures if name.startswith("pair_")),
         grid=_data_uri(figures["clusters.png"]),
         heatmaps={m: _data_uri(figures[f"heatmap_{m}.png"]) for m in result.matrices},
+    )
+
+
+def render_forensic(
+    kind: str,
+    record: Mapping[str, Any],
+    figures: Mapping[str, bytes],
+    thumbs: Mapping[str, bytes],
+) -> str:
+    """The self-contained report of ``atelier compare`` or ``atelier query``."""
+    template = _ENV.get_template("forensic.html.j2")
+    main_key = "fused"
+    score_keys: list[str] = []
+    if kind == "query" and record.get("ranking"):
+        first = record["ranking"][0]
+        score_keys = [
+            k for k in first if k in record["config"]["similarity"]["metrics"] or k == "fused"
+        ]
+        main_key = "fused" if "fused" in first else score_keys[0]
+    return template.render(
+        kind=kind,
+        record=record,
+        figures={name: _data_uri(png) for name, png in figures.items()},
+        thumbs={name: _data_uri(png) if png else "" for name, png in thumbs.items()},
+        score_keys=score_keys,
+        main_key=main_key,
     )
