@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="ground truth (image,family): score the clustering (ARI, NMI, ...)",
     )
     a.add_argument(
+        "--pdf", action="store_true", help="also write report.pdf (needs the pdf extra: WeasyPrint)"
+    )
+    a.add_argument(
         "--export-folders",
         metavar="DIR",
         help="write one folder per cluster with copies of the originals",
@@ -348,7 +351,9 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     t0 = time.perf_counter()
     try:
         result = run_analysis(input_dir, config, progress=bars, labels=labels)
-        write_outputs(result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars)
+        write_outputs(
+            result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars, pdf=args.pdf
+        )
         if args.export_folders:
             export_folders(result, args.export_folders, link=args.link)
     except (

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from preprocessing import AtelierError
 from similarity import explain, get_metric
 from similarity.cache import default_cache_dir
 
@@ -36,7 +37,14 @@ from .plots import (
 from .report import render_report
 from .versions import atelier_version, library_versions
 
-__all__ = ["write_outputs", "run_record", "build_figures"]
+__all__ = [
+    "ReportError",
+    "build_figures",
+    "html_to_pdf",
+    "run_record",
+    "top_pairs",
+    "write_outputs",
+]
 
 
 def _finite(value: Any) -> Any:
@@ -256,8 +264,9 @@ def write_outputs(
     *,
     extra: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    pdf: bool = False,
 ) -> dict[str, Path]:
-    """Write every output file of an analysis into ``out_dir``.
+    """Write every output file of an analysis into ``out_dir`` (``report.pdf`` too with ``pdf``).
 
     Returns
     -------
@@ -291,8 +300,31 @@ def write_outputs(
         out / "run.json", json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )
     tick()
-    written["report.html"] = atomic_write_text(
-        out / "report.html", render_report(result, record, figures)
-    )
+    html = render_report(result, record, figures)
+    written["report.html"] = atomic_write_text(out / "report.html", html)
     tick()
+    if pdf:
+        written["report.pdf"] = atomic_write_bytes(out / "report.pdf", html_to_pdf(html))
     return written
+
+
+def html_to_pdf(html: str) -> bytes:
+    """The report as PDF (WeasyPrint, the ``pdf`` extra); same content, images embedded.
+
+    Raises
+    ------
+    ReportError
+        If WeasyPrint is not installed or cannot render.
+    """
+    try:
+        from weasyprint import HTML
+    except ImportError as err:
+        raise ReportError("--pdf needs WeasyPrint: pip install 'atelier[pdf]'") from err
+    except OSError as err:  # missing system libraries (pango, harfbuzz)
+        raise ReportError(f"WeasyPrint cannot load its system libraries: {err}") from err
+    # no base URL and only data: URIs in the report: nothing is fetched
+    return HTML(string=html).write_pdf()
+
+
+class ReportError(AtelierError, RuntimeError):
+    """A report cannot be produced."""

@@ -24,6 +24,10 @@ __all__ = [
 #: Most thumbnails drawn in one grid figure; larger clusters are sampled evenly.
 MAX_GRID_IMAGES = 240
 
+#: Most clusters in the overview grid; past that (or past MAX_GRID_IMAGES images) the
+#: overview shows one row per cluster, and every cluster keeps its own full figure.
+MAX_OVERVIEW_CLUSTERS = 30
+
 
 def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
     """An RGB uint8 thumbnail whose longer side is ``side`` pixels."""
@@ -68,12 +72,23 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
 
     The exemplar (medoid) of each cluster comes first and is framed in red.
     Noise (label -1) is shown last. Clusters larger than the figure can hold
-    are sampled evenly, and the title says so.
+    are sampled evenly, and the row label says so. In the overview of a
+    large set (more than ``MAX_GRID_IMAGES`` images) each cluster gets one
+    row, and at most ``MAX_OVERVIEW_CLUSTERS`` clusters are drawn (the title
+    says so; each cluster's own figure shows it in full).
     """
     labels = result.clustering.labels
     groups = result.clusters() if label is None else {label: result.clusters()[label]}
     index = {image_id: i for i, image_id in enumerate(result.ids)}
     budget = max(columns, MAX_GRID_IMAGES // max(1, len(groups)))
+    omitted = 0
+    if label is None and len(result.ids) > MAX_GRID_IMAGES:
+        budget = columns
+    if label is None and len(groups) > MAX_OVERVIEW_CLUSTERS:
+        budget = columns
+        ordered = sorted(groups.items(), key=lambda kv: (kv[0] < 0, kv[0]))
+        omitted = len(ordered) - MAX_OVERVIEW_CLUSTERS
+        groups = dict(ordered[:MAX_OVERVIEW_CLUSTERS])
     blocks: list[tuple[int, list[int], int]] = []
     for lab, ids in sorted(groups.items(), key=lambda kv: (kv[0] < 0, kv[0])):
         members = [index[i] for i in ids]
@@ -84,7 +99,8 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
         blocks.append((lab, _sample(members, budget), len(members)))
     cols = max(1, min(columns, max(len(m) for _, m, _ in blocks)))
     n_rows = sum(math.ceil(len(m) / cols) for _, m, _ in blocks)
-    fig = Figure(figsize=(cols * 1.9, n_rows * 2.1 + 0.4))
+    row_height = 2.1 if n_rows <= 20 else 1.25
+    fig = Figure(figsize=(cols * 1.9, n_rows * row_height + 0.4))
     grid = fig.add_gridspec(n_rows, cols, hspace=0.45, wspace=0.08)
     row = 0
     records = result.images
@@ -109,10 +125,16 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
         row += math.ceil(len(members) / cols)
     k = result.clustering.k
     noise = int((labels < 0).sum())
+    more = (
+        f"; the first {len(groups)} clusters, {omitted} more in their own figures"
+        if (omitted)
+        else ""
+    )
     fig.suptitle(
         f"{k} cluster(s)"
         + (f", {noise} noise image(s)" if noise else "")
-        + " - red frame: exemplar (medoid)",
+        + " - red frame: exemplar (medoid)"
+        + more,
         fontsize=10,
     )
     return fig

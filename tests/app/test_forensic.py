@@ -163,3 +163,56 @@ def test_compare_writes_every_metric_and_both_hashes(tmp_path, samples_dir):
     with Image.open(out / "figures" / "pair_evidence.png") as im:
         assert im.size[0] > 800
     assert main(["compare", str(a), str(tmp_path / "missing.png"), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_pdf_report_renders_to_pages(tmp_path, samples_dir):
+    import shutil
+    import subprocess
+
+    import numpy as np
+
+    pytest.importorskip("weasyprint")
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed; .ci/run installs it")
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in sorted((samples_dir / "images").glob("photo_co*")):
+        (src / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "o"
+    assert main(["analyze", str(src), "--out", str(out), "--no-progress", "--pdf"]) == 0
+    pdf = out / "report.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    subprocess.run(
+        ["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True, timeout=120
+    )
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 3
+    for page in pages[:3]:
+        with Image.open(page) as im:
+            assert np.asarray(im.convert("L")).std() > 5  # not blank
+
+
+@pytest.mark.slow
+def test_figures_stay_readable_with_hundreds_of_images(tmp_path):
+    from datasets import generated_set
+
+    from app.config import AnalysisConfig
+    from app.outputs import build_figures
+    from app.pipeline import run_analysis
+
+    images, truth = generated_set(n_bases=12, copies=17, size=96, seed=3)
+    assert len(images) == 204
+    cfg = AnalysisConfig().replace(
+        similarity={"metrics": ["phash", "hog"]},
+        preprocess={"work_size": 64},
+        report={"evidence_pairs": 1},
+    )
+    result = run_analysis(images, cfg, labels=truth)
+    figures = build_figures(result)
+    for name in ("clusters.png", "dendrogram.png", "scatter.png", "heatmap_fused.png"):
+        import io
+
+        with Image.open(io.BytesIO(figures[name])) as im:
+            assert im.size[0] <= 2000 and im.size[1] <= 4000, (name, im.size)
+            assert im.size[0] >= 500
