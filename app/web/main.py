@@ -8,8 +8,34 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.web.pages import analyse_page
+from app.web import state
 
 st.set_page_config(page_title="Atelier", layout="wide")
-nav = st.navigation([st.Page(analyse_page, title="Analyse", url_path="analyse", default=True)])
+
+PAGES = [
+    st.Page("views/images.py", title="1. Images", url_path="images", default=True),
+    st.Page("views/equalize.py", title="2. Equalize", url_path="equalize"),
+    st.Page("views/align.py", title="3. Align", url_path="align"),
+    st.Page("views/similarity.py", title="4. Similarity", url_path="similarity"),
+    st.Page("views/clusters.py", title="5. Clusters", url_path="clusters"),
+    st.Page("views/compare.py", title="6. Compare", url_path="compare"),
+    st.Page("views/query.py", title="7. Query", url_path="query"),
+    st.Page("views/export.py", title="8. Export", url_path="export"),
+]
+
+nav = st.navigation(PAGES)
+with st.sidebar:
+    st.title("Atelier")
+    st.caption("Structural similarity of artworks: which copies come from the same template.")
+    done = state.step_status()
+    st.markdown("  \n".join(f"{'✔' if ok else '○'} {name}" for name, ok in done.items()))
+    if st.button(
+        "Run analysis",
+        type="primary",
+        help="Run every step with the current settings (from any page)",
+    ):
+        state.run()
+    res = state.result()
+    if res is not None:
+        st.success(f"{len(res.ids)} images, {res.clustering.k} clusters")
 nav.run()

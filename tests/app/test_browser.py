@@ -54,27 +54,65 @@ def page():
         browser.close()
 
 
-def test_load_samples_run_and_see_every_image(server, page, samples_dir):
-    url, _, _ = server
-    pg, outside = page
-    pg.goto(url, wait_until="domcontentloaded")
-    pg.get_by_role("button", name="Load sample artworks").click()
-    pg.get_by_role("button", name="Run analysis").click(timeout=60_000)
-    pg.get_by_text("clusters", exact=False).first.wait_for(timeout=120_000)
-    pg.locator("h3", has_text="clusters").wait_for(timeout=120_000)
+def _wait_images(pg, count: int) -> None:
     pg.wait_for_function(
-        "document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 45", timeout=120_000
+        f"document.querySelectorAll('[data-testid=\"stImage\"] img').length >= {count}",
+        timeout=180_000,
     )
     pg.wait_for_function(
         "[...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
         ".every(i => i.complete && i.naturalWidth > 0)",
         timeout=60_000,
     )
+
+
+def test_load_samples_run_and_see_every_image(server, page, samples_dir, tmp_path):
+    url, _, _ = server
+    pg, outside = page
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.get_by_role("button", name="Load sample artworks").click()
+    _wait_images(pg, 45)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "web_images.png"))
+    pg.get_by_role("button", name="Run analysis").click()
+    pg.get_by_text("clusters", exact=False).first.wait_for(timeout=180_000)
+    pg.locator('[data-testid="stSidebar"]').get_by_text("images,", exact=False).wait_for(
+        timeout=180_000
+    )
+    pg.get_by_role("link", name="5. Clusters").click()
+    pg.locator("h3", has_text="clusters").wait_for(timeout=120_000)
+    _wait_images(pg, 45)
     captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
     with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
         expected = sorted(r["image"] for r in csv.DictReader(fh))
     assert sorted(c.strip() for c in captions) == expected
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / "web_clusters.png"), full_page=False)
-    assert outside == [], f"requests to other hosts: {outside}"
+    shown = pg.locator("h3", has_text="clusters").first.inner_text()
+    from app.cli import main
+
+    assert main(["analyze", str(samples_dir), "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+    with open(tmp_path / "cli" / "clusters.csv", newline="", encoding="utf-8") as fh:
+        k_cli = len({r["cluster"] for r in csv.DictReader(fh)} - {"-1"})
+    assert shown.strip() == f"{k_cli} clusters"
+    pg.screenshot(path=str(ARTIFACTS / "web_clusters.png"))
+    pg.get_by_role("tab", name="Dendrogram").click()
+    pg.wait_for_timeout(1500)
+    pg.screenshot(path=str(ARTIFACTS / "web_dendrogram.png"))
     assert pg.get_by_text("Deploy", exact=True).count() == 0  # viewer toolbar, no deploy link
+    assert outside == [], f"requests to other hosts: {outside}"
+
+
+def test_upload_three_files(server, page, samples_dir):
+    url, _, _ = server
+    pg, outside = page
+    pg.goto(url, wait_until="domcontentloaded")
+    files = sorted((samples_dir / "images").glob("print_cat_*"))[:3]
+    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+        [str(f) for f in files]
+    )
+    pg.get_by_role("button", name="Use the uploaded files").click()
+    pg.get_by_text("3 image(s) loaded, 0 skipped", exact=False).wait_for(timeout=60_000)
+    _wait_images(pg, 3)
+    captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    assert sorted(c.split(" (")[0] for c in captions) == sorted(f.name for f in files)
+    pg.screenshot(path=str(ARTIFACTS / "web_upload.png"))
+    assert outside == [], f"requests to other hosts: {outside}"

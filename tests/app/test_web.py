@@ -1,4 +1,4 @@
-"""The web page, through Streamlit's AppTest (what the page shows, not only that it ran)."""
+"""The web app page by page through Streamlit's AppTest: what each page shows."""
 
 from __future__ import annotations
 
@@ -13,34 +13,133 @@ from app.cli import main
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "web" / "main.py")
 
 
-@pytest.fixture
-def at(monkeypatch, samples_dir):
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.fixture(scope="module")
+def analysed(samples_dir):
+    """The app with the samples loaded and the default analysis run (shared by the tests)."""
+    import os
+
+    os.environ["ATELIER_SAMPLES"] = str(samples_dir)
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.run()
+    button(at, "Load sample artworks").click().run()
+    button(at, "Run analysis").click().run()
+    assert not at.exception
+    return at
+
+
+def test_start_page_offers_the_three_sources(samples_dir, monkeypatch):
     monkeypatch.setenv("ATELIER_SAMPLES", str(samples_dir))
-    app = AppTest.from_file(MAIN, default_timeout=300)
-    app.run()
-    assert not app.exception
-    return app
-
-
-def test_start_page_offers_samples(at):
-    assert at.title[0].value == "Atelier"
-    assert [b.label for b in at.button] == ["Load sample artworks"]
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    at.run()
+    assert not at.exception
+    assert at.header[0].value == "1. Images"
+    labels = [b.label for b in at.button]
+    assert {"Load folder", "Load sample artworks", "Run analysis"} <= set(labels)
     assert "Load sample artworks" in at.info[0].value
+    assert len(at.get("file_uploader")) == 1
 
 
-def test_load_run_and_show_every_image_in_cluster_grids(at, samples_dir, tmp_path):
-    at.button[0].click().run()
-    assert not at.exception
-    assert any("45 image(s) loaded, 0 skipped" in m.value for m in at.markdown)
-    run = next(b for b in at.button if b.label == "Run analysis")
-    run.click().run()
-    assert not at.exception
-    captions = [c for img in at.image for c in img.captions]
+def test_images_page_shows_every_sample_with_its_size(analysed, samples_dir):
+    analysed.switch_page("views/images.py").run()
+    captions = [c for img in analysed.image for c in img.captions]
+    with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
+        ids = sorted(r["image"] for r in csv.DictReader(fh))
+    assert sorted(c.split(" (")[0] for c in captions) == ids
+    assert any(" (640x480)" in c or "x" in c.split(" (")[1] for c in captions)
+    assert any("45 image(s) loaded, 0 skipped" in m.value for m in analysed.markdown)
+
+
+def test_clusters_page_matches_the_cli(analysed, samples_dir, tmp_path):
+    analysed.switch_page("views/clusters.py").run()
+    assert not analysed.exception
+    captions = [c for img in analysed.image for c in img.captions if c]
     with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
         expected = sorted(r["image"] for r in csv.DictReader(fh))
-    assert sorted(captions) == expected  # every sample exactly once
-    # the page and the CLI agree: same default settings, same number of clusters
+    assert sorted(captions) == expected  # every sample exactly once in the grids
     assert main(["analyze", str(samples_dir), "--out", str(tmp_path), "--no-progress"]) == 0
     with open(tmp_path / "clusters.csv", newline="", encoding="utf-8") as fh:
         k_cli = len({r["cluster"] for r in csv.DictReader(fh)} - {"-1"})
-    assert at.subheader[0].value == f"{k_cli} clusters"
+    assert analysed.subheader[0].value == f"{k_cli} clusters"
+    assert [t.label for t in analysed.tabs] == [
+        "Grids",
+        "Dendrogram",
+        "Scatter",
+        "Choice of k",
+        "Silhouette",
+    ]
+
+
+def test_changing_a_clustering_parameter_reclusters_fast(analysed):
+    import time
+
+    analysed.switch_page("views/clusters.py").run()
+    analysed.selectbox[0].select("agglomerative").run()
+    t0 = time.perf_counter()
+    button(analysed, "Run analysis").click().run()
+    seconds = time.perf_counter() - t0
+    assert not analysed.exception
+    assert "agglomerative on the fused similarity" in analysed.caption[0].value
+    assert seconds < 5.0, seconds  # features and matrices are reused (measured well under 1 s)
+    analysed.selectbox[0].select("hdbscan").run()
+    button(analysed, "Run analysis").click().run()
+
+
+def test_similarity_page_shows_heatmaps_and_evidence(analysed):
+    analysed.switch_page("views/similarity.py").run()
+    assert not analysed.exception
+    assert analysed.selectbox[0].options == ["sift", "cw-ssim", "fused"]
+    button(analysed, "Show evidence").click().run()
+    assert not analysed.exception
+
+
+def test_equalize_and_align_pages_offer_their_settings(analysed):
+    analysed.switch_page("views/equalize.py").run()
+    assert [c.label for c in analysed.checkbox] == ["Brightness", "Contrast", "Sharpness"]
+    assert "Run analysis" in analysed.info[0].value
+    analysed.switch_page("views/align.py").run()
+    assert analysed.selectbox[0].options[:3] == ["none", "translation", "rigid"]
+
+
+def test_compare_page_lists_every_metric(analysed):
+    analysed.switch_page("views/compare.py").run()
+    assert not analysed.exception
+    frame = analysed.dataframe[0].value
+    assert list(frame["metric"]) == ["sift", "cw-ssim", "fused"]
+    assert frame["similarity"].between(0, 1).all()
+
+
+def test_export_page_offers_the_downloads(analysed):
+    analysed.switch_page("views/export.py").run()
+    button(analysed, "Prepare the downloads").click().run()
+    assert not analysed.exception
+    labels = [b.label for b in analysed.get("download_button")]
+    for name in ("report.html", "run.json", "clusters.zip", "similarity_fused.csv"):
+        assert f"Download {name}" in labels, labels
+
+
+def test_upload_limits_give_clear_messages():
+    from app.web.pages_data import check_uploads
+    from app.web.state import LIMITS
+
+    big = int(LIMITS["max_file_mb"] * 2**20) + 1
+    problems = check_uploads([("a.png", 10), ("huge.tif", big)])
+    assert len(problems) == 1 and problems[0].startswith("huge.tif:")
+    many = check_uploads([(f"{i}.png", 1) for i in range(LIMITS["max_files"] + 1)])
+    assert "at most" in many[0]
+
+
+def test_cluster_zip_holds_relative_paths_only(analysed):
+    import io
+    import zipfile
+
+    from app.web.pages_forensic import cluster_zip
+
+    res = analysed.session_state["result"]
+    with zipfile.ZipFile(io.BytesIO(cluster_zip(res))) as zf:
+        names = zf.namelist()
+    assert len(names) == 45
+    assert all(not n.startswith("/") and ".." not in n.split("/") for n in names)

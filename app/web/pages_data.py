@@ -1,0 +1,164 @@
+"""Pages 1-3: Images, Equalize, Align."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app.plots import alignment_figure, equalization_figure, thumbnail
+from preprocessing import AtelierError, ImageSet, load_folder, load_uploads
+from preprocessing.align import FEATURE_MODELS, MOTION_MODELS
+from preprocessing.equalize import MEASURES
+
+from . import state
+
+__all__ = ["images_page", "equalize_page", "align_page", "check_uploads"]
+
+
+def check_uploads(files: list[tuple[str, int]]) -> list[str]:
+    """Messages for uploads over the limits (count, per-file size, total size)."""
+    limits = state.LIMITS
+    problems = []
+    if len(files) > limits["max_files"]:
+        problems.append(f"{len(files)} files: at most {limits['max_files']} at once")
+    for name, size in files:
+        if size > limits["max_file_mb"] * 2**20:
+            problems.append(
+                f"{name}: {size / 2**20:.1f} MB, the limit is {limits['max_file_mb']:g} MB"
+            )
+    total = sum(size for _, size in files)
+    if total > limits["max_total_mb"] * 2**20:
+        problems.append(
+            f"{total / 2**20:.1f} MB in all, the limit is {limits['max_total_mb']:g} MB"
+        )
+    return problems
+
+
+def _set_images(image_set: ImageSet) -> None:
+    st.session_state["images"] = image_set
+    st.session_state.pop("result", None)
+
+
+def images_ui() -> None:
+    """The three ways to bring images in."""
+    uploads = st.file_uploader(
+        "Upload images (drag and drop)",
+        accept_multiple_files=True,
+        help="JPEG, PNG, TIFF, BMP, WebP or GIF; read in memory, nothing leaves this machine.",
+    )
+    if uploads and st.button("Use the uploaded files", help="Replace the current images by these"):
+        problems = check_uploads([(f.name, f.size) for f in uploads])
+        if problems:
+            for p in problems:
+                st.error(f"Upload refused: {p}")
+        else:
+            _set_images(load_uploads([(f.name, f.getvalue()) for f in uploads]))
+    cols = st.columns([3, 1, 1])
+    folder = cols[0].text_input(
+        "Or a folder on this machine",
+        key="folder_path",
+        help="Read recursively; originals are only read, never changed.",
+    )
+    if cols[1].button("Load folder", help="Load every image below that folder"):
+        try:
+            _set_images(load_folder(Path(folder).expanduser()))
+        except AtelierError as err:
+            st.error(f"Cannot load the folder: {err}")
+    if cols[2].button("Load sample artworks", help="The 45 bundled sample artworks, 11 families"):
+        try:
+            _set_images(load_folder(state.samples_folder()))
+        except AtelierError as err:
+            st.error(f"Could not load the sample artworks: {err}")
+
+
+def images_page() -> None:
+    st.header("1. Images")
+    images_ui()
+    image_set = state.images()
+    if image_set is None:
+        st.info("Upload images, load a folder, or press **Load sample artworks**.")
+        return
+    st.write(f"{len(image_set)} image(s) loaded, {len(image_set.skipped)} skipped.")
+    for s in image_set.skipped:
+        st.warning(f"Skipped {s.path}: {s.reason}")
+    n_cols = st.slider("Columns", 2, 10, 6, help="Thumbnails per row")
+    cols = st.columns(n_cols)
+    for pos, rec in enumerate(image_set):
+        with cols[pos % n_cols]:
+            st.image(
+                thumbnail(rec.pixels, side=200),
+                caption=f"{rec.id} ({rec.meta.width}x{rec.meta.height})",
+            )
+
+
+def equalize_page() -> None:
+    st.header("2. Equalize brightness, contrast and sharpness")
+    chosen = state.settings().get("preprocess", {}).get("equalize", [])
+    picked = []
+    for m in MEASURES:
+        if st.checkbox(
+            m.capitalize(),
+            value=m in chosen,
+            key=f"eq_{m}",
+            help=f"Match each image's {m} (on CIELAB lightness) to the set's median",
+        ):
+            picked.append(m)
+    state.set_setting("preprocess", "equalize", picked)
+    res = state.result()
+    if res is None or res.equalization is None:
+        st.info("Press **Run analysis** (sidebar) to see the measures before and after.")
+        return
+    eq = res.equalization
+    st.dataframe(pd.DataFrame(eq.summary()).T, width="stretch")
+    st.pyplot(equalization_figure(res))
+
+
+def align_page() -> None:
+    st.header("3. Align")
+    pre = state.settings().get("preprocess", {})
+    options = ["none", *MOTION_MODELS, "features"]
+    method = st.selectbox(
+        "Motion model",
+        options,
+        index=options.index(pre.get("align", "none")),
+        help="pystackreg models (small corrections) or SIFT + RANSAC features "
+        "(large rotations, scale, perspective)",
+    )
+    refs = ["auto", "mean", "first", "previous"] if method != "features" else ["auto", "first"]
+    reference = st.selectbox(
+        "Reference",
+        refs,
+        help="auto: the iterated mean image (models) or the image with the most inliers (features)",
+    )
+    feature_model = st.selectbox(
+        "Feature model",
+        list(FEATURE_MODELS),
+        index=1,
+        disabled=method != "features",
+        help="What the feature path fits with RANSAC",
+    )
+    state.set_setting("preprocess", "align", method)
+    state.set_setting("preprocess", "reference", reference)
+    state.set_setting("preprocess", "feature_model", feature_model)
+    res = state.result()
+    if res is None or res.aligned.method == "none":
+        st.info("Choose a model and press **Run analysis** (sidebar).")
+        return
+    st.pyplot(alignment_figure(res))
+    rows = [
+        {
+            "image": q.id,
+            "NCC before": round(q.ncc_before, 3),
+            "NCC after": round(q.ncc_after, 3),
+            "inliers": q.inliers,
+            "aligned": q.aligned,
+            "note": q.note,
+        }
+        for q in res.aligned.quality
+    ]
+    st.dataframe(pd.DataFrame(rows), width="stretch")
+    bad = [q.id for q in res.aligned.quality if not q.aligned]
+    if bad:
+        st.warning(f"{len(bad)} image(s) did not align: {', '.join(bad)}")

@@ -1,0 +1,144 @@
+"""Pages 6-8: Compare, Query, Export."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.forensic import standing
+from app.outputs import build_figures, html_to_pdf, run_record
+from app.plots import pair_evidence_figure, thumbnail
+from app.report import render_report
+from preprocessing import AtelierError, load_uploads, sanitize_upload_name
+from preprocessing.work import make_work_image
+from similarity import explain
+
+from . import state
+
+__all__ = ["compare_page", "query_page", "export_page", "cluster_zip"]
+
+
+def compare_page() -> None:
+    st.header("6. Compare two images")
+    res = state.result()
+    if res is None:
+        st.info("Run an analysis first; then pick any two of its images.")
+        return
+    ids = list(res.ids)
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Image A", ids, key="cmp_a")
+    b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="cmp_b")
+    i, j = ids.index(a), ids.index(b)
+    ims = res.aligned.images
+    sift = explain(ims[i], ims[j], "sift")
+    cols = st.columns(2)
+    cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {a}")
+    cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {b}")
+    alpha = st.slider(
+        "Overlay: share of B (moved onto A by SIFT's transform)",
+        0.0,
+        1.0,
+        0.5,
+        help="0 shows A, 1 shows B; structure that stays put is shared",
+    )
+    blend = (1 - alpha) * sift.image_a + alpha * np.where(sift.valid, sift.b_on_a, sift.image_a)
+    st.image(np.clip(blend, 0, 1), caption="overlay", clamp=True)
+    scores = {n: float(m.values[i, j]) for n, m in res.matrices.items()}
+    st.dataframe(
+        pd.DataFrame({"metric": list(scores), "similarity": list(scores.values())}),
+        width="stretch",
+    )
+    st.pyplot(pair_evidence_figure(a, b, sift, explain(ims[i], ims[j], "cw-ssim"), scores))
+
+
+def query_page() -> None:
+    st.header("7. Query a questioned image")
+    res = state.result()
+    if res is None:
+        st.info(
+            "Run an analysis of the reference images first; the questioned image is "
+            "compared with them."
+        )
+        return
+    upload = st.file_uploader(
+        "Questioned image",
+        accept_multiple_files=False,
+        help="Compared with every analysed image as a reference",
+    )
+    if upload is None:
+        return
+    qset = load_uploads([(upload.name, upload.getvalue())])
+    if len(qset) == 0:
+        st.error(f"Cannot use {sanitize_upload_name(upload.name)}: {qset.skipped[0].reason}")
+        return
+    cfg = res.config
+    q = make_work_image("questioned", qset.records[0].pixels, cfg.preprocess.work_size)
+    rows = []
+    for name in cfg.similarity.metrics:
+        metric = cfg.similarity.metric(name)
+        fq = metric.prepare(metric.extract(q.gray, q.mask))
+        among = res.matrices[name].off_diagonal()
+        for im in res.aligned.images:
+            s = metric.compare(fq, metric.prepare(metric.extract(im.gray, im.mask)))
+            rows.append({"reference": im.id, "metric": name, "similarity": s, **standing(s, among)})
+    table = pd.DataFrame(rows)
+    wide = table.pivot(index="reference", columns="metric", values="similarity")
+    wide["mean"] = wide.mean(axis=1)
+    p_values = table.pivot(index="reference", columns="metric", values="p_value").max(axis=1)
+    wide["largest p-value"] = p_values
+    wide = wide.sort_values("mean", ascending=False)
+    st.caption(
+        "p-value: the share of pairs of references at least as similar "
+        "((1 + count) / (1 + pairs)), the largest over the metrics."
+    )
+    st.dataframe(wide.head(20), width="stretch")
+
+
+def cluster_zip(res) -> bytes:  # noqa: ANN001 - AnalysisResult
+    """A ZIP with one folder per cluster holding the originals (relative paths only)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for lab, members in res.clusters().items():
+            folder = "noise" if lab < 0 else f"cluster_{lab:02d}"
+            for image_id in members:
+                rec = res.images[image_id]
+                parts = [p for p in image_id.split("/") if p not in ("", ".", "..")]
+                name = "/".join([folder, *parts])
+                if rec.path is not None:
+                    zf.write(rec.path, name)
+    return buf.getvalue()
+
+
+def export_page() -> None:
+    st.header("8. Export")
+    res = state.result()
+    if res is None:
+        st.info("Run an analysis first.")
+        return
+    if st.button("Prepare the downloads", help="Draws every figure and writes the report"):
+        try:
+            figures = build_figures(res)
+            record = run_record(res)
+            html = render_report(res, record, figures)
+            files = {
+                "report.html": html.encode("utf-8"),
+                "run.json": json.dumps(record, indent=2).encode("utf-8"),
+                "clusters.zip": cluster_zip(res),
+            }
+            for name, m in res.matrices.items():
+                frame = pd.DataFrame(m.values, index=m.ids, columns=m.ids)
+                files[f"similarity_{name}.csv"] = frame.to_csv().encode("utf-8")
+            try:
+                files["report.pdf"] = html_to_pdf(html)
+            except AtelierError as err:
+                st.caption(f"No PDF: {err}")
+            st.session_state["downloads"] = files
+        except AtelierError as err:
+            st.error(f"The export failed: {err}")
+    for name, data in st.session_state.get("downloads", {}).items():
+        st.download_button(f"Download {name}", data, file_name=name, key=f"dl_{name}")

@@ -1,0 +1,121 @@
+"""Session state of the web app: the images, the settings, the result, and running."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app.config import AnalysisConfig, config_from_dict
+from app.pipeline import AnalysisResult, recluster, run_analysis
+from preprocessing import AtelierError, ImageSet
+
+__all__ = [
+    "LIMITS",
+    "samples_folder",
+    "settings",
+    "set_setting",
+    "current_config",
+    "images",
+    "result",
+    "run",
+    "step_status",
+]
+
+#: Upload limits (count, per-file MB, total MB); environment variables override.
+LIMITS = {
+    "max_files": int(os.environ.get("ATELIER_MAX_UPLOAD_FILES", "500")),
+    "max_file_mb": float(os.environ.get("ATELIER_MAX_UPLOAD_MB", "50")),
+    "max_total_mb": float(os.environ.get("ATELIER_MAX_UPLOAD_TOTAL_MB", "1000")),
+}
+
+
+def samples_folder() -> Path:
+    env = os.environ.get("ATELIER_SAMPLES")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "sample_artworks"
+
+
+def settings() -> dict[str, dict[str, Any]]:
+    """The settings chosen on the pages, as config sections (kept across pages)."""
+    if "settings" not in st.session_state:
+        st.session_state["settings"] = {}
+    return st.session_state["settings"]
+
+
+def set_setting(section: str, key: str, value: Any) -> None:
+    settings().setdefault(section, {})[key] = value
+
+
+def current_config() -> AnalysisConfig:
+    """The defaults with the pages' settings laid over them (raises ConfigError)."""
+    base = AnalysisConfig().to_dict()
+    for section, values in settings().items():
+        if isinstance(base.get(section), dict):
+            base[section] = {**base[section], **values}
+        else:
+            base[section] = values
+    return config_from_dict(base)
+
+
+def images() -> ImageSet | None:
+    return st.session_state.get("images")
+
+
+def result() -> AnalysisResult | None:
+    return st.session_state.get("result")
+
+
+def _progress(bar: Any):  # noqa: ANN202 - a streamlit progress widget
+    def report(stage: str, done: int, total: int) -> None:
+        label = stage.replace(":", " ")
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done} / {total}")
+
+    return report
+
+
+def run() -> None:
+    """Run the analysis with the current settings (re-cluster only when only those changed)."""
+    image_set = images()
+    if image_set is None or len(image_set) == 0:
+        st.error("Load images first (Images page).")
+        return
+    try:
+        config = current_config()
+    except AtelierError as err:
+        st.error(f"The settings cannot be used: {err}")
+        return
+    previous = result()
+    bar = st.progress(0.0, text="starting")
+    try:
+        if (
+            previous is not None
+            and st.session_state.get("result_images") is image_set
+            and _only_clustering_changed(previous.config, config)
+        ):
+            st.session_state["result"] = recluster(previous, config)
+        else:
+            st.session_state["result"] = run_analysis(image_set, config, progress=_progress(bar))
+            st.session_state["result_images"] = image_set
+    except AtelierError as err:
+        st.error(f"The analysis stopped: {err}. Change the settings named and run again.")
+    finally:
+        bar.empty()
+
+
+def _only_clustering_changed(old: AnalysisConfig, new: AnalysisConfig) -> bool:
+    a, b = old.to_dict(), new.to_dict()
+    return all(a[k] == b[k] for k in a if k not in ("clustering", "report", "random_state"))
+
+
+def step_status() -> dict[str, bool]:
+    """Which steps have something to show."""
+    res = result()
+    return {
+        "Images": images() is not None,
+        "Equalize": res is not None and res.equalization is not None,
+        "Align": res is not None and res.aligned.method != "none",
+        "Similarity": res is not None,
+        "Clusters": res is not None,
+    }

@@ -1,0 +1,5 @@
+"""The images page (a script for st.Page; the page itself lives in app.web.pages_data)."""
+
+from app.web.pages_data import images_page
+
+images_page()

@@ -1,0 +1,5 @@
+"""The similarity page (a script for st.Page; the page itself lives in app.web.pages_analysis)."""
+
+from app.web.pages_analysis import similarity_page
+
+similarity_page()
