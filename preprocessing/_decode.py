@@ -12,11 +12,13 @@ import io
 import struct
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError
 
@@ -77,9 +79,24 @@ _TAG_DATETIME = 306
 _TAG_ORIENTATION = 274
 _TIFF_BITS_PER_SAMPLE = 258
 
-# Pillow's own bomb guard is a module-level setting; it is swapped for the
-# configured limit under this lock so concurrent loads do not race on it.
+# Pillow's bomb guard and its truncated-image switch are module-level settings that
+# other libraries change (WeasyPrint sets LOAD_TRUNCATED_IMAGES = True on import, which
+# would let truncated files through silently). Both are set for each decode, under this
+# lock so concurrent loads do not race on them, and restored afterwards.
 _PILLOW_GUARD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _strict_pillow(max_pixels: int) -> Iterator[None]:
+    with _PILLOW_GUARD_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
 @dataclass
@@ -116,23 +133,17 @@ def _describe_non_image(data: bytes) -> str:
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
-    """Open (header only) with Pillow's bomb guard set to ``max_pixels``."""
-    with _PILLOW_GUARD_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels
-        try:
-            return Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as err:
-            raise ImageLoadError(
-                name, f"decompression bomb guard: {err} (limit {max_pixels} pixels)"
-            ) from err
-        except UnidentifiedImageError as err:
-            raise ImageLoadError(name, _describe_non_image(data)) from err
-        except (OSError, SyntaxError, ValueError, struct.error, EOFError) as err:
-            raise ImageLoadError(name, f"corrupt image header ({err})") from err
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous
+    """Open (header only); call inside :func:`_strict_pillow`."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(
+            name, f"decompression bomb guard: {err} (limit {max_pixels} pixels)"
+        ) from err
+    except UnidentifiedImageError as err:
+        raise ImageLoadError(name, _describe_non_image(data)) from err
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as err:
+        raise ImageLoadError(name, f"corrupt image header ({err})") from err
 
 
 def _is_16bit_colour(im: Image.Image, data: bytes) -> bool:
@@ -276,6 +287,13 @@ def decode_image(
         Empty, not an image, unsupported format, too large, too small,
         truncated or corrupt; the message says which.
     """
+    with _strict_pillow(max_pixels):
+        return _decode(data, name=name, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
+
+
+def _decode(
+    data: bytes, *, name: str, max_pixels: int, min_side: int, max_side: int | None
+) -> DecodedImage:
     if not data:
         raise ImageLoadError(name, "empty file (0 bytes)")
     im = _open(data, name, max_pixels)

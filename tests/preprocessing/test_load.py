@@ -225,3 +225,14 @@ def test_uploads_are_sanitised_and_made_unique():
 )
 def test_sanitize_upload_name(raw, expected):
     assert sanitize_upload_name(raw) == expected
+
+
+def test_truncated_files_stay_refused_when_a_library_flips_pillows_switch(monkeypatch):
+    """WeasyPrint sets ImageFile.LOAD_TRUNCATED_IMAGES = True on import; we must not care."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data, reason = bad_files()["truncated.jpg"]
+    with pytest.raises(ImageLoadError, match=reason):
+        decode(data, name="truncated.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for whoever set it
