@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.forensic import standing
+from app.forensic import FORENSIC_METRICS, standing
 from app.outputs import build_figures, html_to_pdf, run_record
 from app.plots import pair_evidence_figure, thumbnail
 from app.report import render_report
@@ -20,7 +20,7 @@ from similarity import explain
 
 from . import state
 
-__all__ = ["compare_page", "query_page", "export_page", "cluster_zip"]
+__all__ = ["compare_page", "query_page", "export_page", "cluster_zip", "pair_scores"]
 
 
 def compare_page() -> None:
@@ -48,12 +48,30 @@ def compare_page() -> None:
     )
     blend = (1 - alpha) * sift.image_a + alpha * np.where(sift.valid, sift.b_on_a, sift.image_a)
     st.image(np.clip(blend, 0, 1), caption="overlay", clamp=True)
-    scores = {n: float(m.values[i, j]) for n, m in res.matrices.items()}
+    scores = pair_scores(res, i, j)
     st.dataframe(
         pd.DataFrame({"metric": list(scores), "similarity": list(scores.values())}),
         width="stretch",
     )
     st.pyplot(pair_evidence_figure(a, b, sift, explain(ims[i], ims[j], "cw-ssim"), scores))
+
+
+def pair_scores(res, i: int, j: int) -> dict[str, float]:  # noqa: ANN001 - AnalysisResult
+    """Every metric's similarity of two analysed images (the analysis' own values where it has
+    them, with its parameters; the other metrics computed for this pair)."""
+    ims = res.aligned.images
+    scores = {}
+    for name in FORENSIC_METRICS:
+        if name in res.matrices:
+            scores[name] = float(res.matrices[name].values[i, j])
+            continue
+        metric = res.config.similarity.metric(name)
+        fa = metric.prepare(metric.extract(ims[i].gray, ims[i].mask))
+        fb = metric.prepare(metric.extract(ims[j].gray, ims[j].mask))
+        scores[name] = float(metric.compare(fa, fb))
+    if "fused" in res.matrices:
+        scores["fused"] = float(res.matrices["fused"].values[i, j])
+    return scores
 
 
 def query_page() -> None:
@@ -96,7 +114,7 @@ def query_page() -> None:
         "p-value: the share of pairs of references at least as similar "
         "((1 + count) / (1 + pairs)), the largest over the metrics."
     )
-    st.dataframe(wide.head(20), width="stretch")
+    st.table(wide.head(20).round(4))
 
 
 def cluster_zip(res) -> bytes:  # noqa: ANN001 - AnalysisResult

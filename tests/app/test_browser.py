@@ -116,3 +116,45 @@ def test_upload_three_files(server, page, samples_dir):
     assert sorted(c.split(" (")[0] for c in captions) == sorted(f.name for f in files)
     pg.screenshot(path=str(ARTIFACTS / "web_upload.png"))
     assert outside == [], f"requests to other hosts: {outside}"
+
+
+def test_query_page_ranks_the_family_first(server, page, samples_dir):
+    url, _, _ = server
+    pg, outside = page
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.get_by_role("button", name="Load sample artworks").click()
+    _wait_images(pg, 45)
+    pg.get_by_role("button", name="Run analysis").click()
+    pg.locator('[data-testid="stSidebar"]').get_by_text("images,", exact=False).wait_for(
+        timeout=180_000
+    )
+    pg.get_by_role("link", name="7. Query").click()
+    pg.get_by_text("7. Query a questioned image").wait_for(timeout=60_000)
+    questioned = samples_dir / "images" / "photo_rocket_2.jpg"
+    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(questioned))
+    table = pg.locator('[data-testid="stTable"]').first
+    table.wait_for(timeout=120_000)
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(ARTIFACTS / "web_query.png"))
+    text = table.inner_text()
+    # the questioned file is itself among the references (similarity 1), then its family
+    pos = {
+        n: text.find(n)
+        for n in (
+            "photo_rocket_1.jpg",
+            "photo_rocket_2.jpg",
+            "photo_rocket_3.jpg",
+            "photo_rocket_4.jpg",
+        )
+    }
+    assert all(v >= 0 for v in pos.values()), text[:500]
+    first_other = min(
+        (
+            text.find(n)
+            for n in ("photo_cat", "photo_coffee", "print_", "cartoon_")
+            if text.find(n) >= 0
+        ),
+        default=len(text),
+    )
+    assert max(pos.values()) < first_other, text[:800]
+    assert outside == [], f"requests to other hosts: {outside}"

@@ -108,7 +108,9 @@ def test_compare_page_lists_every_metric(analysed):
     analysed.switch_page("views/compare.py").run()
     assert not analysed.exception
     frame = analysed.dataframe[0].value
-    assert list(frame["metric"]) == ["sift", "cw-ssim", "fused"]
+    from app.forensic import FORENSIC_METRICS
+
+    assert list(frame["metric"]) == [*FORENSIC_METRICS, "fused"]
     assert frame["similarity"].between(0, 1).all()
 
 
@@ -143,3 +145,23 @@ def test_cluster_zip_holds_relative_paths_only(analysed):
         names = zf.namelist()
     assert len(names) == 45
     assert all(not n.startswith("/") and ".." not in n.split("/") for n in names)
+
+
+def test_reclustering_reuses_the_matrices_in_under_a_second(analysed):
+    import time
+
+    from app.config import AnalysisConfig
+    from app.pipeline import recluster
+
+    res = analysed.session_state["result"]
+    cfg = res.config.replace(clustering={"method": "agglomerative", "linkage": "complete"})
+    t0 = time.perf_counter()
+    again = recluster(res, cfg)
+    assert time.perf_counter() - t0 < 1.0
+    assert again.matrices is res.matrices and again.clustering.method == "agglomerative"
+    import pytest as _pytest
+
+    from preprocessing import ConfigError
+
+    with _pytest.raises(ConfigError, match="recluster can only change clustering"):
+        recluster(res, AnalysisConfig().replace(preprocess={"work_size": 128}))
