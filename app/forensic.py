@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from similarity import METRICS, SimilarityMatrix, explain
 
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import AnalysisConfig
+from .outputs import json_safe
 from .pipeline import ProgressFn, compute_similarities, prepare_images
 from .plots import figure_png, pair_evidence_figure, thumbnail
 from .report import render_forensic
@@ -217,16 +217,6 @@ def query(
     return QueryResult(q_id, combined, matrices, top_rows, figures, config, started)
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    return value
-
-
 def _inputs(images: ImageSet) -> list[dict[str, Any]]:
     return [
         {
@@ -259,7 +249,7 @@ def _write(
     for name, png in figures.items():
         atomic_write_bytes(out / "figures" / name, png)
     atomic_write_text(
-        out / f"{kind}.json", json.dumps(_json(record), indent=2, ensure_ascii=False) + "\n"
+        out / f"{kind}.json", json.dumps(json_safe(record), indent=2, ensure_ascii=False) + "\n"
     )
     if table:
         buf = io.StringIO()
@@ -267,7 +257,9 @@ def _write(
         writer.writeheader()
         writer.writerows(table)
         atomic_write_text(out / f"{kind}.csv", buf.getvalue())
-    atomic_write_text(out / "report.html", render_forensic(kind, _json(record), figures, thumbs))
+    atomic_write_text(
+        out / "report.html", render_forensic(kind, json_safe(record), figures, thumbs)
+    )
 
 
 def write_compare(result: CompareResult, out_dir: str | Path) -> None:

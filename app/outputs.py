@@ -47,14 +47,14 @@ __all__ = [
 ]
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/inf: turn them into null, recursively."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -187,7 +187,7 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
     }
     if extra:
         record.update(extra)
-    return _finite(record)
+    return json_safe(record)
 
 
 def top_pairs(result: AnalysisResult, count: int) -> dict[str, list[tuple[int, int]]]:

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -392,16 +392,11 @@ def recluster(
     evaluation = (
         evaluate_labels(result.ids, clustered.labels, labels) if labels is not None else None
     )
-    return AnalysisResult(
+    return replace(
+        result,
         config=config,
-        images=result.images,
-        equalization=result.equalization,
-        aligned=result.aligned,
-        matrices=result.matrices,
-        clustering_metric=result.clustering_metric,
         clustering=clustered,
         timings=timings,
         evaluation=evaluation,
-        started=result.started,
         finished=_now(),
     )
