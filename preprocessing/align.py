@@ -21,6 +21,7 @@ import numpy as np
 from pystackreg import StackReg
 
 from .errors import AlignmentError
+from .keypoints import Keypoints, detect_rootsift, fit_model, mutual_matches
 from .work import AlignedSet, WorkImage
 
 __all__ = [
@@ -239,65 +240,26 @@ def _align_stackreg(
 
 
 # ----------------------------------------------------------------------------- features
-def _sift(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint positions (col, row) and RootSIFT descriptors. OpenCV needs uint8."""
-    img = (np.clip(gray, 0, 1) * 255 + 0.5).astype(np.uint8)
-    detect = cv2.erode(mask.astype(np.uint8), np.ones((2 * _MASK_ERODE + 1,) * 2, np.uint8))
-    kps, desc = cv2.SIFT.create(nfeatures=2000).detectAndCompute(img, detect)
-    if desc is None or len(kps) == 0:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
-    desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)
-    return np.array([k.pt for k in kps], np.float32), np.sqrt(desc).astype(np.float32)
-
-
-def _match(da: np.ndarray, db: np.ndarray) -> list[tuple[int, int]]:
-    """Mutual nearest neighbours passing the ratio test in both directions."""
-    if len(da) < 2 or len(db) < 2:
-        return []
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
-
-    def one_way(x: np.ndarray, y: np.ndarray) -> dict[int, int]:
-        out = {}
-        for pair in matcher.knnMatch(x, y, k=2):
-            if len(pair) == 2 and pair[0].distance < _RATIO * pair[1].distance:
-                out[pair[0].queryIdx] = pair[0].trainIdx
-        return out
-
-    ab, ba = one_way(da, db), one_way(db, da)
-    return [(i, j) for i, j in ab.items() if ba.get(j) == i]
+def _sift(gray: np.ndarray, mask: np.ndarray) -> Keypoints:
+    return detect_rootsift(gray, mask, max_keypoints=2000, border=_MASK_ERODE)
 
 
 def _estimate(
-    ref: tuple[np.ndarray, np.ndarray], mov: tuple[np.ndarray, np.ndarray], model: str, seed: int
+    ref: Keypoints, mov: Keypoints, model: str, seed: int
 ) -> tuple[np.ndarray | None, int]:
     """Transform mapping reference positions to moving positions, and its inlier count."""
-    pairs = _match(ref[1], mov[1])
-    minimum = 4 if model == "homography" else 3
-    if len(pairs) < minimum:
-        return None, 0
-    src = np.array([ref[0][i] for i, _ in pairs], np.float32)
-    dst = np.array([mov[0][j] for _, j in pairs], np.float32)
-    cv2.setRNGSeed(seed)
-    if model == "homography":
-        mat, inl = cv2.findHomography(
-            src, dst, cv2.RANSAC, _RANSAC_PX, maxIters=5000, confidence=0.999
-        )
-    else:
-        fn = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
-        mat, inl = fn(
-            src,
-            dst,
-            method=cv2.RANSAC,
-            ransacReprojThreshold=_RANSAC_PX,
-            maxIters=5000,
-            confidence=0.999,
-            refineIters=20,
-        )
-        if mat is not None:
-            mat = np.vstack([mat, [0.0, 0.0, 1.0]])
-    if mat is None or inl is None:
-        return None, 0
-    return mat.astype(np.float64), int(inl.sum())
+    pairs = mutual_matches(ref, mov, ratio=_RATIO)
+    mat, inliers = fit_model(
+        ref.points[pairs[:, 0]],
+        mov.points[pairs[:, 1]],
+        model,
+        ransac_px=_RANSAC_PX,
+        seed=seed,
+        max_iters=5000,
+        confidence=0.999,
+        refine_iters=20,
+    )
+    return mat, int(inliers.sum()) if mat is not None else 0
 
 
 def _warp(im: WorkImage, mat: np.ndarray) -> WorkImage:

@@ -5,24 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
-import cv2
 import numpy as np
+
+from preprocessing.keypoints import (
+    MINIMAL_SAMPLE,
+    MODELS,
+    Keypoints,
+    detect_rootsift,
+    fit_model,
+    mutual_matches,
+)
 
 from .base import Metric
 
 __all__ = ["SIFT", "SIFTFeatures", "SIFTMatch"]
 
-_MODELS = ("similarity", "affine", "homography")
-#: Points a model needs; RANSAC always finds that many "inliers", so they are chance level.
-_MINIMAL = {"similarity": 2, "affine": 3, "homography": 4}
+_MODELS = MODELS
+_MINIMAL = MINIMAL_SAMPLE
 
 
-class SIFTFeatures(NamedTuple):
-    """Keypoint positions ``(col, row)``, RootSIFT descriptors, and the image shape."""
-
-    points: np.ndarray  # (k, 2) float32
-    descriptors: np.ndarray  # (k, 128) float32, RootSIFT
-    shape: tuple[int, int]
+#: Keypoint positions ``(col, row)``, RootSIFT descriptors, and the image shape.
+SIFTFeatures = Keypoints
 
 
 class SIFTMatch(NamedTuple):
@@ -105,80 +108,27 @@ class SIFT(Metric):
             raise ValueError("need max_keypoints >= min_keypoints >= the model's minimal sample")
 
     def extract(self, image: np.ndarray, mask: np.ndarray) -> SIFTFeatures:
-        # OpenCV's SIFT takes uint8: clip first so nothing wraps around.
-        img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        size = 2 * self.border + 1
-        detect = cv2.erode(np.asarray(mask, np.uint8), np.ones((size, size), np.uint8))
-        kps, desc = cv2.SIFT.create(nfeatures=self.max_keypoints).detectAndCompute(img, detect)
-        if desc is None or not kps:
-            return SIFTFeatures(
-                np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), img.shape
-            )
-        desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)
-        points = np.array([k.pt for k in kps], np.float32)
-        return SIFTFeatures(points, np.sqrt(desc).astype(np.float32), img.shape)
-
-    def _mutual_matches(self, a: SIFTFeatures, b: SIFTFeatures) -> np.ndarray:
-        """Mutual nearest neighbours passing the ratio test in both directions.
-
-        RootSIFT descriptors have unit L2 norm, so squared distances are
-        ``2 - 2 a.b``: one matrix product serves both directions.
-        """
-        if len(a.points) < 2 or len(b.points) < 2:
-            return np.zeros((0, 2), int)
-        sim = a.descriptors @ b.descriptors.T  # cosines; squared distance = 2 - 2 cos
-        ratio2 = self.ratio * self.ratio
-
-        def best_two(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """Per row: index of the nearest, and whether it passes the ratio test."""
-            rows = np.arange(m.shape[0])
-            nearest = m.argmax(axis=1)
-            first = m[rows, nearest]
-            rest = m.copy()
-            rest[rows, nearest] = -np.inf
-            second = rest.max(axis=1)
-            d1 = np.maximum(2.0 - 2.0 * first, 0.0)
-            d2 = np.maximum(2.0 - 2.0 * second, 0.0)
-            return nearest, d1 < ratio2 * d2
-
-        ab, ok_ab = best_two(sim)
-        ba, ok_ba = best_two(sim.T)
-        i = np.arange(len(a.points))
-        mutual = ok_ab & ok_ba[ab] & (ba[ab] == i)
-        return np.stack([i[mutual], ab[mutual]], axis=1).astype(int)
+        return detect_rootsift(image, mask, max_keypoints=self.max_keypoints, border=self.border)
 
     def match(self, a: SIFTFeatures, b: SIFTFeatures) -> SIFTMatch:
         """Mutual ratio-test matches of ``a`` and ``b``, verified by RANSAC."""
-        pairs = self._mutual_matches(a, b)
+        pairs = mutual_matches(a, b, ratio=self.ratio)
         c = _MINIMAL[self.model]
         available = float(np.sqrt(len(a.points) * len(b.points)))
         none = SIFTMatch(pairs, np.zeros(len(pairs), bool), None, 0.0)
         if min(len(a.points), len(b.points)) < self.min_keypoints or len(pairs) <= c:
             return none
-        src, dst = a.points[pairs[:, 0]], b.points[pairs[:, 1]]
-        cv2.setRNGSeed(self.seed)
-        if self.model == "homography":
-            mat, inl = cv2.findHomography(
-                src, dst, cv2.RANSAC, self.ransac_px, maxIters=2000, confidence=0.995
-            )
-        else:
-            fit = (
-                cv2.estimateAffinePartial2D if self.model == "similarity" else cv2.estimateAffine2D
-            )
-            mat, inl = fit(
-                src,
-                dst,
-                method=cv2.RANSAC,
-                ransacReprojThreshold=self.ransac_px,
-                maxIters=2000,
-                confidence=0.995,
-                refineIters=10,
-            )
-            if mat is not None:
-                mat = np.vstack([mat, [0.0, 0.0, 1.0]])
-        if mat is None or inl is None:
+        mat, inliers = fit_model(
+            a.points[pairs[:, 0]],
+            b.points[pairs[:, 1]],
+            self.model,
+            ransac_px=self.ransac_px,
+            seed=self.seed,
+            max_iters=2000,
+            confidence=0.995,
+        )
+        if mat is None:
             return none
-        inliers = inl.ravel().astype(bool)
         count = int(inliers.sum())
         sim = (count - c) / (self.saturation * available - c)
         return SIFTMatch(pairs, inliers, mat, float(min(1.0, max(0.0, sim))))

@@ -1,0 +1,135 @@
+"""RootSIFT keypoints, mutual matching and RANSAC fitting, shared by the feature-based
+alignment (``preprocessing.align``) and the SIFT metric (``similarity.sift``)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "MODELS",
+    "MINIMAL_SAMPLE",
+    "Keypoints",
+    "detect_rootsift",
+    "mutual_matches",
+    "fit_model",
+]
+
+MODELS = ("similarity", "affine", "homography")
+
+#: Points a model needs; RANSAC always finds that many "inliers", so they are chance level.
+MINIMAL_SAMPLE = {"similarity": 2, "affine": 3, "homography": 4}
+
+
+class Keypoints(NamedTuple):
+    """Keypoint positions ``(col, row)``, RootSIFT descriptors, and the image shape."""
+
+    points: np.ndarray  # (k, 2) float32
+    descriptors: np.ndarray  # (k, 128) float32, unit L2 norm
+    shape: tuple[int, int]
+
+
+def detect_rootsift(
+    image: np.ndarray, mask: np.ndarray, *, max_keypoints: int, border: int
+) -> Keypoints:
+    """SIFT keypoints inside ``mask`` (eroded by ``border`` px), RootSIFT descriptors.
+
+    OpenCV's SIFT takes uint8: the image is clipped to [0, 1] first so nothing
+    wraps around. RootSIFT: L1-normalise, then square root (unit L2 norm).
+
+    References
+    ----------
+    D. G. Lowe, IJCV 60(2), 91-110, 2004. :doi:`10.1023/B:VISI.0000029664.99615.94`
+    R. Arandjelovic and A. Zisserman, CVPR 2012. :doi:`10.1109/CVPR.2012.6248018`
+    """
+    img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    size = 2 * border + 1
+    detect = cv2.erode(np.asarray(mask, np.uint8), np.ones((size, size), np.uint8))
+    kps, desc = cv2.SIFT.create(nfeatures=max_keypoints).detectAndCompute(img, detect)
+    if desc is None or not kps:
+        return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), img.shape)
+    desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)
+    points = np.array([k.pt for k in kps], np.float32)
+    return Keypoints(points, np.sqrt(desc).astype(np.float32), img.shape)
+
+
+def mutual_matches(a: Keypoints, b: Keypoints, *, ratio: float) -> np.ndarray:
+    """Mutual nearest neighbours passing Lowe's ratio test in both directions.
+
+    Descriptors have unit L2 norm, so squared distances are ``2 - 2 a.b``: one
+    matrix product serves both directions.
+
+    Returns
+    -------
+    (m, 2) ndarray of int
+        Index pairs into ``a`` and ``b``, sorted by the index into ``a``.
+    """
+    if len(a.points) < 2 or len(b.points) < 2:
+        return np.zeros((0, 2), int)
+    sim = a.descriptors @ b.descriptors.T
+    ratio2 = ratio * ratio
+
+    def best_two(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(m.shape[0])
+        nearest = m.argmax(axis=1)
+        first = m[rows, nearest]
+        rest = m.copy()
+        rest[rows, nearest] = -np.inf
+        second = rest.max(axis=1)
+        d1 = np.maximum(2.0 - 2.0 * first, 0.0)
+        d2 = np.maximum(2.0 - 2.0 * second, 0.0)
+        return nearest, d1 < ratio2 * d2
+
+    ab, ok_ab = best_two(sim)
+    ba, ok_ba = best_two(sim.T)
+    i = np.arange(len(a.points))
+    mutual = ok_ab & ok_ba[ab] & (ba[ab] == i)
+    return np.stack([i[mutual], ab[mutual]], axis=1).astype(int)
+
+
+def fit_model(
+    src: np.ndarray,
+    dst: np.ndarray,
+    model: str,
+    *,
+    ransac_px: float,
+    seed: int,
+    max_iters: int,
+    confidence: float,
+    refine_iters: int = 10,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """RANSAC fit of ``model`` mapping ``src`` positions to ``dst`` positions.
+
+    Returns
+    -------
+    transform : (3, 3) ndarray or None
+    inliers : (m,) ndarray of bool
+    """
+    none = np.zeros(len(src), bool)
+    if len(src) < MINIMAL_SAMPLE[model]:
+        return None, none
+    src32 = np.asarray(src, np.float32)
+    dst32 = np.asarray(dst, np.float32)
+    cv2.setRNGSeed(seed)
+    if model == "homography":
+        mat, inl = cv2.findHomography(
+            src32, dst32, cv2.RANSAC, ransac_px, maxIters=max_iters, confidence=confidence
+        )
+    else:
+        fit = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
+        mat, inl = fit(
+            src32,
+            dst32,
+            method=cv2.RANSAC,
+            ransacReprojThreshold=ransac_px,
+            maxIters=max_iters,
+            confidence=confidence,
+            refineIters=refine_iters,
+        )
+        if mat is not None:
+            mat = np.vstack([mat, [0.0, 0.0, 1.0]])
+    if mat is None or inl is None:
+        return None, none
+    return np.asarray(mat, np.float64), inl.ravel().astype(bool)
