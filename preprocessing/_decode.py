@@ -9,7 +9,6 @@ into the notes of the image's metadata.
 from __future__ import annotations
 
 import io
-import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -87,14 +86,16 @@ _PILLOW_GUARD_LOCK = threading.Lock()
 
 
 @contextmanager
-def _strict_pillow(max_pixels: int) -> Iterator[None]:
-    with _PILLOW_GUARD_LOCK, warnings.catch_warnings():
+def _strict_pillow(max_pixels: int) -> Iterator[list[warnings.WarningMessage]]:
+    """Strict Pillow settings; yields the warnings raised meanwhile (recorded, not printed)."""
+    with _PILLOW_GUARD_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         previous = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
         Image.MAX_IMAGE_PIXELS = max_pixels
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
-            yield
+            yield caught
         finally:
             Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
@@ -142,8 +143,8 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         ) from err
     except UnidentifiedImageError as err:
         raise ImageLoadError(name, _describe_non_image(data)) from err
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as err:
-        raise ImageLoadError(name, f"corrupt image header ({err})") from err
+    except Exception as err:  # noqa: BLE001 - Pillow's plugins raise many types on bad input
+        raise ImageLoadError(name, f"corrupt image header ({type(err).__name__}: {err})") from err
 
 
 def _is_16bit_colour(im: Image.Image, data: bytes) -> bool:
@@ -316,12 +317,12 @@ def _decode(
             name, f"image too small: {cols}x{rows} px, the minimum side is {min_side} px"
         )
     notes: list[str] = []
-    frames = int(getattr(im, "n_frames", 1) or 1)
-    if frames > 1:
-        unit = "page" if fmt == "TIFF" else "frame"
-        notes.append(f"{unit} 1 of {frames} used")
-    orientation, when = _exif_fields(im)
     try:
+        frames = int(getattr(im, "n_frames", 1) or 1)  # walks every page: may meet corruption
+        if frames > 1:
+            unit = "page" if fmt == "TIFF" else "frame"
+            notes.append(f"{unit} 1 of {frames} used")
+        orientation, when = _exif_fields(im)
         im.seek(0)
         im.load()
         if _is_16bit_colour(im, data):
@@ -334,8 +335,12 @@ def _decode(
             arr, pixel_format, depth = _to_float_rgb(oriented, notes)
     except ImageLoadError:
         raise
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError, IndexError) as err:
-        raise ImageLoadError(name, f"truncated or corrupt image data ({err})") from err
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - decoders raise many types on corrupt data
+        raise ImageLoadError(
+            name, f"truncated or corrupt image data ({type(err).__name__}: {err})"
+        ) from err
     if orientation not in (None, 1):
         notes.append(f"EXIF orientation {orientation} applied")
     height, width = arr.shape[:2]

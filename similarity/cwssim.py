@@ -82,13 +82,17 @@ class CWSSIM(Metric):
             )
 
     def extract(self, image: np.ndarray, mask: np.ndarray) -> CWSSIMFeatures:
+        # pyrtools allows floor(log2(min side)) - 2 levels: small work images get fewer
+        # (every image of an analysis has the same size, so pairs stay comparable)
+        levels = max(1, min(self.height, int(np.log2(min(image.shape))) - 2))
+        first = min(self.first_scale, levels - 1)
         pyr = pt.pyramids.SteerablePyramidFreq(
-            np.asarray(image, np.float64), height=self.height, order=self.order, is_complex=True
+            np.asarray(image, np.float64), height=levels, order=self.order, is_complex=True
         )
         bands, energy, masks = [], [], []
         full = np.asarray(mask, np.float32)
         for key, coeffs in pyr.pyr_coeffs.items():
-            if not isinstance(key, tuple) or key[0] < self.first_scale:
+            if not isinstance(key, tuple) or key[0] < first:
                 continue  # residuals are not complex subbands; finest scales are skipped
             c = np.ascontiguousarray(coeffs, np.complex64)
             bands.append(c)

@@ -172,6 +172,9 @@ def pairwise(
     """
     n = len(images)
     ids = tuple(im.id for im in images)
+    for im in images:
+        if not np.isfinite(im.gray).all():
+            raise ValueError(f"{im.id}: work image has non-finite values (NaN or inf)")
     values = np.eye(n)
     stats = CacheStats()
     mkey = metric_key(metric)
