@@ -15,7 +15,6 @@ __all__ = [
     "thumbnail",
     "cluster_grid",
     "figure_png",
-    "cluster_order",
     "equalization_figure",
     "alignment_figure",
     "k_selection_figure",
@@ -44,20 +43,6 @@ def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
-
-
-def cluster_order(result: AnalysisResult) -> list[int]:
-    """Image indices grouped by cluster (noise last), exemplar first in each."""
-    labels = result.clustering.labels
-    order: list[int] = []
-    for lab in sorted(set(labels.tolist()), key=lambda v: (v < 0, v)):
-        members = np.flatnonzero(labels == lab).tolist()
-        ex = result.clustering.exemplars.get(int(lab))
-        if ex is not None:
-            members.remove(ex)
-            members.insert(0, ex)
-        order.extend(members)
-    return order
 
 
 def _sample(members: list[int], limit: int) -> list[int]:
