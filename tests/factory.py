@@ -92,6 +92,14 @@ def bad_files() -> dict[str, tuple[bytes, str]]:
     }
 
 
+def copy_samples(dest: Path, pattern: str, *, limit: int | None = None) -> Path:
+    """Copy the sample images matching ``pattern`` (sorted, the first ``limit``) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in sorted((SAMPLES / "images").glob(pattern))[:limit]:
+        (dest / p.name).write_bytes(p.read_bytes())
+    return dest
+
+
 def write_tree(root: Path, files: dict[str, bytes]) -> None:
     for name, data in files.items():
         path = root / name

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from factory import build_tiny_onnx
+from factory import build_tiny_onnx, copy_samples
 
 from app.cli import main
 
@@ -72,10 +72,7 @@ def test_second_run_is_served_from_the_cache(multi_run):
 
 def test_no_cache_writes_nothing(tmp_path, samples_dir):
     cache = tmp_path / "cache"
-    src = tmp_path / "in"
-    src.mkdir()
-    for p in sorted((samples_dir / "images").glob("print_cat_*"))[:3]:
-        (src / p.name).write_bytes(p.read_bytes())
+    src = copy_samples(tmp_path / "in", "print_cat_*", limit=3)
     assert (
         main(
             [
@@ -99,10 +96,7 @@ def test_no_cache_writes_nothing(tmp_path, samples_dir):
 def test_embedding_with_a_local_model(tmp_path, samples_dir):
     pytest.importorskip("onnxruntime")
     model = build_tiny_onnx(tmp_path / "m.onnx")
-    src = tmp_path / "in"
-    src.mkdir()
-    for p in sorted((samples_dir / "images").glob("photo_c*_1.jpg")):
-        (src / p.name).write_bytes(p.read_bytes())
+    src = copy_samples(tmp_path / "in", "photo_c*_1.jpg")
     out = tmp_path / "o"
     assert (
         main(

@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+from factory import copy_samples
 from PIL import Image
 
 from app.cli import main
@@ -85,10 +86,7 @@ def test_export_folders_copy_every_original_once(analysed, samples_dir, hashes):
 
 
 def test_export_links(tmp_path, samples_dir):
-    src = tmp_path / "in"
-    src.mkdir()
-    for p in sorted((samples_dir / "images").glob("print_ca*"))[:4]:
-        (src / p.name).write_bytes(p.read_bytes())
+    src = copy_samples(tmp_path / "in", "print_ca*", limit=4)
     export = tmp_path / "links"
     assert (
         main(
@@ -175,10 +173,7 @@ def test_pdf_report_renders_to_pages(tmp_path, samples_dir):
     pytest.importorskip("weasyprint")
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) is not installed; .ci/run installs it")
-    src = tmp_path / "in"
-    src.mkdir()
-    for p in sorted((samples_dir / "images").glob("photo_co*")):
-        (src / p.name).write_bytes(p.read_bytes())
+    src = copy_samples(tmp_path / "in", "photo_co*")
     out = tmp_path / "o"
     assert main(["analyze", str(src), "--out", str(out), "--no-progress", "--pdf"]) == 0
     pdf = out / "report.pdf"
