@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NoReturn
 
@@ -223,7 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--config", metavar="FILE", help="configuration file (.toml or .json)")
     a.add_argument("--seed", type=int, metavar="N", help="random_state for every random step")
-    a.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
+    a.add_argument(
+        "--workers",
+        "--jobs",
+        dest="jobs",
+        type=int,
+        metavar="N",
+        help="worker processes of the local pool, or of --scheduler local (default: all cores)",
+    )
+    a.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or 'local' to start "
+        "a LocalCluster on 127.0.0.1 with Dask's dashboard (needs the dist extra)",
+    )
     a.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
     a.add_argument("-v", "--verbose", action="store_true", help="log details and tracebacks")
 
@@ -317,15 +331,19 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         changes["random_state"] = args.seed
     if args.jobs is not None:
         changes["n_jobs"] = args.jobs
+    if getattr(args, "scheduler", None) is not None:
+        changes["scheduler"] = args.scheduler
     if args.config:
         return load_config(args.config, changes)
     return config.replace(**changes) if changes else config
 
 
 def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from preprocessing.parallel import open_executor
+
     from .export import export_folders
     from .outputs import write_outputs
-    from .pipeline import run_analysis
+    from .pipeline import POOL_MIN_IMAGES, run_analysis
 
     try:
         config = _config_from_args(args)
@@ -350,7 +368,20 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bars = _Bars(enabled=not args.no_progress)
     t0 = time.perf_counter()
     try:
-        result = run_analysis(input_dir, config, progress=bars, labels=labels)
+        with (
+            open_executor(
+                config.scheduler, config.n_jobs, pool_min_items=POOL_MIN_IMAGES, n_items=2**31
+            )
+            if config.scheduler
+            else nullcontext() as compute
+        ):
+            if compute is not None:
+                print(
+                    f"Dask: {compute.workers} worker(s) at {compute.scheduler}; "
+                    f"dashboard {compute.dashboard}",
+                    file=sys.stderr,
+                )
+            result = run_analysis(input_dir, config, progress=bars, labels=labels, compute=compute)
         write_outputs(
             result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars, pdf=args.pdf
         )

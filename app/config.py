@@ -12,6 +12,7 @@ from typing import Any
 
 from clustering import ClusteringConfig
 from preprocessing import ConfigError, LoadConfig, PreprocessConfig
+from preprocessing.parallel import check_scheduler
 from similarity import METRICS, SimilarityConfig
 
 __all__ = [
@@ -71,7 +72,13 @@ class AnalysisConfig:
     n_jobs : int or None
         Worker processes for every stage that fans out (equalization,
         alignment, features, pairs); ``None`` uses every core, 1 runs
-        everything in this process.
+        everything in this process. With ``scheduler = "local"``: the number
+        of Dask workers.
+    scheduler : str or None
+        ``None`` (a local process pool), ``"local"`` (a Dask ``LocalCluster``
+        on 127.0.0.1, with Dask's dashboard) or ``"tcp://HOST:PORT"`` (the
+        Dask cluster whose scheduler listens there). Where the work runs never
+        changes the results.
     """
 
     load: LoadConfig = field(default_factory=LoadConfig)
@@ -81,8 +88,10 @@ class AnalysisConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     random_state: int = 0
     n_jobs: int | None = None
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
+        check_scheduler(self.scheduler)
         rs = self.random_state
         if isinstance(rs, bool) or not isinstance(rs, int) or not 0 <= rs < 2**32:
             raise ConfigError(f"random_state must be an integer in [0, 2**32), got {rs!r}")
@@ -161,7 +170,7 @@ def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"configuration must be a table, got {type(data).__name__}")
-    allowed = set(_SECTIONS) | {"random_state", "n_jobs"}
+    allowed = set(_SECTIONS) | {"random_state", "n_jobs", "scheduler"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
@@ -170,7 +179,10 @@ def config_from_dict(data: Mapping[str, Any]) -> AnalysisConfig:
         )
     sections = {name: _build(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
     return AnalysisConfig(
-        **sections, random_state=data.get("random_state", 0), n_jobs=data.get("n_jobs")
+        **sections,
+        random_state=data.get("random_state", 0),
+        n_jobs=data.get("n_jobs"),
+        scheduler=data.get("scheduler"),
     )
 
 

@@ -151,6 +151,7 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
         ],
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.images.skipped],
         "ignored": [{"path": s.path, "reason": s.reason} for s in result.images.ignored],
+        "compute": result.compute,
         "equalization": _equalization_record(result),
         "alignment": _alignment_record(result),
         "similarity": {

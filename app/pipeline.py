@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from preprocessing import (
 from preprocessing.align import align
 from preprocessing.equalize import EqualizeResult, equalize
 from preprocessing.errors import ConfigError
-from preprocessing.parallel import ordered_map, process_pool, resolve_jobs
+from preprocessing.parallel import Compute, open_executor, ordered_map
 from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
 from similarity.cache import FeatureCache
@@ -78,6 +79,8 @@ class AnalysisResult:
         Seconds per stage (``similarity:<metric>`` per metric).
     evaluation : dict or None
         Scores against ground-truth families, when labels were given.
+    compute : dict
+        Where the work ran (``Compute.as_dict``).
     started, finished : str
         ISO 8601 UTC times.
     """
@@ -91,6 +94,7 @@ class AnalysisResult:
     clustering: ClusteringResult
     timings: dict[str, float] = field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
+    compute: dict[str, Any] = field(default_factory=dict)
     started: str = ""
     finished: str = ""
 
@@ -272,6 +276,7 @@ def run_analysis(
     progress: ProgressFn | None = None,
     *,
     labels: Mapping[str, str] | None = None,
+    compute: Compute | None = None,
 ) -> AnalysisResult:
     """Load, prepare, compare and cluster images.
 
@@ -286,6 +291,11 @@ def run_analysis(
     labels : mapping of image id to family, optional
         Ground truth; the result then carries adjusted Rand index, NMI,
         homogeneity and completeness.
+    compute : Compute, optional
+        An executor opened by the caller with
+        :func:`preprocessing.parallel.open_executor` (kept open); by default
+        one is opened from ``config.scheduler`` and ``config.n_jobs`` and
+        closed at the end.
 
     Returns
     -------
@@ -315,15 +325,20 @@ def run_analysis(
             + (f" ({len(image_set.skipped)} skipped: {reasons})" if reasons else "")
         )
 
-    jobs = resolve_jobs(config.n_jobs)
-    pool = process_pool(jobs) if jobs > 1 and len(image_set) >= POOL_MIN_IMAGES else None
-    try:
+    with ExitStack() as stack:
+        if compute is None:
+            compute = stack.enter_context(
+                open_executor(
+                    config.scheduler,
+                    config.n_jobs,
+                    pool_min_items=POOL_MIN_IMAGES,
+                    n_items=len(image_set),
+                )
+            )
+        pool = compute.executor
         equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
         matrices = compute_similarities(aligned, config, pool, progress, timings)
         cluster_features = _cluster_features(aligned, config, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown()
 
     t0 = time.perf_counter()
     if progress is not None:
@@ -349,6 +364,7 @@ def run_analysis(
         clustering=result,
         timings=timings,
         evaluation=evaluation,
+        compute=compute.as_dict(),
         started=started,
         finished=_now(),
     )
@@ -374,7 +390,10 @@ def recluster(
     old = result.config.to_dict()
     new = config.to_dict()
     changed = sorted(
-        k for k in new if new[k] != old.get(k) and k not in ("clustering", "random_state", "report")
+        k
+        for k in new
+        if new[k] != old.get(k)
+        and k not in ("clustering", "random_state", "report", "n_jobs", "scheduler")
     )
     if changed:
         raise ConfigError(

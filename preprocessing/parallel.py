@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
-__all__ = ["resolve_jobs", "process_pool", "ordered_map", "single_threaded"]
+from .errors import ConfigError
+
+__all__ = [
+    "ClusterExecutor",
+    "Compute",
+    "check_scheduler",
+    "open_executor",
+    "ordered_map",
+    "process_pool",
+    "resolve_jobs",
+    "share",
+    "single_threaded",
+]
 
 
 def resolve_jobs(n_jobs: int | None) -> int:
@@ -73,3 +88,159 @@ def ordered_map(
         if progress is not None:
             progress(done, total)
     return [r for fut in futures for r in fut.result()]
+
+
+# ----------------------------------------------------------------------------- Dask
+
+_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
+
+
+def check_scheduler(scheduler: object) -> None:
+    """Validate a scheduler setting: ``None``, ``"local"`` or ``tcp://HOST:PORT``.
+
+    Raises
+    ------
+    ConfigError
+    """
+    if scheduler is None or scheduler == "local":
+        return
+    if not isinstance(scheduler, str) or not _ADDRESS.match(scheduler):
+        raise ConfigError(
+            f"scheduler must be 'local' or an address like tcp://HOST:PORT, got {scheduler!r}"
+        )
+
+
+class ClusterExecutor(Executor):
+    """A Dask distributed client seen as a :class:`concurrent.futures.Executor`.
+
+    ``submit`` sends a task to the cluster (impure: never deduplicated; a task
+    lost with a worker is run again elsewhere by the scheduler). ``share``
+    places an object on every worker once and returns a handle that tasks
+    take as an argument, so data used by many tasks travels once per worker,
+    not once per task.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._executor = client.get_executor(pure=False)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def share(self, data: Any) -> Any:
+        return self.client.scatter([data], broadcast=True, hash=False)[0]
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """The client belongs to whoever opened it (:func:`open_executor`)."""
+
+
+def share(executor: Executor | None, data: Any) -> Any:
+    """``data`` as a task argument for ``executor``: a per-worker handle on a cluster."""
+    return executor.share(data) if isinstance(executor, ClusterExecutor) else data
+
+
+@dataclass
+class Compute:
+    """Where an analysis runs: ``executor`` (None: this process) and, for the
+    record, ``kind`` (``processes``, ``dask`` or ``serial``), the number of
+    workers, the scheduler's address and Dask's dashboard link."""
+
+    executor: Executor | None
+    kind: str
+    workers: int
+    scheduler: str | None = None
+    dashboard: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "dashboard": self.dashboard,
+        }
+
+
+@contextmanager
+def open_executor(
+    scheduler: str | None, n_jobs: int | None, *, pool_min_items: int = 1, n_items: int = 0
+) -> Iterator[Compute]:
+    """The executor an analysis fans out on, closed afterwards.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        ``None``: a local process pool of ``n_jobs`` workers (none at all,
+        i.e. this process, when ``n_jobs`` is 1 or there are fewer than
+        ``pool_min_items`` items). ``"local"``: a Dask ``LocalCluster`` of
+        ``n_jobs`` single-threaded worker processes on 127.0.0.1 (with Dask's
+        dashboard on 127.0.0.1). ``"tcp://HOST:PORT"``: the Dask cluster
+        whose scheduler listens there; its workers must have Atelier
+        installed.
+
+    Yields
+    ------
+    Compute
+
+    Raises
+    ------
+    ConfigError
+        If Dask is not installed or the scheduler cannot be reached.
+    """
+    check_scheduler(scheduler)
+    jobs = resolve_jobs(n_jobs)
+    if scheduler is None:
+        if jobs > 1 and n_items >= pool_min_items:
+            pool = process_pool(jobs)
+            try:
+                yield Compute(pool, "processes", jobs)
+            finally:
+                pool.shutdown()
+        else:
+            yield Compute(None, "serial", 1)
+        return
+    try:
+        from distributed import Client, LocalCluster, WorkerPlugin
+    except ImportError as err:
+        raise ConfigError(
+            "a Dask scheduler needs the dist extra: pip install 'atelier[dist]'"
+        ) from err
+
+    class SingleThreaded(WorkerPlugin):  # type: ignore[misc]
+        """BLAS and OpenCV on one thread in every worker, also in restarted ones."""
+
+        name = "atelier-single-threaded"
+
+        def setup(self, worker: Any) -> None:
+            single_threaded()
+
+    cluster = None
+    try:
+        if scheduler == "local":
+            cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout="10s")
+    except OSError as err:
+        if cluster is not None:
+            cluster.close()
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
+    try:
+        client.register_plugin(SingleThreaded())
+        workers = len(client.scheduler_info().get("workers", {}))
+        yield Compute(
+            ClusterExecutor(client),
+            "dask",
+            workers,
+            client.scheduler.address,
+            client.dashboard_link,
+        )
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from preprocessing.parallel import ordered_map, process_pool, resolve_jobs
+from preprocessing.parallel import ordered_map, process_pool, resolve_jobs, share
 from preprocessing.work import WorkImage
 
 from .base import Metric
@@ -221,8 +221,15 @@ def pairwise(
                 if not known[i, j]
             ]
             if pairs:
-                cols_f = None if r0 == c0 else features[c0:c1]
-                work.append(((r0, c0), pairs, features[r0:r1], cols_f))
+                work.append(((r0, c0), pairs, (r0, r1), None if r0 == c0 else (c0, c1)))
+        # each chunk's features are handed to the executor once (on a Dask cluster:
+        # placed once on every worker), then referenced by every block that uses them
+        chunks: dict[tuple[int, int], Any] = {}
+        for _, _, rows_span, cols_span in work:
+            for span in (rows_span, cols_span):
+                if span is not None and span not in chunks:
+                    chunk = features[span[0] : span[1]]
+                    chunks[span] = chunk if pool is None else share(pool, chunk)
 
         def place(
             origin: tuple[int, int], pairs: list[tuple[int, int]], result: list[float]
@@ -237,14 +244,16 @@ def pairwise(
             if progress is not None:
                 progress(done, total)
 
+        def task(item: tuple) -> tuple[Any, Any, Any, list[tuple[int, int]]]:
+            _, pairs, rows_span, cols_span = item
+            cols = None if cols_span is None else chunks[cols_span]
+            return metric, chunks[rows_span], cols, pairs
+
         if pool is None:
-            for origin, pairs, rows_f, cols_f in work:
-                place(origin, pairs, _compare_pairs(metric, rows_f, cols_f, pairs))
+            for item in work:
+                place(item[0], item[1], _compare_pairs(*task(item)))
         else:
-            futures = {
-                pool.submit(_compare_pairs, metric, rows_f, cols_f, pairs): (origin, pairs)
-                for origin, pairs, rows_f, cols_f in work
-            }
+            futures = {pool.submit(_compare_pairs, *task(item)): item[:2] for item in work}
             for fut in as_completed(futures):
                 origin, pairs = futures[fut]
                 place(origin, pairs, fut.result())

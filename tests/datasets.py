@@ -10,6 +10,7 @@ subject mirrored and re-framed (same content, another composition).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ from skimage import data
 
 from preprocessing import ImageMeta, ImageRecord, ImageSet
 
-__all__ = ["BASES", "generated_set"]
+__all__ = ["BASES", "LARGE_SOURCES", "generated_set", "write_large_set"]
 
 BASES = (
     "camera",
@@ -100,3 +101,78 @@ def generated_set(
                 records.append(ImageRecord(image_id, None, digest, pixels, meta))
                 truth[image_id] = family
     return ImageSet(tuple(records)), truth
+
+
+#: Offline sources of the large sets' works: each family is a crop of one of these
+#: with a drawing of its own on top, so works never repeat however many are made.
+LARGE_SOURCES = (*BASES, "gravel", "clock", "hubble_deep_field", "immunohistochemistry", "cell")
+
+
+def _work(rng: np.random.Generator, source: np.ndarray, size: int) -> np.ndarray:
+    """One work: a random crop of ``source`` (30-70 % of its side) with a drawing on top."""
+    rows, cols = source.shape
+    side = int(min(rows, cols) * rng.uniform(0.3, 0.7))
+    r0 = int(rng.integers(0, rows - side + 1))
+    c0 = int(rng.integers(0, cols - side + 1))
+    aspect = rng.uniform(0.75, 1.0)
+    out_rows, out_cols = (
+        (size, round(size * aspect)) if rng.random() < 0.5 else (round(size * aspect), size)
+    )
+    img = cv2.resize(
+        source[r0 : r0 + side, c0 : c0 + side], (out_cols, out_rows), interpolation=cv2.INTER_AREA
+    )
+    img = 0.35 + 0.4 * img  # leave room for dark and light strokes
+    for _ in range(int(rng.integers(6, 12))):
+        tone = float(rng.choice([0.05, 0.95]))
+        width = int(rng.integers(1, 4))
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            pts = np.cumsum(rng.normal(0, size / 10, size=(int(rng.integers(3, 8)), 2)), axis=0)
+            pts += rng.uniform(0, [out_cols, out_rows])
+            cv2.polylines(img, [pts.astype(np.int32)], False, tone, width, cv2.LINE_AA)
+        elif kind == 1:
+            centre = tuple(int(v) for v in rng.uniform(0, [out_cols, out_rows]))
+            axes = tuple(int(v) for v in rng.uniform(size / 30, size / 6, size=2))
+            cv2.ellipse(
+                img, centre, axes, float(rng.uniform(0, 180)), 0, 360, tone, width, cv2.LINE_AA
+            )
+        else:
+            p = rng.uniform(0, [out_cols, out_rows], size=(2, 2)).astype(int)
+            cv2.rectangle(
+                img, tuple(map(int, p[0])), tuple(map(int, p[1])), tone, width, cv2.LINE_AA
+            )
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def write_large_set(
+    folder: str | Path,
+    n_images: int,
+    *,
+    family_size: int = 5,
+    size: int = 320,
+    seed: int = 0,
+) -> dict[str, str]:
+    """Write ``n_images`` JPEG files in families of ``family_size`` copies of one work.
+
+    Works are crops of scikit-image's bundled images with a seeded drawing of
+    their own on top (so any number of distinct works can be made offline);
+    copies differ by a small rotation, scale and shift, exposure, contrast,
+    gamma, blur and noise (as :func:`generated_set`). Also writes
+    ``families.csv`` (``image,family``) and returns the same mapping.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sources = [_base(name, 512) for name in LARGE_SOURCES]
+    truth: dict[str, str] = {}
+    n_families = -(-n_images // family_size)
+    for f in range(n_families):
+        work = _work(rng, sources[f % len(sources)], size)
+        for i in range(min(family_size, n_images - f * family_size)):
+            copy = (_copy(rng, work, 1.0) * 255 + 0.5).astype(np.uint8)
+            name = f"work{f:05d}_{i}.jpg"
+            cv2.imwrite(str(folder / name), copy, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            truth[name] = f"work{f:05d}"
+    lines = ["image,family", *(f"{k},{v}" for k, v in truth.items())]
+    (folder / "families.csv").write_text("\n".join(lines) + "\n")
+    return truth
