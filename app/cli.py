@@ -144,6 +144,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="feature cache folder (default $ATELIER_CACHE_DIR or ~/.cache/atelier)",
     )
+    short = a.add_mutually_exclusive_group()
+    short.add_argument(
+        "--shortlist",
+        dest="shortlist",
+        action="store_const",
+        const="on",
+        help="compare only each image's nearest neighbours under a cheap global descriptor "
+        "(default from 2,000 images)",
+    )
+    short.add_argument(
+        "--no-shortlist",
+        dest="shortlist",
+        action="store_const",
+        const="off",
+        help="compare every pair, however many images",
+    )
+    a.add_argument(
+        "--shortlist-k", type=int, metavar="K", help="neighbours per image in the shortlist (20)"
+    )
     a.add_argument(
         "--cluster",
         metavar="METHOD",
@@ -312,6 +331,10 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         similarity["cache"] = False
     if args.cache_dir is not None:
         similarity["cache_dir"] = args.cache_dir
+    if getattr(args, "shortlist", None) is not None:
+        similarity["shortlist"] = args.shortlist
+    if getattr(args, "shortlist_k", None) is not None:
+        similarity["shortlist_k"] = args.shortlist_k
     if similarity:
         changes["similarity"] = similarity
     preprocess = {

@@ -152,12 +152,13 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.images.skipped],
         "ignored": [{"path": s.path, "reason": s.reason} for s in result.images.ignored],
         "compute": result.compute,
+        "shortlist": result.shortlist,
         "equalization": _equalization_record(result),
         "alignment": _alignment_record(result),
         "similarity": {
             name: {
                 "params": m.params,
-                "pairs": len(m.off_diagonal()),
+                "pairs": m.pairs_compared(),
                 "min": float(m.off_diagonal().min()) if len(m) > 1 else None,
                 "mean": float(m.off_diagonal().mean()) if len(m) > 1 else None,
                 "max": float(m.off_diagonal().max()) if len(m) > 1 else None,

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from clustering import ClusteringResult, cluster, evaluate_labels
+from clustering.sparse import cluster_sparse
 from preprocessing import (
     AlignedSet,
     ImageSet,
@@ -32,6 +33,7 @@ from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
 from similarity.cache import FeatureCache
 from similarity.fusion import fuse
+from similarity.shortlist import Shortlist, shortlist
 
 from .config import AnalysisConfig
 
@@ -51,7 +53,7 @@ logger = logging.getLogger(__name__)
 #: ``similarity:<metric>``.
 ProgressFn = Callable[[str, int, int], None]
 
-STAGES = ("load", "preprocess", "equalize", "align", "similarity", "clustering")
+STAGES = ("load", "preprocess", "equalize", "align", "shortlist", "similarity", "clustering")
 
 #: Below this many images a process pool costs more to start than it saves.
 POOL_MIN_IMAGES = 24
@@ -81,6 +83,9 @@ class AnalysisResult:
         Scores against ground-truth families, when labels were given.
     compute : dict
         Where the work ran (``Compute.as_dict``).
+    shortlist : dict or None
+        In shortlist mode: ``k``, the number of pairs compared and their
+        fraction of all pairs.
     started, finished : str
         ISO 8601 UTC times.
     """
@@ -95,6 +100,7 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
     compute: dict[str, Any] = field(default_factory=dict)
+    shortlist: dict[str, Any] | None = None
     started: str = ""
     finished: str = ""
 
@@ -205,12 +211,35 @@ def prepare_images(
     return equalized, aligned
 
 
+def select_pairs(
+    aligned: AlignedSet,
+    config: AnalysisConfig,
+    pool: Executor | None,
+    progress: ProgressFn | None,
+    timings: dict[str, float],
+) -> Shortlist | None:
+    """The shortlist of pairs to compare, when the configuration asks for one."""
+    sim_cfg = config.similarity
+    n = len(aligned.images)
+    if not sim_cfg.uses_shortlist(n) or n < 3:
+        return None
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress("shortlist", 0, 1)
+    selected = shortlist(aligned.images, sim_cfg.shortlist_k, executor=pool)
+    if progress is not None:
+        progress("shortlist", 1, 1)
+    timings["shortlist"] = time.perf_counter() - t0
+    return selected
+
+
 def compute_similarities(
     aligned: AlignedSet,
     config: AnalysisConfig,
     pool: Executor | None,
     progress: ProgressFn | None,
     timings: dict[str, float],
+    selected: Shortlist | None = None,
 ) -> dict[str, SimilarityMatrix]:
     matrices: dict[str, SimilarityMatrix] = {}
     sim_cfg = config.similarity
@@ -231,6 +260,7 @@ def compute_similarities(
                 cache=cache,
                 progress=_stage_progress(progress, f"similarity:{name}"),
                 feature_progress=_stage_progress(progress, f"features:{name}"),
+                selected=selected,
             )
             timings[f"similarity:{name}"] = time.perf_counter() - t0
     finally:
@@ -268,6 +298,19 @@ def _cluster_features(
     if out.ndim != 2:
         raise ConfigError(f"the {source} metric's features are not one vector per image")
     return out
+
+
+def _cluster(
+    matrix: SimilarityMatrix, config: AnalysisConfig, features: np.ndarray | None
+) -> ClusteringResult:
+    """The full matrix's clustering, or the sparse graph's in shortlist mode."""
+    if matrix.compared is not None:
+        return cluster_sparse(
+            matrix.values, matrix.compared, config.clustering, random_state=config.random_state
+        )
+    return cluster(
+        matrix.values, config.clustering, random_state=config.random_state, features=features
+    )
 
 
 def run_analysis(
@@ -337,18 +380,14 @@ def run_analysis(
             )
         pool = compute.executor
         equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
-        matrices = compute_similarities(aligned, config, pool, progress, timings)
+        selected = select_pairs(aligned, config, pool, progress, timings)
+        matrices = compute_similarities(aligned, config, pool, progress, timings, selected)
         cluster_features = _cluster_features(aligned, config, pool)
 
     t0 = time.perf_counter()
     if progress is not None:
         progress("clustering", 0, 1)
-    result = cluster(
-        matrices[clustering_metric].values,
-        config.clustering,
-        random_state=config.random_state,
-        features=cluster_features,
-    )
+    result = _cluster(matrices[clustering_metric], config, cluster_features)
     if progress is not None:
         progress("clustering", 1, 1)
     timings["clustering"] = time.perf_counter() - t0
@@ -365,6 +404,14 @@ def run_analysis(
         timings=timings,
         evaluation=evaluation,
         compute=compute.as_dict(),
+        shortlist=None
+        if selected is None
+        else {
+            "k": selected.k,
+            "pairs": selected.n_pairs,
+            "fraction": round(selected.fraction(), 6),
+            "descriptor": "hog64+gradient32",
+        },
         started=started,
         finished=_now(),
     )
@@ -401,12 +448,7 @@ def recluster(
         )
     t0 = time.perf_counter()
     features = _cluster_features(result.aligned, config, None)
-    clustered = cluster(
-        result.matrices[result.clustering_metric].values,
-        config.clustering,
-        random_state=config.random_state,
-        features=features,
-    )
+    clustered = _cluster(result.matrices[result.clustering_metric], config, features)
     timings = {**result.timings, "clustering": time.perf_counter() - t0}
     evaluation = (
         evaluate_labels(result.ids, clustered.labels, labels) if labels is not None else None

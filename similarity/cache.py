@@ -65,15 +65,18 @@ def metric_key(metric: Metric) -> str:
 
 @dataclass
 class CacheStats:
-    """What one metric's computation took from and added to the cache."""
+    """What one metric's computation took from and added to the cache, and how long
+    its features and its pairs took (wall seconds)."""
 
     features_cached: int = 0
     features_computed: int = 0
     pairs_cached: int = 0
     pairs_computed: int = 0
     corrupt: int = 0
+    seconds_features: float = 0.0
+    seconds_pairs: float = 0.0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
 

@@ -47,6 +47,14 @@ class SimilarityConfig:
         The cache folder; ``$ATELIER_CACHE_DIR`` or ``~/.cache/atelier`` when unset.
     cache_size_gb : float
         Size beyond which the oldest cache entries are evicted.
+    shortlist : str
+        ``auto`` (default): compare every pair below ``shortlist_from`` images,
+        only the shortlist from there on; ``on`` or ``off`` to force it.
+    shortlist_k : int
+        Nearest neighbours per image under the cheap global descriptor
+        (``similarity.shortlist``); their pairs get the metrics.
+    shortlist_from : int
+        The number of images from which ``auto`` uses the shortlist.
     """
 
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -59,6 +67,9 @@ class SimilarityConfig:
     cache: bool = True
     cache_dir: str | None = None
     cache_size_gb: float = 4.0
+    shortlist: str = "auto"
+    shortlist_k: int = 20
+    shortlist_from: int = 2000
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, str):
@@ -113,6 +124,20 @@ class SimilarityConfig:
         size = self.cache_size_gb
         if isinstance(size, bool) or not isinstance(size, int | float) or not size > 0:
             raise ConfigError(f"similarity.cache_size_gb must be a positive number, got {size!r}")
+        if self.shortlist not in ("auto", "on", "off"):
+            raise ConfigError(
+                f"similarity.shortlist must be 'auto', 'on' or 'off', got {self.shortlist!r}"
+            )
+        for name in ("shortlist_k", "shortlist_from"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"similarity.{name} must be a positive integer, got {value!r}")
+
+    def uses_shortlist(self, n_images: int) -> bool:
+        """Whether ``n_images`` images are compared through the shortlist."""
+        if self.shortlist == "auto":
+            return n_images >= self.shortlist_from
+        return self.shortlist == "on"
 
     def fusion_weights(self) -> tuple[float, ...] | None:
         """The weights of the fusion that will run, or None when the first matrix is clustered."""

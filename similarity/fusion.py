@@ -23,10 +23,14 @@ def calibrate(matrix: SimilarityMatrix, method: str = "rank") -> np.ndarray:
     (average ranks for ties), scaled to [0, 1]: the order is kept, the scale
     becomes uniform, so metrics with very different spreads weigh alike.
     ``minmax``: ``(s - min) / (max - min)`` over the off-diagonal pairs.
-    A matrix whose off-diagonal values are all equal maps to 0.5.
+    A matrix whose off-diagonal values are all equal maps to 0.5. In
+    shortlist mode only the compared pairs are calibrated; the others stay 0.
     """
     n = len(matrix)
     iu = np.triu_indices(n, k=1)
+    if matrix.compared is not None:
+        keep = matrix.compared[iu]
+        iu = (iu[0][keep], iu[1][keep])
     off = matrix.values[iu]
     if method not in CALIBRATIONS:
         raise ConfigError(f"unknown calibration {method!r}; valid: {', '.join(CALIBRATIONS)}")
@@ -86,13 +90,23 @@ def fuse(
             f"{list(weights) if weights is not None else None}"
         )
     w = w / w.sum()
+    compared = None
+    if any(m.compared is not None for m in matrices):
+        compared = np.logical_and.reduce(
+            [
+                m.compared if m.compared is not None else np.ones((len(ids),) * 2, bool)
+                for m in matrices
+            ]
+        )
     values = sum(wi * calibrate(m, calibration) for wi, m in zip(w, matrices, strict=True))
     values = np.asarray(values)
     np.fill_diagonal(values, 1.0)
     values = (values + values.T) / 2
+    if compared is not None:
+        values = np.where(compared, values, 0.0)
     params = {
         "metrics": [m.metric for m in matrices],
         "weights": [float(x) for x in w],
         "calibration": calibration,
     }
-    return SimilarityMatrix(ids, np.clip(values, 0.0, 1.0), "fused", params)
+    return SimilarityMatrix(ids, np.clip(values, 0.0, 1.0), "fused", params, compared=compared)

@@ -30,16 +30,27 @@ class SimilarityMatrix:
     stats : dict
         How the matrix was computed (features and pairs computed or taken
         from the cache); empty when not recorded.
+    compared : (n, n) ndarray of bool or None
+        In shortlist mode, the pairs that were compared (symmetric, diagonal
+        True); the others hold 0.0, "judged dissimilar by the shortlist".
+        ``None``: every pair was compared.
     """
 
     ids: tuple[str, ...]
     values: np.ndarray
     metric: str
     params: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    compared: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         values = check_similarity_matrix(self.values, name=self.metric)
+        if self.compared is not None:
+            compared = np.asarray(self.compared, bool)
+            if compared.shape != values.shape or not (compared == compared.T).all():
+                raise MatrixError(f"{self.metric}: compared mask must be symmetric, {values.shape}")
+            compared.setflags(write=False)
+            object.__setattr__(self, "compared", compared)
         if len(self.ids) != values.shape[0]:
             raise MatrixError(
                 f"{self.metric}: {len(self.ids)} ids for a matrix of shape {values.shape}"
@@ -56,5 +67,15 @@ class SimilarityMatrix:
         return similarity_to_distance(self.values)
 
     def off_diagonal(self) -> np.ndarray:
-        """The values above the diagonal, one per unordered pair."""
-        return self.values[np.triu_indices(len(self.ids), k=1)]
+        """The values above the diagonal, one per unordered pair that was compared."""
+        iu = np.triu_indices(len(self.ids), k=1)
+        if self.compared is None:
+            return self.values[iu]
+        return self.values[iu][self.compared[iu]]
+
+    def pairs_compared(self) -> int:
+        """Unordered pairs whose similarity was computed."""
+        n = len(self.ids)
+        if self.compared is None:
+            return n * (n - 1) // 2
+        return int((self.compared.sum() - n) // 2)

@@ -10,6 +10,7 @@ per block rather than once per pair, and memory is bounded by the block size.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, as_completed
 from typing import Any
@@ -22,6 +23,7 @@ from preprocessing.work import WorkImage
 from .base import Metric
 from .cache import CacheStats, FeatureCache, metric_key, work_key
 from .matrix import SimilarityMatrix
+from .shortlist import Shortlist
 
 __all__ = ["pairwise", "extract_features", "block_tasks"]
 
@@ -137,6 +139,7 @@ def pairwise(
     cache: FeatureCache | None = None,
     progress: ProgressFn | None = None,
     feature_progress: ProgressFn | None = None,
+    selected: Shortlist | None = None,
 ) -> SimilarityMatrix:
     """Similarity matrix of ``images`` under ``metric``.
 
@@ -163,6 +166,9 @@ def pairwise(
         ``progress(done_pairs, total_pairs)`` after each block.
     feature_progress : callable, optional
         ``progress(done_images, total_images)`` during feature extraction.
+    selected : Shortlist, optional
+        Compare only these pairs (shortlist mode); the others are 0.0 and the
+        result's ``compared`` mask says which were compared.
 
     Returns
     -------
@@ -194,7 +200,17 @@ def pairwise(
                     if v is not None:
                         values[i, j] = v
                         known[i, j] = True
+        compared = None
+        if selected is not None:
+            if selected.n != n:
+                raise ValueError(f"a shortlist of {selected.n} images for {n} images")
+            compared = selected.mask()
+            values[~compared] = 0.0  # not on the shortlist: 0, never computed
+            known[~compared] = False
         stats.pairs_cached = int(np.triu(known, k=1).sum())
+        if compared is not None:
+            known |= ~compared
+        t_features = time.perf_counter()
         # features only of the images that still have a pair to compute
         needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
         features: list[Any] = [None] * n
@@ -209,7 +225,9 @@ def pairwise(
                 features[i] = f
         elif feature_progress is not None:
             feature_progress(n, n)
-        total = n * (n - 1) // 2
+        t_pairs = time.perf_counter()
+        stats.seconds_features = round(t_pairs - t_features, 4)
+        total = n * (n - 1) // 2 if selected is None else selected.n_pairs
         done = stats.pairs_cached
         fresh: dict[tuple[str, str], float] = {}
         work = []
@@ -259,7 +277,8 @@ def pairwise(
                 place(origin, pairs, fut.result())
         if progress is not None and not work:
             progress(total, total)
-        stats.pairs_computed = total - stats.pairs_cached
+        stats.pairs_computed = sum(len(item[1]) for item in work)
+        stats.seconds_pairs = round(time.perf_counter() - t_pairs, 4)
         if cache is not None and fresh:
             cache.put_pairs(mkey, fresh)
     finally:
@@ -267,4 +286,6 @@ def pairwise(
             pool.shutdown()
     upper = np.triu(values, k=1)
     values = upper + upper.T + np.eye(n)
-    return SimilarityMatrix(ids, values, metric.name, metric.params(), stats=stats.as_dict())
+    return SimilarityMatrix(
+        ids, values, metric.name, metric.params(), stats=stats.as_dict(), compared=compared
+    )

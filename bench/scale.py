@@ -1,0 +1,276 @@
+"""Benchmark: the whole pipeline as the collection grows, on this machine.
+
+    .venv/bin/python bench/scale.py [--sizes 100 300 1000] [--shortlist 3000]
+                                    [--incremental 500] [--workers 2]
+
+For each N it writes N generated images (families of five copies of works
+made offline from scikit-image's bundled pictures, see
+``tests/datasets.write_large_set``) and runs ``atelier analyze`` on them as a
+user would (load, translation alignment to the mean, SIFT + SSIM, HDBSCAN,
+report with figures), in a fresh cache, in a child process whose whole
+process tree (workers included) is sampled for memory. It prints wall time,
+peak memory, the seconds of each stage, the cost of features per image and of
+pairs per pair, the cache hits, and the adjusted Rand index against the
+generated families.
+
+Baselines measured in the same run:
+- naive all-pairs: a pair computed as the field's reference tool does it
+  (both images' features extracted again for every pair), timed on a sample of
+  pairs and scaled to N^2/2, against Atelier's measured total;
+- incremental: the same folder with one image added, analysed again into the
+  same output folder and cache, against the full run;
+- shortlist: at the shortlist size, pairs compared against N^2/2 pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from datasets import write_large_set  # noqa: E402
+
+ATELIER = str(Path(sys.executable).parent / "atelier")
+BUDGET_S = 600.0  # 1,000 images, issue 8
+BUDGET_MEMORY = 4 * 2**30
+INCREMENTAL_SHARE = 0.05
+
+
+def run_tree(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
+    """Run ``cmd``; return wall seconds, the peak summed RSS of its process tree, exit code."""
+    peak = 0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    root = psutil.Process(proc.pid)
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                rss = 0
+                for p in procs:
+                    try:
+                        rss += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.stderr.write(err.decode(errors="replace")[-3000:])
+    return wall, peak, proc.returncode
+
+
+def naive_pair_ms(folder: Path, metrics: list[str], pairs: int = 60) -> float:
+    """Milliseconds per pair when each pair extracts both images' features again
+    (the reference tool's way), in one process, over ``pairs`` pairs."""
+    import numpy as np
+
+    from preprocessing import load_paths
+    from preprocessing.work import make_work_image
+    from similarity import get_metric
+
+    files = sorted(folder.glob("*.jpg"))[: 2 * pairs]
+    recs = load_paths(files)
+    work = [make_work_image(r.id, r.pixels, 256) for r in recs]
+    rng = np.random.default_rng(0)
+    chosen = [tuple(rng.choice(len(work), 2, replace=False)) for _ in range(pairs)]
+    t0 = time.perf_counter()
+    for name in metrics:
+        m = get_metric(name)
+        for i, j in chosen:
+            a = m.prepare(m.extract(work[i].gray, work[i].mask))
+            b = m.prepare(m.extract(work[j].gray, work[j].mask))
+            m.compare(a, b)
+    return (time.perf_counter() - t0) / pairs * 1e3
+
+
+def analyze(folder: Path, out: Path, cache: Path, args: argparse.Namespace, *extra: str) -> dict:
+    env = {**os.environ, "ATELIER_CACHE_DIR": str(cache)}
+    cmd = [ATELIER, "analyze", str(folder), "--out", str(out), "--no-progress"]
+    for m in args.metrics:
+        cmd += ["--metric", m]
+    cmd += ["--align", args.align, "--labels", str(folder / "families.csv")]
+    cmd += ["--workers", str(args.workers), *extra]
+    wall, peak, code = run_tree(cmd, env)
+    if code != 0:
+        raise SystemExit(f"atelier analyze failed on {folder} (exit {code})")
+    run = json.loads((out / "run.json").read_text())
+    return {"wall": wall, "peak": peak, "run": run, "per_metric": per_metric_ari(out, folder, run)}
+
+
+def per_metric_ari(out: Path, folder: Path, run: dict) -> dict[str, float]:
+    """ARI of the run's clustering method on each metric's matrix alone."""
+    import numpy as np
+
+    from clustering import ClusteringConfig, cluster, evaluate_labels, read_labels
+
+    truth = read_labels(folder / "families.csv")
+    cfg = ClusteringConfig(**run["config"]["clustering"])
+    scores = {}
+    for name in run["similarity"]:
+        path = out / f"similarity_{name}.csv"
+        if not path.exists():
+            continue
+        with path.open() as fh:
+            ids = fh.readline().rstrip("\n").split(",")[1:]
+        values = np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(1, len(ids) + 1))
+        labels = cluster(values, cfg, random_state=run["config"]["random_state"]).labels
+        scores[name] = evaluate_labels(ids, labels, truth)["adjusted_rand"]
+    return scores
+
+
+def summarise(n: int, res: dict, args: argparse.Namespace, naive_ms: float | None) -> str:
+    run = res["run"]
+    t = run["timings"]
+    sims = run["similarity"]
+    lines = []
+    pairs_total = n * (n - 1) // 2
+    pair_s = sum(sims[m]["cache"]["seconds_pairs"] for m in args.metrics)
+    feat_s = sum(sims[m]["cache"]["seconds_features"] for m in args.metrics)
+    computed = sims[args.metrics[0]]["cache"]["pairs_computed"]
+    per_pair = pair_s / computed * 1e3 if computed else float("nan")
+    per_image = feat_s / n * 1e3
+    hits = ", ".join(
+        f"{m} {c['cache']['features_cached']}/{n} features {c['cache']['pairs_cached']}"
+        f"/{pairs_total} pairs"
+        for m, c in sims.items()
+        if m in args.metrics
+    )
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in t.items())
+    ev = run.get("evaluation") or {}
+    lines.append(
+        f"N={n:5d}  wall {res['wall']:7.1f} s  peak {res['peak'] / 2**30:5.2f} GiB  "
+        f"features {per_image:5.1f} ms/image  pairs {per_pair:6.3f} ms/pair "
+        f"({computed} pairs)  ARI {ev.get('adjusted_rand', float('nan')):.3f}  "
+        f"k={run['clustering']['k']}"
+    )
+    lines.append(f"         stages (s): {stages}")
+    lines.append(f"         cache hits: {hits}")
+    if res.get("per_metric"):
+        lines.append(
+            "         each matrix clustered alone (same method): "
+            + ", ".join(f"{m} ARI {a:.3f}" for m, a in res["per_metric"].items())
+        )
+    if naive_ms is not None and computed:
+        naive_s = naive_ms / 1e3 * pairs_total
+        lines.append(
+            f"         naive all-pairs (features again for every pair): predicted "
+            f"{naive_s:8.0f} s = {naive_s / res['wall']:.0f}x Atelier's wall time"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[100, 300, 1000])
+    ap.add_argument("--shortlist", type=int, nargs="*", default=[3000])
+    ap.add_argument("--incremental", type=int, default=500, help="0 to skip")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--metrics", nargs="+", default=["sift", "ssim"])
+    ap.add_argument("--align", default="translation")
+    ap.add_argument("--keep", metavar="DIR", help="keep images and outputs here")
+    args = ap.parse_args()
+
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="atelier-scale-"))
+    base.mkdir(parents=True, exist_ok=True)
+    print(
+        f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+        f"{args.workers} workers; metrics {' + '.join(args.metrics)}; align {args.align}; "
+        "256 px work images; fresh cache per N"
+    )
+    failures = []
+    try:
+        naive_ms = None
+        for n in args.sizes:
+            folder = base / f"images_{n}"
+            write_large_set(folder, n, seed=n)
+            if naive_ms is None:
+                naive_ms = naive_pair_ms(folder, args.metrics)
+                print(
+                    f"naive pair (both features extracted per pair): {naive_ms:.2f} ms, 1 process"
+                )
+            res = analyze(folder, base / f"out_{n}", base / f"cache_{n}", args)
+            print(summarise(n, res, args, naive_ms), flush=True)
+            if n == 1000 and res["wall"] > BUDGET_S:
+                failures.append(f"N=1000 took {res['wall']:.0f} s > {BUDGET_S:.0f} s")
+            if res["peak"] > BUDGET_MEMORY:
+                failures.append(f"N={n} peak memory {res['peak'] / 2**30:.2f} GiB > 4 GiB")
+
+        if args.incremental:
+            n = args.incremental
+            folder = base / f"images_inc_{n}"
+            write_large_set(folder, n + 1, seed=7)
+            extra = sorted(folder.glob("*.jpg"))[-1]
+            held = base / extra.name
+            shutil.move(extra, held)
+            out, cache = base / f"out_inc_{n}", base / f"cache_inc_{n}"
+            # incremental runs need per-image preprocessing: no set-wide alignment reference
+            inc_args = argparse.Namespace(**{**vars(args), "align": "none"})
+            full = analyze(folder, out, cache, inc_args)
+            shutil.move(held, folder / extra.name)
+            again = analyze(folder, out, cache, inc_args)
+            share = again["wall"] / full["wall"]
+            run = again["run"]
+            hits = {
+                m: (c["cache"]["features_computed"], c["cache"]["pairs_computed"])
+                for m, c in run["similarity"].items()
+                if m in args.metrics
+            }
+            print(
+                f"incremental: {n} images {full['wall']:.1f} s; +1 image {again['wall']:.1f} s = "
+                f"{share:.1%} of the full run (target < {INCREMENTAL_SHARE:.0%}); computed "
+                + ", ".join(f"{m} {f} feature(s) + {p} pairs" for m, (f, p) in hits.items())
+            )
+            print(
+                "             stages of the +1 run (s): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in run["timings"].items())
+            )
+            if share >= INCREMENTAL_SHARE:
+                failures.append(f"incremental run {share:.1%} of the full run")
+
+        for n in args.shortlist:
+            folder = base / f"images_{n}"
+            write_large_set(folder, n, seed=n)
+            res = analyze(folder, base / f"out_{n}", base / f"cache_{n}", args, "--shortlist")
+            print(summarise(n, res, args, naive_ms) + "   [shortlist mode]")
+            sl = res["run"].get("shortlist") or {}
+            if sl:
+                print(
+                    f"         shortlist: K={sl['k']}, {sl['pairs']} pairs = "
+                    f"{sl['pairs'] / (n * (n - 1) / 2):.2%} of all pairs"
+                )
+            if res["peak"] > BUDGET_MEMORY:
+                failures.append(f"N={n} peak memory {res['peak'] / 2**30:.2f} GiB > 4 GiB")
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print("all targets met" if not failures else "NOT MET: " + "; ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Shortlist mode: which pairs the cheap descriptor keeps, and the engine computing only those."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from datasets import generated_set, write_large_set
+
+from clustering import read_labels
+from preprocessing import load_folder
+from preprocessing.work import make_work_image
+from similarity import get_metric, pairwise
+from similarity.config import SimilarityConfig
+from similarity.fusion import fuse
+from similarity.shortlist import global_descriptor, shortlist, shortlist_recall
+from tests.factory import SAMPLES
+
+
+def _work(image_set, size=256):
+    return [make_work_image(r.id, r.pixels, size) for r in image_set]
+
+
+def test_pairs_are_unique_ordered_and_cover_k_neighbours():
+    image_set, _ = generated_set(n_bases=6, copies=4, size=96)
+    ims = _work(image_set, 96)
+    s = shortlist(ims, 5)
+    assert (s.pairs[:, 0] < s.pairs[:, 1]).all()
+    assert len(np.unique(s.pairs, axis=0)) == len(s.pairs)
+    degree = np.bincount(s.pairs.ravel(), minlength=len(ims))
+    assert degree.min() >= 5  # each image's own 5 neighbours at least
+    mask = s.mask()
+    assert (mask == mask.T).all() and mask.diagonal().all()
+    assert s.fraction() == pytest.approx(len(s.pairs) / (24 * 23 / 2))
+    # k >= n - 1 keeps every pair
+    assert shortlist(ims, 50).n_pairs == 24 * 23 // 2
+
+
+def test_descriptor_is_unit_and_polarity_invariant_in_its_hog_part():
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 64), dtype=np.float32)
+    d = global_descriptor(img, np.ones(img.shape, bool))
+    assert d.dtype == np.float32 and np.linalg.norm(d) == pytest.approx(1.0, abs=1e-5)
+    inverted = global_descriptor(1 - img, np.ones(img.shape, bool))
+    assert float(d @ inverted) > 0.99  # unsigned gradients: a fill flipped keeps its structure
+
+
+def test_recall_on_the_sample_families_is_complete_at_k20():
+    image_set = load_folder(SAMPLES)
+    truth = read_labels(SAMPLES / "families.csv")
+    ims = _work(image_set)
+    s = shortlist(ims, 20)
+    assert shortlist_recall(s, [truth[im.id] for im in ims]) == 1.0  # measured 1.0
+
+
+@pytest.mark.slow
+def test_recall_on_1000_generated_images_is_at_least_99_percent(tmp_path):
+    truth = write_large_set(tmp_path, 1000, seed=11)
+    image_set = load_folder(tmp_path)
+    ims = _work(image_set)
+    s = shortlist(ims, 20)
+    recall = shortlist_recall(s, [truth[im.id] for im in ims])
+    assert recall >= 0.99, recall
+    assert s.fraction() < 0.04  # about 20 of 999 neighbours per image
+
+
+def test_engine_computes_only_the_shortlisted_pairs(tmp_path):
+    image_set, _ = generated_set(n_bases=5, copies=4, size=96)
+    ims = _work(image_set, 96)
+    s = shortlist(ims, 4)
+    metric = get_metric("ssim")
+    full = pairwise(ims, metric, n_jobs=1)
+    part = pairwise(ims, metric, n_jobs=1, selected=s)
+    mask = s.mask()
+    np.testing.assert_array_equal(part.values[mask], full.values[mask])
+    assert (part.values[~mask] == 0).all()
+    assert part.stats["pairs_computed"] == s.n_pairs
+    assert part.pairs_compared() == s.n_pairs
+    assert len(part.off_diagonal()) == s.n_pairs
+    np.testing.assert_array_equal(part.compared, mask)
+    # fusion calibrates the compared pairs only and keeps the others at 0
+    fused = fuse([part, pairwise(ims, get_metric("mse"), n_jobs=1, selected=s)])
+    assert (fused.values[~mask] == 0).all() and fused.values[mask].min() >= 0
+    np.testing.assert_array_equal(fused.compared, mask)
+
+
+def test_cached_pairs_outside_the_shortlist_are_not_used(tmp_path):
+    from similarity.cache import FeatureCache
+
+    image_set, _ = generated_set(n_bases=4, copies=4, size=96)
+    ims = _work(image_set, 96)
+    s = shortlist(ims, 3)
+    with FeatureCache(tmp_path) as cache:
+        pairwise(ims, get_metric("mse"), n_jobs=1, cache=cache)  # every pair cached
+        part = pairwise(ims, get_metric("mse"), n_jobs=1, cache=cache, selected=s)
+    assert (part.values[~s.mask()] == 0).all()
+    assert part.stats["pairs_cached"] == s.n_pairs and part.stats["pairs_computed"] == 0
+
+
+def test_shortlist_settings_are_validated():
+    from preprocessing.errors import ConfigError
+
+    assert SimilarityConfig().uses_shortlist(1999) is False
+    assert SimilarityConfig().uses_shortlist(2000) is True
+    assert SimilarityConfig(shortlist="on").uses_shortlist(10) is True
+    assert SimilarityConfig(shortlist="off").uses_shortlist(10**6) is False
+    with pytest.raises(ConfigError, match="similarity.shortlist must be"):
+        SimilarityConfig(shortlist="yes")
+    with pytest.raises(ConfigError, match="shortlist_k must be a positive integer"):
+        SimilarityConfig(shortlist_k=0)
