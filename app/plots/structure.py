@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from scipy.cluster.hierarchy import dendrogram, linkage
+from scipy.sparse.linalg import eigsh
 from scipy.spatial.distance import squareform
 from sklearn.decomposition import PCA
 from sklearn.manifold import MDS, TSNE
@@ -32,6 +33,9 @@ EMBEDDINGS = ("mds", "tsne", "pca")
 
 #: Most thumbnails drawn on the scatter plot; more images are drawn as points only.
 MAX_SCATTER_THUMBS = 80
+#: Above this many images the scatter uses classical MDS (seconds) instead of SMACOF
+#: metric MDS with four starts (minutes at a few thousand images); the title says which.
+MAX_SMACOF = 300
 
 _NAME_LIMIT = 80
 
@@ -128,7 +132,11 @@ def _embedding(result: AnalysisResult, kind: str, seed: int) -> np.ndarray:
         if c.consumes != "features" or c.coords is None:
             raise ValueError("the pca embedding needs feature vectors: cluster with --features")
         return PCA(n_components=2, random_state=seed).fit_transform(c.coords)
-    dist = c.distance
+    dist = (
+        c.distance
+        if c.distance is not None
+        else result.matrices[result.clustering_metric].distance()
+    )
     if kind == "tsne":
         perplexity = float(min(30.0, max(2.0, (n - 1) / 3)))
         return TSNE(
@@ -138,9 +146,24 @@ def _embedding(result: AnalysisResult, kind: str, seed: int) -> np.ndarray:
             perplexity=perplexity,
             random_state=seed,
         ).fit_transform(dist)
+    if n > MAX_SMACOF:
+        return _classical_2d(dist)
     return MDS(
         n_components=2, metric="precomputed", random_state=seed, n_init=4, init="random"
     ).fit_transform(dist)
+
+
+def _classical_2d(dist: np.ndarray) -> np.ndarray:
+    """The two leading axes of Torgerson's classical MDS, in O(n^2) memory and time
+    (double centring by row and column means; two eigenvectors by Lanczos)."""
+    sq = np.asarray(dist, np.float64) ** 2
+    row = sq.mean(axis=1)
+    b = -0.5 * (sq - row[:, None] - row[None, :] + row.mean())
+    evals, evecs = eigsh(b, k=2, which="LA", v0=np.ones(len(b)))
+    order = np.argsort(evals)[::-1]
+    coords = evecs[:, order] * np.sqrt(np.maximum(evals[order], 0.0))
+    flip = np.sign(coords[np.argmax(np.abs(coords), axis=0), [0, 1]])
+    return coords * np.where(flip == 0, 1.0, flip)
 
 
 def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Figure:
@@ -191,8 +214,9 @@ def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Figure:
         if len(shown) < n
         else ""
     )
+    name = "classical MDS" if embedding == "mds" and n > MAX_SMACOF else embedding.upper()
     ax.set_title(
-        f"{embedding.upper()} of the {result.clustering_metric} distances: frame colour "
+        f"{name} of the {result.clustering_metric} distances: frame colour "
         f"= cluster, x = noise{sampled}",
         fontsize=9,
     )
