@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "clear_stale_parts"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -17,7 +17,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -37,3 +39,32 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_stale_parts(folder: str | os.PathLike[str]) -> int:
+    """Remove temporary files left in ``folder`` by writers that no longer run.
+
+    A writer killed outright (SIGKILL, power loss) cannot remove its
+    ``.<name>.<pid>.<random>.part`` file; one whose process is gone is stale.
+    Files of a writer still running are left alone. Returns how many were removed.
+    """
+    removed = 0
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    for part in root.glob(".*.part"):
+        fields = part.name[: -len(".part")].rsplit(".", 2)
+        if len(fields) == 3 and fields[1].isdigit() and not _alive(int(fields[1])):
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed

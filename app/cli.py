@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -36,6 +37,7 @@ _STAGE_LABELS = {
     "preprocess": "work images",
     "equalize": "equalizing",
     "align": "aligning",
+    "shortlist": "shortlist",
     "clustering": "clustering",
     "report": "writing outputs",
 }
@@ -361,6 +363,20 @@ def _config_from_args(args: argparse.Namespace) -> AnalysisConfig:
     return config.replace(**changes) if changes else config
 
 
+def _unwritable(out_dir: Path) -> str | None:
+    """Why outputs cannot be written in ``out_dir`` (created if missing), or None.
+
+    Checked before the analysis, so that a read-only or missing destination is
+    reported at once, not after the work."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".atelier-probe.", suffix=".part"):
+            pass
+    except OSError as err:
+        return f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else "")
+    return None
+
+
 def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from preprocessing.parallel import open_executor
 
@@ -388,8 +404,13 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if out_dir.resolve() == input_dir.resolve():
         print("atelier: error: --out must not be the input folder", file=sys.stderr)
         return EXIT_USAGE
+    problem = _unwritable(out_dir)
+    if problem:
+        print(f"atelier: error: cannot write the outputs in {out_dir}: {problem}", file=sys.stderr)
+        return EXIT_INTERNAL
     bars = _Bars(enabled=not args.no_progress)
     t0 = time.perf_counter()
+    writing = False
     try:
         with (
             open_executor(
@@ -405,6 +426,7 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     file=sys.stderr,
                 )
             result = run_analysis(input_dir, config, progress=bars, labels=labels, compute=compute)
+        writing = True
         write_outputs(
             result, out_dir, extra={"command": ["atelier", *argv]}, progress=bars, pdf=args.pdf
         )
@@ -424,6 +446,15 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except AtelierError as err:
         bars.close()
         print(f"atelier: error: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except OSError as err:
+        # the disk filled up or the folder became unwritable while writing: every file
+        # is written whole or not at all, so what is there is complete
+        bars.close()
+        where = f" ({err.filename})" if err.filename else ""
+        what = f"cannot write the outputs in {out_dir}: " if writing else ""
+        done = "; files already written are complete" if writing else ""
+        print(f"atelier: error: {what}{err.strerror or err}{where}{done}", file=sys.stderr)
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         bars.close()

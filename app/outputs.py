@@ -20,7 +20,7 @@ from preprocessing import AtelierError
 from similarity import explain, get_metric
 from similarity.cache import default_cache_dir
 
-from ._atomic import atomic_write_bytes, atomic_write_text
+from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -277,6 +277,8 @@ def write_outputs(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "figures"):
+        clear_stale_parts(folder)  # what a killed earlier run could not remove
     written: dict[str, Path] = {}
     figures = build_figures(result)
     steps = len(figures) + len(result.matrices) + 3

@@ -137,3 +137,28 @@ def build_tiny_onnx(path: Path, *, seed: int = 0, side: int = 64) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def permissions_bind() -> list[str]:
+    """A command prefix under which file permissions apply, also when the tests run as root.
+
+    Root ignores permission bits through the CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH capabilities; ``setpriv`` drops both from the bounding
+    set, so the command keeps uid 0 (and its access to the interpreter) but an
+    unreadable file or a read-only folder refuses it like any user. Skips the
+    test when that is not possible here.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permission bits do not apply")
+    probe = subprocess.run([*prefix, sys.executable, "-c", "pass"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot drop root's file capabilities here: {probe.stderr[-200:]!r}")
+    return prefix

@@ -158,3 +158,38 @@ def test_query_page_ranks_the_family_first(server, page, samples_dir):
     )
     assert max(pos.values()) < first_other, text[:800]
     assert outside == [], f"requests to other hosts: {outside}"
+
+
+def test_upload_the_bad_corpus(server, page, tmp_path):
+    """The mixed corpus of test_corpus.py, uploaded: good files shown, bad ones with reasons."""
+    import re
+
+    from tests.app.test_corpus import awkward_but_good, bad_ones
+
+    url, _, _ = server
+    pg, outside = page
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    good, bad = awkward_but_good(), bad_ones()
+    paths = []
+    for i, (name, data) in enumerate({**good, **{k: v for k, (v, _) in bad.items()}}.items()):
+        path = tmp_path / str(i) / Path(name).name  # one folder each: two files share a name
+        path.parent.mkdir()
+        path.write_bytes(data)
+        paths.append(str(path))
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(paths)
+    pg.get_by_role("button", name="Use the uploaded files").click()
+    pg.get_by_text(f"{len(good)} image(s) loaded, {len(bad)} skipped", exact=False).wait_for(
+        timeout=120_000
+    )
+    _wait_images(pg, len(good))
+    warnings = " ".join(pg.locator('[data-testid="stAlert"]').all_inner_texts())
+    for name, (_, reason) in bad.items():
+        match = re.search(rf"Skipped {re.escape(name)}: ([^\n]*)", warnings)
+        assert match and re.search(reason, match.group(1)), (name, warnings[:2000])
+    captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    assert any("<script>" in c for c in captions)  # shown as text
+    assert dialogs == []  # and never run
+    pg.screenshot(path=str(ARTIFACTS / "web_upload_corpus.png"), full_page=True)
+    assert outside == [], f"requests to other hosts: {outside}"

@@ -92,3 +92,120 @@ def test_two_runs_at_once_share_one_cache(tmp_path, samples_dir):
         assert p.returncode == 0, err
     for name in ("similarity_sift.csv", "similarity_ssim.csv", "clusters.csv"):
         assert (tmp_path / "o0" / name).read_bytes() == (tmp_path / "o1" / name).read_bytes()
+
+
+# ----------------------------------------------------------------------------- any stage
+
+_ARGS = ["--metric", "sift", "--metric", "cw-ssim", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, samples_dir):
+    """An uninterrupted run: what every interrupted-then-rerun analysis must reproduce."""
+    base = tmp_path_factory.mktemp("clean")
+    out = base / "out"
+    done = subprocess.run(
+        [*ATELIER, "analyze", str(samples_dir), "--out", str(out), *_ARGS],
+        capture_output=True,
+        text=True,
+        env=_env(base / "cache"),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _kill_at(marker: str, sig: int, args: list[str], env: dict[str, str]) -> tuple[str, int]:
+    """Start ``atelier``, send ``sig`` once ``marker`` shows on its progress output."""
+    proc = subprocess.Popen(
+        [*ATELIER, *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    seen = ""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        chunk = proc.stderr.read(32) if proc.stderr else ""
+        seen += chunk
+        if marker in seen or not chunk:
+            break
+    proc.send_signal(sig)
+    if proc.stderr:
+        seen += proc.stderr.read()
+    return seen, proc.wait(timeout=60)
+
+
+def _whole_outputs(out) -> None:
+    """Every output file present is complete: PNGs decode, JSON parses, CSVs are square."""
+    import json
+
+    from PIL import Image
+
+    for png in out.rglob("*.png"):
+        with Image.open(png) as im:
+            im.load()
+    if (out / "run.json").exists():
+        json.loads((out / "run.json").read_text())
+    for csv in out.glob("similarity_*.csv"):
+        rows = csv.read_text().splitlines()
+        assert all(len(r.split(",")) == len(rows) for r in rows), csv
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "marker"),
+    [
+        (signal.SIGINT, "features sift"),
+        (signal.SIGKILL, "features cw-ssim"),
+        (signal.SIGINT, "similarity cw-ssim"),
+        (signal.SIGINT, "writing outputs"),
+        (signal.SIGKILL, "writing outputs"),
+    ],
+    ids=["sigint-features", "sigkill-features", "sigint-pairs", "sigint-report", "sigkill-report"],
+)
+def test_interrupted_at_any_stage_then_rerun(tmp_path, samples_dir, clean_run, sig, marker):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = ["analyze", str(samples_dir), "--out", str(out), "--metric", "sift"]
+    args += ["--metric", "cw-ssim"]
+    seen, code = _kill_at(marker, sig, args, _env(cache))
+    assert marker in seen, seen[-500:]
+    if sig == signal.SIGINT:
+        assert code == 130 and "interrupted" in seen and "Traceback" not in seen
+        assert not out.exists() or not list(out.rglob("*.part"))  # temporary files removed
+    else:
+        assert code == -signal.SIGKILL
+    if out.exists():
+        _whole_outputs(out)
+    rerun = subprocess.run(
+        [*ATELIER, "analyze", str(samples_dir), "--out", str(out), *_ARGS],
+        capture_output=True,
+        text=True,
+        env=_env(cache),
+        timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    import json
+
+    record = json.loads((out / "run.json").read_text())
+    for name in ("sift", "cw-ssim"):
+        assert record["similarity"][name]["cache"]["corrupt"] == 0
+    assert not list(out.rglob("*.part"))  # a killed run's temporary files are cleared
+    _whole_outputs(out)
+    for name in ("similarity_sift.csv", "similarity_cw-ssim.csv", "clusters.csv"):
+        assert (out / name).read_bytes() == (clean_run / name).read_bytes(), name
+
+
+def test_only_temporary_files_of_dead_writers_are_cleared(tmp_path):
+    from app._atomic import clear_stale_parts
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f".report.html.{gone.pid}.k2j4.part"
+    live = tmp_path / f".run.json.{os.getpid()}.x9z1.part"
+    other = tmp_path / ".notes.part"  # not ours: no pid field
+    for p in (stale, live, other):
+        p.write_text("half")
+    assert clear_stale_parts(tmp_path) == 1
+    assert not stale.exists() and live.exists() and other.exists()

@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
+from factory import SAMPLES, copy_samples
 
 from app.cli import main
-from tests.factory import SAMPLES, copy_samples
 
 
 def _run(args) -> dict:

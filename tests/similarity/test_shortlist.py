@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from datasets import generated_set, write_large_set
+from factory import SAMPLES
 
 from clustering import read_labels
 from preprocessing import load_folder
@@ -13,7 +14,6 @@ from similarity import get_metric, pairwise
 from similarity.config import SimilarityConfig
 from similarity.fusion import fuse
 from similarity.shortlist import global_descriptor, shortlist, shortlist_recall
-from tests.factory import SAMPLES
 
 
 def _work(image_set, size=256):
