@@ -25,6 +25,7 @@ from preprocessing import (
     ImageLoadError,
     NoUsableImageError,
 )
+from similarity.config import DEFAULT_METRICS
 
 from .config import AnalysisConfig, load_config
 
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         action="append",
         metavar="NAME",
-        help="similarity metric (repeatable); default from the config: ssim",
+        help=f"similarity metric (repeatable); default: {' and '.join(DEFAULT_METRICS)}, fused",
     )
     a.add_argument(
         "--fuse",

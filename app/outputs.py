@@ -7,6 +7,7 @@ interrupted run never leaves a half-written output.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -237,8 +238,38 @@ def _evidence_figures(result: AnalysisResult) -> dict[str, bytes]:
     return out
 
 
-def build_figures(result: AnalysisResult) -> dict[str, bytes]:
-    """Figure file name -> PNG bytes."""
+#: Where write_outputs records what each reusable figure was drawn from.
+FIGURE_KEYS = "figures/.keys.json"
+
+
+def grid_key(result: AnalysisResult, label: int) -> str:
+    """What one cluster's grid figure is drawn from: its label, its members (ids and
+    SHA-256, in order), its exemplar and the software version. Equal keys draw
+    the same figure, so an unchanged cluster's figure is reused across runs."""
+    members = result.clusters()[label]
+    ex = result.clustering.exemplars.get(label)
+    parts = [
+        atelier_version(),
+        "grid-1",
+        label,
+        [(i, result.images[i].sha256) for i in members],
+        None if ex is None else result.ids[ex],
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def build_figures(
+    result: AnalysisResult,
+    *,
+    reuse: Mapping[str, bytes] | None = None,
+    keys: dict[str, str] | None = None,
+) -> dict[str, bytes]:
+    """Figure file name -> PNG bytes.
+
+    ``reuse`` maps keys (:func:`grid_key`) to PNG bytes of an earlier run:
+    a cluster grid with a known key is taken from there instead of drawn
+    again. ``keys``, when given, is filled with each reusable figure's key.
+    """
     figures = {"clusters.png": figure_png(cluster_grid(result))}
     figures["dendrogram.png"] = figure_png(dendrogram_figure(result))
     figures["scatter.png"] = figure_png(
@@ -246,8 +277,12 @@ def build_figures(result: AnalysisResult) -> dict[str, bytes]:
     )
     figures["silhouette.png"] = figure_png(silhouette_figure(result))
     for lab in sorted(result.clusters()):
-        name = "noise" if lab < 0 else f"cluster_{lab:02d}"
-        figures[f"{name}.png"] = figure_png(cluster_grid(result, label=lab))
+        name = ("noise" if lab < 0 else f"cluster_{lab:02d}") + ".png"
+        key = grid_key(result, lab)
+        known = reuse.get(key) if reuse else None
+        figures[name] = known if known is not None else figure_png(cluster_grid(result, label=lab))
+        if keys is not None:
+            keys[name] = key
     for metric in result.matrices:
         figures[f"heatmap_{metric}.png"] = figure_png(similarity_heatmap(result, metric))
     if result.equalization is not None:
@@ -258,6 +293,25 @@ def build_figures(result: AnalysisResult) -> dict[str, bytes]:
         figures["k_selection.png"] = figure_png(k_selection_figure(result))
     figures.update(_evidence_figures(result))
     return figures
+
+
+def _earlier_figures(out: Path) -> dict[str, bytes]:
+    """Key -> PNG bytes of the reusable figures an earlier run wrote in ``out``
+    (only files whose content is still what that run wrote)."""
+    try:
+        manifest = json.loads((out / FIGURE_KEYS).read_text())
+        entries = [(str(n), str(k), str(h)) for n, (k, h) in manifest.items()]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+    found = {}
+    for name, key, digest in entries:
+        try:
+            png = (out / "figures" / Path(name).name).read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(png).hexdigest() == digest:
+            found[key] = png
+    return found
 
 
 def write_outputs(
@@ -280,7 +334,8 @@ def write_outputs(
     for folder in (out, out / "figures"):
         clear_stale_parts(folder)  # what a killed earlier run could not remove
     written: dict[str, Path] = {}
-    figures = build_figures(result)
+    keys: dict[str, str] = {}
+    figures = build_figures(result, reuse=_earlier_figures(out), keys=keys)
     steps = len(figures) + len(result.matrices) + 3
     done = 0
 
@@ -293,6 +348,8 @@ def write_outputs(
     for name, png in figures.items():
         written[f"figures/{name}"] = atomic_write_bytes(out / "figures" / name, png)
         tick()
+    manifest = {n: [k, hashlib.sha256(figures[n]).hexdigest()] for n, k in keys.items()}
+    atomic_write_text(out / FIGURE_KEYS, json.dumps(manifest, indent=0, sort_keys=True))
     written["clusters.csv"] = atomic_write_text(out / "clusters.csv", _clusters_csv(result))
     tick()
     for metric, matrix in result.matrices.items():

@@ -157,10 +157,11 @@ def prepare_images(
     pre = config.preprocess
     size = pre.work_size
     t0 = time.perf_counter()
+    # in this process: one resize an image (OpenCV's own threads) costs less than
+    # shipping the decoded pixels to a worker and back
     scaled = ordered_map(
         scale_to_fit,
         [(rec.pixels, size) for rec in image_set],
-        executor=pool,
         progress=_stage_progress(progress, "preprocess"),
     )
     timings["preprocess"] = time.perf_counter() - t0

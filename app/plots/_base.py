@@ -108,6 +108,11 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
                 spine.set_edgecolor("red" if is_exemplar else "0.7")
                 spine.set_linewidth(2.0 if is_exemplar else 0.5)
         row += math.ceil(len(members) / cols)
+    if label is not None:
+        lab, members, total = blocks[0]
+        name = "noise" if lab < 0 else f"cluster {lab}"
+        fig.suptitle(f"{name}: {total} image(s) - red frame: exemplar (medoid)", fontsize=10)
+        return fig
     k = result.clustering.k
     noise = int((labels < 0).sum())
     more = (

@@ -52,3 +52,32 @@ def test_incremental_run_computes_only_the_new_image(tmp_path):
         c = second["similarity"][name]["cache"]
         assert c["features_computed"] == 1 and c["features_cached"] == n - 1
         assert c["pairs_computed"] == n - 1 and c["pairs_cached"] == (n - 1) * (n - 2) // 2
+
+
+def test_unchanged_cluster_figures_are_reused(tmp_path, monkeypatch):
+    import app.outputs as outputs
+    from app.config import AnalysisConfig
+    from app.pipeline import run_analysis
+
+    folder = copy_samples(tmp_path / "images", "print_*")
+    cfg = AnalysisConfig().replace(similarity={"cache_dir": str(tmp_path / "cache")}, n_jobs=1)
+    result = run_analysis(folder, cfg)
+    out = tmp_path / "out"
+    outputs.write_outputs(result, out)
+    first = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
+    assert first
+    drawn: list[object] = []
+    real = outputs.cluster_grid
+
+    def counting(res, *, label=None, **kw):  # noqa: ANN001, ANN202
+        drawn.append(label)
+        return real(res, label=label, **kw)
+
+    monkeypatch.setattr(outputs, "cluster_grid", counting)
+    tampered = sorted(first)[0]
+    (out / "figures" / tampered).write_bytes(b"not the figure")
+    outputs.write_outputs(result, out)
+    # the overview, and the one figure whose file no longer holds what was written
+    assert drawn == [None, int(tampered.split("_")[1].split(".")[0])]
+    again = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
+    assert again == first
