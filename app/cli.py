@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -511,10 +512,19 @@ def _app(args: argparse.Namespace) -> int:
         "--client.toolbarMode",
         "viewer",
     ]
-    print(f"Atelier web app on http://{args.address}:{args.port} (Ctrl+C to stop)")
+    print(f"Atelier web app on http://{args.address}:{args.port} (Ctrl+C to stop)", flush=True)
+    server = subprocess.Popen(cmd, env=env)
+
+    def stop(signum: int, frame: object) -> None:
+        # a service manager's SIGTERM must reach the server, not only this wrapper
+        server.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        return subprocess.call(cmd, env=env)
+        return server.wait()
     except KeyboardInterrupt:
+        server.terminate()
+        server.wait()
         return EXIT_OK
 
 

@@ -229,13 +229,7 @@ def _walk(
                 else:
                     candidates.append((rel, path))
             elif suffix in UNSUPPORTED_IMAGE_EXTENSIONS:
-                skipped.append(
-                    SkippedFile(
-                        rel,
-                        f"unsupported image format ({suffix}); supported endings: "
-                        + ", ".join(sorted(IMAGE_EXTENSIONS)),
-                    )
-                )
+                skipped.append(SkippedFile(rel, _unsupported_ending(suffix)))
             else:
                 ignored.append(SkippedFile(rel, "not an image file ending"))
     candidates.sort(key=lambda item: item[0])
@@ -331,6 +325,12 @@ def sanitize_upload_name(name: str) -> str:
     return base[:200] or "upload"
 
 
+def _unsupported_ending(suffix: str) -> str:
+    return f"unsupported image format ({suffix}); supported endings: " + ", ".join(
+        sorted(IMAGE_EXTENSIONS)
+    )
+
+
 def load_uploads(
     uploads: Iterable[tuple[str, bytes]],
     *,
@@ -355,10 +355,13 @@ def load_uploads(
             n += 1
             image_id = f"{stem}-{n}{suffix}"
         seen.add(image_id)
-        try:
-            records.append(_record(bytes(data), image_id, None, config))
-        except ImageLoadError as err:
-            skipped.append(SkippedFile(image_id, err.reason))
+        if suffix.lower() in UNSUPPORTED_IMAGE_EXTENSIONS:  # as a folder would say
+            skipped.append(SkippedFile(image_id, _unsupported_ending(suffix.lower())))
+        else:
+            try:
+                records.append(_record(bytes(data), image_id, None, config))
+            except ImageLoadError as err:
+                skipped.append(SkippedFile(image_id, err.reason))
         if progress is not None:
             progress(done, len(items))
     return ImageSet(tuple(_flag_duplicates(records)), tuple(skipped))

@@ -189,7 +189,9 @@ def test_upload_the_bad_corpus(server, page, tmp_path):
         match = re.search(rf"Skipped {re.escape(name)}: ([^\n]*)", warnings)
         assert match and re.search(reason, match.group(1)), (name, warnings[:2000])
     captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
-    assert any("<script>" in c for c in captions)  # shown as text
-    assert dialogs == []  # and never run
+    # the upload name is sanitised (no angle brackets reach the page), and nothing ran
+    assert any("script_alert(1)" in c for c in captions), " | ".join(captions)
+    assert not any("<" in c for c in captions)
+    assert dialogs == []
     pg.screenshot(path=str(ARTIFACTS / "web_upload_corpus.png"), full_page=True)
     assert outside == [], f"requests to other hosts: {outside}"

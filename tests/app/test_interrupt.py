@@ -115,26 +115,22 @@ def clean_run(tmp_path_factory, samples_dir):
     return out
 
 
-def _kill_at(marker: str, sig: int, args: list[str], env: dict[str, str]) -> tuple[str, int]:
-    """Start ``atelier``, send ``sig`` once ``marker`` shows on its progress output."""
-    proc = subprocess.Popen(
-        [*ATELIER, *args],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    seen = ""
+def _kill_at(marker: str, sig: int, args: list[str], env: dict[str, str], log) -> tuple[str, int]:
+    """Start ``atelier``, send ``sig`` once ``marker`` shows on its progress output.
+
+    Its stderr goes to a file, not a pipe: after a SIGKILL the pool's worker
+    processes may hold a pipe open, and reading it to the end would wait for them.
+    """
+    with open(log, "w") as err:
+        proc = subprocess.Popen([*ATELIER, *args], stderr=err, stdout=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        chunk = proc.stderr.read(32) if proc.stderr else ""
-        seen += chunk
-        if marker in seen or not chunk:
+    while time.monotonic() < deadline and proc.poll() is None:
+        if marker in log.read_text(errors="replace"):
             break
+        time.sleep(0.05)
     proc.send_signal(sig)
-    if proc.stderr:
-        seen += proc.stderr.read()
-    return seen, proc.wait(timeout=60)
+    code = proc.wait(timeout=60)
+    return log.read_text(errors="replace"), code
 
 
 def _whole_outputs(out) -> None:
@@ -169,7 +165,7 @@ def test_interrupted_at_any_stage_then_rerun(tmp_path, samples_dir, clean_run, s
     cache, out = tmp_path / "cache", tmp_path / "out"
     args = ["analyze", str(samples_dir), "--out", str(out), "--metric", "sift"]
     args += ["--metric", "cw-ssim"]
-    seen, code = _kill_at(marker, sig, args, _env(cache))
+    seen, code = _kill_at(marker, sig, args, _env(cache), tmp_path / "stderr.txt")
     assert marker in seen, seen[-500:]
     if sig == signal.SIGINT:
         assert code == 130 and "interrupted" in seen and "Traceback" not in seen
