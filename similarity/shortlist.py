@@ -120,7 +120,7 @@ def shortlist(
     >>> from preprocessing.work import WorkImage
     >>> rng = np.random.default_rng(0)
     >>> ims = [WorkImage(str(i), rng.random((64, 64), dtype=np.float32),
-    ...        np.ones((64, 64), bool)) for i in range(5)]
+    ...        np.ones((64, 64), bool), np.eye(3)) for i in range(5)]
     >>> s = shortlist(ims, 1)
     >>> bool((s.pairs[:, 0] < s.pairs[:, 1]).all()), s.n
     (True, 5)
