@@ -27,6 +27,18 @@ def _digests(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+def _analyze(prefix, folder, out, tmp_path, *extra, **kw):
+    """``atelier analyze`` in a child process (under ``prefix``), output captured."""
+    return subprocess.run(
+        [*prefix, *ATELIER, "analyze", str(folder), "--out", str(out), "--no-progress", *extra],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=600,
+        **kw,
+    )
+
+
 def test_unreadable_file_is_skipped_with_its_reason(tmp_path):
     prefix = permissions_bind()
     folder = copy_samples(tmp_path / "images", "photo_cat_*")
@@ -34,14 +46,7 @@ def test_unreadable_file_is_skipped_with_its_reason(tmp_path):
     secret.write_bytes((folder / "photo_cat_1.jpg").read_bytes())
     secret.chmod(0)
     try:
-        done = subprocess.run(
-            [*prefix, *ATELIER, "analyze", str(folder), "--out", str(tmp_path / "out")]
-            + ["--no-progress", "--workers", "1"],
-            capture_output=True,
-            text=True,
-            env=_env(tmp_path),
-            timeout=300,
-        )
+        done = _analyze(prefix, folder, tmp_path / "out", tmp_path, "--workers", "1")
     finally:
         secret.chmod(0o644)
     assert done.returncode == 0, done.stderr
@@ -62,13 +67,7 @@ def test_read_only_output_folder_is_refused_before_the_work(tmp_path):
     out.chmod(0o555)
     before = _digests(folder)
     try:
-        done = subprocess.run(
-            [*prefix, *ATELIER, "analyze", str(folder), "--out", str(out), "--no-progress"],
-            capture_output=True,
-            text=True,
-            env=_env(tmp_path),
-            timeout=300,
-        )
+        done = _analyze(prefix, folder, out, tmp_path)
     finally:
         out.chmod(0o755)
     assert done.returncode == 1
@@ -94,14 +93,7 @@ def test_disk_full_while_writing_outputs(tmp_path):
 
     folder = copy_samples(tmp_path / "images", "photo_*")
     out = tmp_path / "out"
-    done = subprocess.run(
-        [*ATELIER, "analyze", str(folder), "--out", str(out), "--no-progress", "--no-cache"],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        timeout=600,
-        preexec_fn=_limit_file_size(40_000),
-    )
+    done = _analyze([], folder, out, tmp_path, "--no-cache", preexec_fn=_limit_file_size(40_000))
     assert done.returncode == 1, done.stderr
     assert f"atelier: error: cannot write the outputs in {out}: File too large" in done.stderr
     assert "files already written are complete" in done.stderr
