@@ -58,6 +58,10 @@ STAGES = ("load", "preprocess", "equalize", "align", "shortlist", "similarity", 
 #: Below this many images a process pool costs more to start than it saves.
 POOL_MIN_IMAGES = 24
 
+#: Below this many pairs left to compute (an image added to a cached set), shipping
+#: every image's features to worker processes costs more than computing here.
+POOL_MIN_PAIRS = 2000
+
 
 @dataclass(frozen=True, eq=False)
 class AnalysisResult:
@@ -268,6 +272,9 @@ def compute_similarities(
                 progress=_stage_progress(progress, f"similarity:{name}"),
                 feature_progress=_stage_progress(progress, f"features:{name}"),
                 selected=selected,
+                # a local pool only pays off past a few thousand pairs; a Dask cluster
+                # is asked for on purpose
+                min_pool_pairs=0 if config.scheduler else POOL_MIN_PAIRS,
             )
             timings[f"similarity:{name}"] = time.perf_counter() - t0
     finally:

@@ -130,7 +130,10 @@ def _features(
         if key not in found:
             todo.setdefault(key, i)  # identical work images are computed once
     computed = extract_features(
-        [images[i] for i in todo.values()], metric, executor=executor, progress=progress
+        [images[i] for i in todo.values()],
+        metric,
+        executor=executor,
+        progress=progress,
     )
     new = dict(zip(todo, computed, strict=True))
     cache.put_features(mkey, new)
@@ -151,6 +154,7 @@ def pairwise(
     progress: ProgressFn | None = None,
     feature_progress: ProgressFn | None = None,
     selected: Shortlist | None = None,
+    min_pool_pairs: int = 0,
     _ordered: bool = False,
 ) -> SimilarityMatrix:
     """Similarity matrix of ``images`` under ``metric``.
@@ -181,6 +185,10 @@ def pairwise(
     selected : Shortlist, optional
         Compare only these pairs (shortlist mode); the others are 0.0 and the
         result's ``compared`` mask says which were compared.
+    min_pool_pairs : int
+        With fewer pairs left to compute (say, an image added to a cached
+        set), they and the missing features are computed in this process:
+        shipping every image's features to workers would cost more.
 
     Returns
     -------
@@ -213,6 +221,7 @@ def pairwise(
                 progress=progress,
                 feature_progress=feature_progress,
                 selected=moved,
+                min_pool_pairs=min_pool_pairs,
                 _ordered=True,
             )
             back = np.ix_(inverse, inverse)
@@ -233,6 +242,7 @@ def pairwise(
     jobs = resolve_jobs(n_jobs)
     own_pool = executor is None and jobs > 1 and len(tasks) > 1
     pool: Executor | None = process_pool(jobs) if own_pool else executor
+    owned = pool if own_pool else None
     try:
         known = np.eye(n, dtype=bool)
         if cache is not None and keys is not None:
@@ -257,6 +267,8 @@ def pairwise(
         t_features = time.perf_counter()
         # features only of the images that still have a pair to compute
         needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
+        if int(np.triu(~known, k=1).sum()) < min_pool_pairs:
+            pool = None  # a few pairs: cheaper here than shipped to workers
         features: list[Any] = [None] * n
         if needed:
             subset = [images[i] for i in needed]
@@ -326,8 +338,8 @@ def pairwise(
         if cache is not None and fresh:
             cache.put_pairs(mkey, fresh)
     finally:
-        if own_pool and pool is not None:
-            pool.shutdown()
+        if owned is not None:
+            owned.shutdown()
     upper = np.triu(values, k=1)
     values = upper + upper.T + np.eye(n)
     return SimilarityMatrix(

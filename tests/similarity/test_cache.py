@@ -110,3 +110,19 @@ def test_duplicate_work_images_are_extracted_once(tmp_path):
         mat = pairwise(dup, SSIM(), n_jobs=1, cache=cache)
     assert mat.stats["features_computed"] == 3
     assert mat.values[0, 3] == 1.0
+
+
+def test_a_few_missing_pairs_are_computed_here_not_shipped_to_workers(tmp_path):
+    from concurrent.futures import Executor
+
+    class Refusing(Executor):
+        def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+            raise AssertionError("a few pairs must not go to the workers")
+
+    ims = images(9)
+    with FeatureCache(tmp_path) as cache:
+        pairwise(ims[:8], SSIM(), n_jobs=1, cache=cache)
+        grown = pairwise(ims, SSIM(), executor=Refusing(), cache=cache, min_pool_pairs=100)
+        full = pairwise(ims, SSIM(), n_jobs=1)
+    assert grown.stats["pairs_computed"] == 8 and grown.stats["features_computed"] == 1
+    np.testing.assert_array_equal(grown.values, full.values)
