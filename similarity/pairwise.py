@@ -16,8 +16,6 @@ from concurrent.futures import Executor, as_completed
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from preprocessing.parallel import ordered_map, process_pool, resolve_jobs, share
 from preprocessing.work import WorkImage
@@ -54,15 +52,6 @@ def _compare_pairs(
     else:
         prepared_cols = {j: metric.prepare(cols[j]) for j in sorted({j for _, j in pairs})}
     return [metric.compare(prepared_rows[i], prepared_cols[j]) for i, j in pairs]
-
-
-def _bandwidth_order(selected: Shortlist) -> np.ndarray:
-    """A renumbering of the images that keeps shortlisted pairs close to the diagonal."""
-    n = selected.n
-    graph = sp.csr_matrix(
-        (np.ones(len(selected.pairs)), (selected.pairs[:, 0], selected.pairs[:, 1])), shape=(n, n)
-    )
-    return np.asarray(reverse_cuthill_mckee((graph + graph.T).tocsr(), symmetric_mode=True))
 
 
 def block_tasks(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
@@ -155,7 +144,6 @@ def pairwise(
     feature_progress: ProgressFn | None = None,
     selected: Shortlist | None = None,
     min_pool_pairs: int = 0,
-    _ordered: bool = False,
 ) -> SimilarityMatrix:
     """Similarity matrix of ``images`` under ``metric``.
 
@@ -201,39 +189,6 @@ def pairwise(
     for im in images:
         if not np.isfinite(im.gray).all():
             raise ValueError(f"{im.id}: work image has non-finite values (NaN or inf)")
-    if selected is not None and not _ordered and selected.n == n and n > block_size:
-        # Shortlisted pairs scatter over every block in input order, and each block
-        # prepares all its images for a handful of pairs. Renumbered by reverse
-        # Cuthill-McKee, neighbours sit close together, the pairs gather near the
-        # diagonal, and the blocks holding them are few and full.
-        order = _bandwidth_order(selected)
-        if not np.array_equal(order, np.arange(n)):
-            inverse = np.empty(n, int)
-            inverse[order] = np.arange(n)
-            moved = Shortlist(selected.k, np.sort(inverse[selected.pairs], axis=1), n)
-            inner = pairwise(
-                [images[i] for i in order],
-                metric,
-                n_jobs=n_jobs,
-                block_size=block_size,
-                executor=executor,
-                cache=cache,
-                progress=progress,
-                feature_progress=feature_progress,
-                selected=moved,
-                min_pool_pairs=min_pool_pairs,
-                _ordered=True,
-            )
-            back = np.ix_(inverse, inverse)
-            assert inner.compared is not None
-            return SimilarityMatrix(
-                ids,
-                inner.values[back],
-                inner.metric,
-                inner.params,
-                stats=inner.stats,
-                compared=inner.compared[back],
-            )
     values = np.eye(n)
     stats = CacheStats()
     mkey = metric_key(metric)

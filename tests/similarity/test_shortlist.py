@@ -107,39 +107,3 @@ def test_shortlist_settings_are_validated():
         SimilarityConfig(shortlist="yes")
     with pytest.raises(ConfigError, match="shortlist_k must be a positive integer"):
         SimilarityConfig(shortlist_k=0)
-
-
-def test_shortlisted_pairs_are_gathered_into_few_blocks_and_put_back_in_place():
-    from similarity.pairwise import _bandwidth_order, block_tasks
-
-    image_set, _ = generated_set(n_bases=8, copies=4, size=96, seed=5)
-    ims = _work(image_set, 96)
-    rng = np.random.default_rng(0)
-    shuffled = [ims[i] for i in rng.permutation(len(ims))]  # families scattered
-    s = shortlist(shuffled, 3)
-    metric = get_metric("mse")
-    full = pairwise(shuffled, metric, n_jobs=1)
-    part = pairwise(shuffled, metric, n_jobs=1, block_size=4, selected=s)
-    mask = s.mask()
-    np.testing.assert_array_equal(part.values[mask], full.values[mask])
-    assert (part.values[~mask] == 0).all() and part.ids == full.ids
-    np.testing.assert_array_equal(part.compared, mask)
-
-    def blocks_used(pairs: np.ndarray) -> int:
-        return sum(
-            bool(
-                (
-                    (pairs[:, 0] >= r0)
-                    & (pairs[:, 0] < r1)
-                    & (pairs[:, 1] >= c0)
-                    & (pairs[:, 1] < c1)
-                ).any()
-            )
-            for r0, r1, c0, c1 in block_tasks(len(ims), 4)
-        )
-
-    order = _bandwidth_order(s)
-    inverse = np.empty(len(ims), int)
-    inverse[order] = np.arange(len(ims))
-    gathered = np.sort(inverse[s.pairs], axis=1)
-    assert blocks_used(gathered) < blocks_used(s.pairs) / 1.5
