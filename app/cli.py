@@ -384,7 +384,7 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from .export import export_folders
     from .outputs import write_outputs
-    from .pipeline import POOL_MIN_IMAGES, run_analysis
+    from .pipeline import run_analysis
 
     try:
         config = _config_from_args(args)
@@ -415,9 +415,7 @@ def _analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     writing = False
     try:
         with (
-            open_executor(
-                config.scheduler, config.n_jobs, pool_min_items=POOL_MIN_IMAGES, n_items=2**31
-            )
+            open_executor(config.scheduler, config.n_jobs)
             if config.scheduler
             else nullcontext() as compute
         ):

@@ -242,11 +242,10 @@ def _evidence_figures(result: AnalysisResult) -> dict[str, bytes]:
 FIGURE_KEYS = "figures/.keys.json"
 
 
-def grid_key(result: AnalysisResult, label: int) -> str:
+def grid_key(result: AnalysisResult, label: int, members: list[str]) -> str:
     """What one cluster's grid figure is drawn from: its label, its members (ids and
     SHA-256, in order), its exemplar and the software version. Equal keys draw
     the same figure, so an unchanged cluster's figure is reused across runs."""
-    members = result.clusters()[label]
     ex = result.clustering.exemplars.get(label)
     parts = [
         atelier_version(),
@@ -276,9 +275,9 @@ def build_figures(
         scatter_figure(result, embedding=result.config.report.embedding)
     )
     figures["silhouette.png"] = figure_png(silhouette_figure(result))
-    for lab in sorted(result.clusters()):
+    for lab, members in result.clusters().items():
         name = ("noise" if lab < 0 else f"cluster_{lab:02d}") + ".png"
-        key = grid_key(result, lab)
+        key = grid_key(result, lab, members)
         known = reuse.get(key) if reuse else None
         figures[name] = known if known is not None else figure_png(cluster_grid(result, label=lab))
         if keys is not None:

@@ -17,7 +17,6 @@ pairs only, as a sparse graph:
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +28,7 @@ from preprocessing.errors import ClusteringError
 from .api import ClusteringResult, _relabel
 from .config import ClusteringConfig
 from .methods import _default_eps
-from .scores import per_image_silhouette
+from .scores import medoids, per_image_silhouette
 
 __all__ = ["SPARSE_METHODS", "cluster_sparse", "sparse_graph"]
 
@@ -106,11 +105,9 @@ def cluster_sparse(
         "shortlist mode: clustered on the sparse graph of the compared pairs; pairs not "
         "compared count as dissimilar"
     ]
-    params: dict[str, Any] = {
-        "eps": config.eps,
-        "min_samples": config.min_samples,
-        "min_cluster_size": config.min_cluster_size,
-    }
+    # pairs not compared are at distance 1 (similarity 0)
+    distance = np.where(compared, 1.0 - similarity, 1.0)
+    np.fill_diagonal(distance, 0.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if method == "spectral":
@@ -128,10 +125,9 @@ def cluster_sparse(
             criterion = "fixed"
         elif method == "hdbscan":
             graph = _chain_components(sparse_graph(similarity, compared, kind="distance"))
-            min_size = params.get("min_cluster_size", 2)
             labels = HDBSCAN(
-                min_cluster_size=min_size,
-                min_samples=params.get("min_samples"),
+                min_cluster_size=config.min_cluster_size,
+                min_samples=config.min_samples,
                 metric="precomputed",
                 metric_params={"max_distance": 1.0},
                 copy=True,
@@ -139,27 +135,17 @@ def cluster_sparse(
             criterion = "method"
         else:
             graph = sparse_graph(similarity, compared, kind="distance")
-            eps = params["eps"]
+            eps = config.eps
             if eps is None:
-                dense = np.where(compared, 1.0 - similarity, 1.0)
-                np.fill_diagonal(dense, 0.0)
-                eps = _default_eps(dense, "distance", params.get("min_samples", 2))
+                eps = _default_eps(distance, "distance", config.min_samples)
             labels = DBSCAN(
-                eps=eps, min_samples=params.get("min_samples", 2), metric="precomputed"
+                eps=eps, min_samples=config.min_samples, metric="precomputed"
             ).fit_predict(graph)
             criterion = "method"
     for w in caught:
         notes.append(f"{method}: {w.category.__name__}: {w.message}")
     labels = _relabel(np.asarray(labels, dtype=int))
     k_found = len(set(labels.tolist()) - {-1})
-    # exemplar: the member most similar, in sum over compared pairs, to its cluster
-    exemplars = {}
-    for lab in range(k_found):
-        members = np.flatnonzero(labels == lab)
-        sub = np.where(compared[np.ix_(members, members)], similarity[np.ix_(members, members)], 0)
-        exemplars[lab] = int(members[int(np.argmax(sub.sum(axis=1)))])
-    distance = np.where(compared, 1.0 - similarity, 1.0)
-    np.fill_diagonal(distance, 0.0)
     silhouette = per_image_silhouette(distance, labels)
     mean_sil = float(np.nanmean(silhouette)) if np.isfinite(silhouette).any() else float("nan")
     return ClusteringResult(
@@ -169,7 +155,7 @@ def cluster_sparse(
         consumes="affinity" if method == "spectral" else "distance",
         criterion=criterion,
         selection=[{"k": k_found, "k_found": k_found, "silhouette": mean_sil}],
-        exemplars=exemplars,
+        exemplars=medoids(distance, labels),
         silhouette=silhouette,
         scores={"silhouette": mean_sil},
         warnings=notes,

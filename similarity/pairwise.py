@@ -119,10 +119,7 @@ def _features(
         if key not in found:
             todo.setdefault(key, i)  # identical work images are computed once
     computed = extract_features(
-        [images[i] for i in todo.values()],
-        metric,
-        executor=executor,
-        progress=progress,
+        [images[i] for i in todo.values()], metric, executor=executor, progress=progress
     )
     new = dict(zip(todo, computed, strict=True))
     cache.put_features(mkey, new)

@@ -12,8 +12,8 @@ valid pixels) at 64 x 64 px, as a HOG vector (9 unsigned orientations, so a
 copy whose fills flipped from dark to light keeps its descriptor; 8 px cells,
 2 x 2 blocks), beside a 32 x 32 map of its gradient magnitude (zero mean);
 each part L2-normalised, then the whole. Measured recall of same-family pairs
-at ``k = 20``: 100 % on the sample artworks and on generated sets, see
-docs/scale.md.
+at ``k = 20``: 100 % on the sample artworks, 99.8 % on 1,000 and 98.9 % on
+3,000 generated images (docs/scale.md).
 """
 
 from __future__ import annotations

@@ -114,19 +114,13 @@ def test_web_server_makes_no_outbound_connection(tmp_path):
 
 def test_web_app_pages_make_no_outbound_connection(monkeypatch, samples_dir):
     """The app's pages, run in this process by AppTest through a whole analysis."""
-    import ipaddress
     import socket
 
+    from netguard.sitecustomize import _loopback as loopback
     from streamlit.testing.v1 import AppTest
 
     tried: list[object] = []
     real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def loopback(host: object) -> bool:
-        try:
-            return host in ("localhost", None) or ipaddress.ip_address(str(host)).is_loopback
-        except ValueError:
-            return False
 
     def connect(self, address):  # noqa: ANN001, ANN202
         if self.family != socket.AF_UNIX and not loopback(address[0]):
