@@ -9,6 +9,7 @@ from preprocessing.errors import ConfigError
 
 from .base import Metric
 from .brushstroke import Brushstroke
+from .contour import Contour
 from .cwssim import CWSSIM
 from .embedding import Embedding
 from .hashes import AverageHash, BlockMeanHash, MarrHildrethHash, PHash
@@ -24,6 +25,7 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         SIFT(),
+        Contour(),
         SSIM(),
         CWSSIM(),
         MSE(),
