@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from preprocessing import ImageSet, NoUsableImageError, load_folder, load_paths
-from similarity import METRICS, SimilarityMatrix, explain
+from similarity import METRICS, SimilarityMatrix
 
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import AnalysisConfig
+from .evidence import pair_figures
 from .outputs import json_safe
 from .pipeline import ProgressFn, compute_similarities, prepare_images
-from .plots import figure_png, pair_evidence_figure, thumbnail
+from .plots import figure_png, thumbnail
 from .report import render_forensic
 from .versions import atelier_version, library_versions
 
@@ -95,17 +96,14 @@ def compare(
     matrices = compute_similarities(aligned, config, None, progress, timings)
     scores = {name: float(m.values[0, 1]) for name, m in matrices.items()}
     a, b = aligned.images
-    fig = pair_evidence_figure(
-        a.id,
-        b.id,
-        explain(a, b, config.similarity.metric("sift")),
-        explain(a, b, config.similarity.metric("cw-ssim")),
-        scores,
-    )
+    figs = pair_figures(a, b, config.similarity, scores, record_a=images[a.id])
     return CompareResult(
         images,
         scores,
-        {"pair_evidence.png": figure_png(fig)},
+        {
+            "pair_evidence.png": figure_png(figs["pair"]),
+            "contour_evidence.png": figure_png(figs["contour"]),
+        },
         config,
         started,
         list(aligned.warnings),
@@ -205,15 +203,13 @@ def query(
         row["rank"] = rank
     top_rows = rows[: max(1, top)]
     figures = {}
-    sim_cfg = config.similarity
-    sift = sim_cfg.metric("sift") if "sift" in sim_cfg.metrics else METRICS["sift"]
-    local = sim_cfg.metric("cw-ssim") if "cw-ssim" in sim_cfg.metrics else METRICS["cw-ssim"]
     index = {im.id: im for im in aligned.images}
     for row in top_rows[:3]:
         a, b = index[q_id], index[row["reference"]]
         scores = {name: row[name] for name in matrices}
-        fig = pair_evidence_figure(a.id, b.id, explain(a, b, sift), explain(a, b, local), scores)
-        figures[f"evidence_rank_{row['rank']:02d}.png"] = figure_png(fig)
+        figs = pair_figures(a, b, config.similarity, scores, record_a=combined[q_id])
+        figures[f"evidence_rank_{row['rank']:02d}.png"] = figure_png(figs["pair"])
+        figures[f"evidence_rank_{row['rank']:02d}_contour.png"] = figure_png(figs["contour"])
     return QueryResult(q_id, combined, matrices, top_rows, figures, config, started)
 
 

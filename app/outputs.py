@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from preprocessing import AtelierError
-from similarity import explain, get_metric
 from similarity.cache import default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
+from .evidence import pair_figures
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -30,7 +30,6 @@ from .plots import (
     equalization_figure,
     figure_png,
     k_selection_figure,
-    pair_evidence_figure,
     scatter_figure,
     silhouette_figure,
     similarity_heatmap,
@@ -216,25 +215,20 @@ def _evidence_figures(result: AnalysisResult) -> dict[str, bytes]:
     count = result.config.report.evidence_pairs
     if count == 0 or len(result.ids) < 2:
         return {}
-    sim_cfg = result.config.similarity
-    sift = sim_cfg.metric("sift") if "sift" in sim_cfg.metrics else get_metric("sift")
-    local_name = "cw-ssim" if "cw-ssim" in sim_cfg.metrics else "ssim"
-    local_metric = (
-        sim_cfg.metric(local_name) if local_name in sim_cfg.metrics else get_metric(local_name)
-    )
     images = result.aligned.images
     out = {}
     for kind, pairs in top_pairs(result, count).items():
         for rank, (i, j) in enumerate(pairs, start=1):
             scores = {name: float(m.values[i, j]) for name, m in result.matrices.items()}
-            fig = pair_evidence_figure(
-                result.ids[i],
-                result.ids[j],
-                explain(images[i], images[j], sift),
-                explain(images[i], images[j], local_metric),
+            figs = pair_figures(
+                images[i],
+                images[j],
+                result.config.similarity,
                 scores,
+                record_a=result.images[result.ids[i]],
             )
-            out[f"pair_{kind}_{rank:02d}.png"] = figure_png(fig)
+            out[f"pair_{kind}_{rank:02d}.png"] = figure_png(figs["pair"])
+            out[f"pair_{kind}_{rank:02d}_contour.png"] = figure_png(figs["contour"])
     return out
 
 

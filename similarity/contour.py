@@ -137,18 +137,21 @@ class Contour(Metric):
     """
 
     name: ClassVar[str] = "contour"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
-    sigma: float = 1.5
-    edge_percentile: float = 85.0
+    sigma: float = 2.0
+    edge_percentile: float = 92.0
     n_bins: int = 8
-    tolerance: float = 0.012
+    tolerance: float = 0.01
     max_points: int = 4000
     min_points: int = 20
-    max_keypoints: int = 1000
+    max_keypoints: int = 400
     ratio: float = 0.8
     ransac_px: float = 3.0
-    min_inliers: int = 12
+    min_inliers: int = 6
+    min_length: int = 12
+    search_shift: float = 0.06
+    icp_iters: int = 10
     border: int = 3
     mirror: bool = False
     seed: int = 0
@@ -200,6 +203,13 @@ class Contour(Metric):
             dy = np.round(gy * scale).astype(np.int16)
             canny = cv2.Canny(dx, dy, max(high * 0.5, 1.0), max(high, 2.0), L2gradient=True)
             edges = (canny > 0) & valid
+            # outlines are long; texture (brushwork, grain, noise) leaves short fragments
+            _, comp, stats, _ = cv2.connectedComponentsWithStats(
+                edges.astype(np.uint8), connectivity=8
+            )
+            long_enough = stats[:, cv2.CC_STAT_AREA] >= self.min_length
+            long_enough[0] = False
+            edges = long_enough[comp]
         rows, cols = np.nonzero(edges)
         angles = np.mod(np.arctan2(gy[rows, cols], gx[rows, cols]), np.pi).astype(np.float32)
         bins = _bin(angles, self.n_bins)
@@ -236,7 +246,7 @@ class Contour(Metric):
         for desc in (b.keypoints.descriptors, b.inverted):
             other = Keypoints(b.keypoints.points, desc, b.keypoints.shape)
             pairs = mutual_matches(a.keypoints, other, ratio=self.ratio)
-            if len(pairs) < self.min_inliers:
+            if len(pairs) < max(self.min_inliers, 4):
                 continue
             mat, inl = fit_model(
                 a.keypoints.points[pairs[:, 0]],
@@ -248,33 +258,105 @@ class Contour(Metric):
                 confidence=0.995,
             )
             count = int(inl.sum())
-            if mat is not None and count >= self.min_inliers and count > best[1] and _plausible(mat):
+            good = count >= self.min_inliers and count >= 0.3 * len(pairs)
+            if mat is not None and good and count > best[1] and _plausible(mat):
                 best = (mat, count)
         return best
 
-    def _directed(self, src: ContourSide, dst: ContourSide, mat: np.ndarray) -> np.ndarray:
-        """Distance (px) from each of src's contour pixels, carried by ``mat``, to dst's."""
-        rows, cols = src.points[:, 0].astype(np.float64), src.points[:, 1].astype(np.float64)
+    def _carry(
+        self, src: ContourSide, mat: np.ndarray, keep: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """src's contour pixels (or the subset ``keep``) carried by ``mat``: cols, rows, bins."""
+        pts = src.points if keep is None else src.points[keep]
+        ang = src.angles if keep is None else src.angles[keep]
+        rows, cols = pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64)
         x = mat[0, 0] * cols + mat[0, 1] * rows + mat[0, 2]
         y = mat[1, 0] * cols + mat[1, 1] * rows + mat[1, 2]
         w = mat[2, 0] * cols + mat[2, 1] * rows + mat[2, 2]
-        x, y = x / w, y / w
         # a gradient (normal) direction is carried by the inverse transpose of the linear part
         lin_inv_t = np.linalg.inv(mat[:2, :2]).T
-        nx, ny = np.cos(src.angles), np.sin(src.angles)
+        nx, ny = np.cos(ang), np.sin(ang)
         tx = lin_inv_t[0, 0] * nx + lin_inv_t[0, 1] * ny
         ty = lin_inv_t[1, 0] * nx + lin_inv_t[1, 1] * ny
-        bins = _bin(np.mod(np.arctan2(ty, tx), np.pi), self.n_bins)
+        return x / w, y / w, _bin(np.mod(np.arctan2(ty, tx), np.pi), self.n_bins)
+
+    @staticmethod
+    def _lookup(dst: ContourSide, x: np.ndarray, y: np.ndarray, bins: np.ndarray) -> np.ndarray:
+        """Distance (px) to dst's nearest compatible contour; NaN off dst's content."""
         r = np.rint(y).astype(np.int64)
         c = np.rint(x).astype(np.int64)
         n_rows, n_cols = dst.valid.shape
         ok = (r >= 0) & (r < n_rows) & (c >= 0) & (c < n_cols)
-        out = np.full(len(rows), np.nan)
-        idx = np.nonzero(ok)[0]
-        on = dst.valid[r[idx], c[idx]]
-        idx = idx[on]
-        out[idx] = dst.distance[bins[idx], r[idx], c[idx]] / _DIST_STEPS
+        out = np.full(np.shape(x), np.nan)
+        idx = np.nonzero(ok)
+        r, c, b = r[idx], c[idx], np.broadcast_to(bins, np.shape(x))[idx]
+        on = dst.valid[r, c]
+        sel = tuple(i[on] for i in idx)
+        out[sel] = dst.distance[b[on], r[on], c[on]] / _DIST_STEPS
         return out
+
+    def _directed(self, src: ContourSide, dst: ContourSide, mat: np.ndarray) -> np.ndarray:
+        """Distance (px) from each of src's contour pixels, carried by ``mat``, to dst's."""
+        x, y, bins = self._carry(src, mat)
+        return self._lookup(dst, x, y, bins)
+
+    def _subscore(self, d: np.ndarray, t: float) -> np.ndarray:
+        """Truncated chamfer score along the last axis, off-content pixels counted as misses."""
+        return np.mean(np.clip(1.0 - np.nan_to_num(d, nan=t) / t, 0.0, 1.0), axis=-1)
+
+    def _chamfer_fit(
+        self, a: ContourSide, b: ContourSide, start: np.ndarray, *, search: bool
+    ) -> np.ndarray:
+        """Refine ``start`` (a -> b) by chamfer matching: the affine map that brings a's
+        contours onto b's nearest compatible ones (Barrow et al. 1977, Borgefors 1988).
+
+        With ``search``, first the best translation within ``search_shift`` x the side
+        (a grid of shifts, scored on a subsample); then iterated closest points: each
+        of a's pixels moves down the gradient of b's distance map onto b's contour,
+        and an affine map is fitted to those pairs by least squares.
+        """
+        n = len(a.points)
+        if n < self.min_points:
+            return start
+        keep = np.linspace(0, n - 1, min(n, 600)).round().astype(np.int64)
+        side = max(a.valid.shape)
+        t = self.tolerance * side
+        mat = start.copy()
+        if search:
+            x, y, bins = self._carry(a, mat, keep)
+            span = self.search_shift * side
+            offsets = np.arange(-span, span + 1e-9, max(1.0, span / 6))
+            grid_x, grid_y = np.meshgrid(offsets, offsets)
+            sx, sy = grid_x.ravel(), grid_y.ravel()
+            d = self._lookup(b, x[None, :] + sx[:, None], y[None, :] + sy[:, None], bins[None, :])
+            best = int(np.argmax(self._subscore(d, t)))
+            mat = np.array([[1, 0, sx[best]], [0, 1, sy[best]], [0, 0, 1]]) @ mat
+        src = np.column_stack([a.points[keep, 1], a.points[keep, 0], np.ones(len(keep))])
+        n_rows, n_cols = b.valid.shape
+        for _ in range(self.icp_iters):
+            x, y, bins = self._carry(a, mat, keep)
+            d = self._lookup(b, x, y, bins)
+            r = np.clip(np.rint(y).astype(np.int64), 1, n_rows - 2)
+            c = np.clip(np.rint(x).astype(np.int64), 1, n_cols - 2)
+            dist = b.distance
+            scale = np.float32(0.5 / _DIST_STEPS)
+            gx = (dist[bins, r, c + 1].astype(np.float32) - dist[bins, r, c - 1]) * scale
+            gy = (dist[bins, r + 1, c].astype(np.float32) - dist[bins, r - 1, c]) * scale
+            norm = np.hypot(gx, gy)
+            use = np.isfinite(d) & (d < 2 * t) & (norm > 0.3)
+            if use.sum() < max(self.min_points, 12):
+                break
+            qx = x[use] - d[use] * gx[use] / norm[use]
+            qy = y[use] - d[use] * gy[use] / norm[use]
+            sol, *_ = np.linalg.lstsq(src[use], np.column_stack([qx, qy]), rcond=None)
+            new = np.vstack([sol.T, [0.0, 0.0, 1.0]])
+            if not _plausible(new):
+                break
+            step = np.abs(new - mat).max()
+            mat = new
+            if step < 1e-3:
+                break
+        return mat
 
     def _score(self, dist: np.ndarray, side: int) -> tuple[float, int]:
         d = dist[np.isfinite(dist)]
@@ -284,20 +366,24 @@ class Contour(Metric):
         return float(np.mean(np.clip(1.0 - d / t, 0.0, 1.0))), int(d.size)
 
     def _match_sides(self, a: ContourSide, b: ContourSide) -> ContourMatch:
-        mat, inliers = self._fit(a, b)
-        aligned = mat is not None
-        if mat is None:
-            mat = np.eye(3)
-        d_ab = self._directed(a, b, mat)
-        d_ba = self._directed(b, a, np.linalg.inv(mat))
+        fitted, inliers = self._fit(a, b)
+        hypotheses = [self._chamfer_fit(a, b, np.eye(3), search=True)]
+        if fitted is not None:
+            hypotheses.append(self._chamfer_fit(a, b, fitted, search=False))
         side = max(a.valid.shape)
-        s_ab, n_ab = self._score(d_ab, side)
-        s_ba, n_ba = self._score(d_ba, side)
-        counts = [(s, n) for s, n in ((s_ab, n_ab), (s_ba, n_ba)) if n >= self.min_points]
-        sim = float(np.mean([s for s, _ in counts])) if counts else 0.0
-        return ContourMatch(
-            float(min(1.0, max(0.0, sim))), mat, aligned, False, inliers, d_ab, d_ba
-        )
+        matches = []
+        for mat in hypotheses:
+            d_ab = self._directed(a, b, mat)
+            d_ba = self._directed(b, a, np.linalg.inv(mat))
+            s_ab, n_ab = self._score(d_ab, side)
+            s_ba, n_ba = self._score(d_ba, side)
+            counts = [(s, n) for s, n in ((s_ab, n_ab), (s_ba, n_ba)) if n >= self.min_points]
+            sim = float(np.mean([s for s, _ in counts])) if counts else 0.0
+            moved = not np.allclose(mat, np.eye(3), atol=1e-9)
+            matches.append(
+                ContourMatch(float(min(1.0, max(0.0, sim))), mat, moved, False, inliers, d_ab, d_ba)
+            )
+        return max(matches, key=lambda m: m.similarity)
 
     def match(self, a: ContourFeatures, b: ContourFeatures) -> ContourMatch:
         """Align ``b`` onto ``a`` (and its mirror image, with ``mirror``); the better match."""
@@ -322,13 +408,15 @@ class Contour(Metric):
         Keys: ``contours_a`` (A's contour pixels, ``(col, row)``), ``contours_b``
         (B's, carried onto A), ``deviation`` (for each of B's, its distance in
         work-image pixels to A's nearest compatible contour, NaN off the
-        overlap), ``transform`` (3 x 3, A -> B's side as matched), ``mirrored``,
-        ``aligned`` and ``inliers``.
+        overlap), ``transform`` (3 x 3, A -> B's side as matched), ``mirrored``
+        and ``aligned`` (a transform was fitted, not the work images' own kept).
         """
         m = self.match(a, b)
         side_b = b.mirrored if m.mirrored and b.mirrored is not None else b.upright
         inv = np.linalg.inv(m.transform)
-        pts = np.column_stack([side_b.points[:, 1], side_b.points[:, 0], np.ones(len(side_b.points))])
+        pts = np.column_stack(
+            [side_b.points[:, 1], side_b.points[:, 0], np.ones(len(side_b.points))]
+        )
         on_a = pts @ inv.T
         on_a = on_a[:, :2] / on_a[:, 2:3]
         return {
@@ -338,7 +426,6 @@ class Contour(Metric):
             "transform": m.transform,
             "mirrored": m.mirrored,
             "aligned": m.aligned,
-            "inliers": m.inliers,
         }
 
 
@@ -350,9 +437,7 @@ def _plausible(mat: np.ndarray) -> bool:
     """An affine map a copy could have undergone: scale 1/4..4, aspect within 2, no flip."""
     lin = mat[:2, :2]
     sv = np.linalg.svd(lin, compute_uv=False)
-    return bool(
-        np.linalg.det(lin) > 0 and 0.25 <= sv[1] and sv[0] <= 4.0 and sv[0] / sv[1] <= 2.0
-    )
+    return bool(np.linalg.det(lin) > 0 and 0.25 <= sv[1] and sv[0] <= 4.0 and sv[0] / sv[1] <= 2.0)
 
 
 def _same(a: ContourSide, b: ContourSide) -> bool:

@@ -39,6 +39,12 @@ class PairEvidence:
     keypoints_a, keypoints_b, matches, inliers, transform
         SIFT: keypoint positions (col, row), mutual matches (index pairs),
         RANSAC inlier flags, and the 3 x 3 transform from a to b.
+    contours_a, contours_b, deviation, mirrored, aligned
+        Contour: A's contour pixels and B's carried onto A, ``(col, row)``;
+        for each of B's, its distance in work-image pixels to A's nearest
+        contour of a compatible orientation (NaN off the overlap); whether B's
+        mirror image matched better (``image_b`` and ``b_on_a`` are then the
+        mirror image); whether a transform was fitted.
     """
 
     metric: str
@@ -54,6 +60,17 @@ class PairEvidence:
     matches: np.ndarray | None = None
     inliers: np.ndarray | None = None
     transform: np.ndarray | None = None
+    contours_a: np.ndarray | None = None
+    contours_b: np.ndarray | None = None
+    deviation: np.ndarray | None = None
+    mirrored: bool = False
+    aligned: bool | None = None
+
+
+_EXTRA = (
+    "local_map", "keypoints_a", "keypoints_b", "matches", "inliers", "transform",
+    "contours_a", "contours_b", "deviation",
+)  # fmt: skip
 
 
 def explain(
@@ -78,6 +95,10 @@ def explain(
     a = np.asarray(image_a.gray, np.float32)
     b = np.asarray(image_b.gray, np.float32)
     mask_b: np.ndarray = np.asarray(image_b.mask, np.float32)
+    mirrored = bool(extra.get("mirrored", False))
+    if mirrored:  # the metric matched B's mirror image; its transform starts from there
+        b = np.ascontiguousarray(b[:, ::-1])
+        mask_b = np.ascontiguousarray(mask_b[:, ::-1])
     transform = extra.get("transform")
     if transform is not None:
         size = a.shape[::-1]
@@ -96,8 +117,7 @@ def explain(
         b_on_a=np.clip(b_on_a, 0, 1).astype(np.float32),
         valid=valid,
         difference=difference,
-        **{
-            k: extra.get(k)
-            for k in ("local_map", "keypoints_a", "keypoints_b", "matches", "inliers", "transform")
-        },
+        mirrored=mirrored,
+        aligned=extra.get("aligned"),  # type: ignore[arg-type]
+        **{k: extra.get(k) for k in _EXTRA},
     )

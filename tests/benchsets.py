@@ -157,7 +157,9 @@ def _photometric(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 
 def _jpeg(rng: np.random.Generator, img: np.ndarray, lo: int = 60, hi: int = 92) -> np.ndarray:
     u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(lo, hi))])
+    ok, buf = cv2.imencode(
+        ".jpg", u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(lo, hi))]
+    )
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255.0
 
 
@@ -202,7 +204,7 @@ def _brush(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _repaint(rng: np.random.Generator, img: np.ndarray, mode: str) -> np.ndarray:
-    """The template painted again: ``palette``, ``inverted`` (light and dark swapped) or ``gray``."""
+    """The template painted again: ``palette``, ``inverted`` (light/dark swapped), ``gray``."""
     lum = img @ np.float32([0.299, 0.587, 0.114])
     if mode == "inverted":
         lum = 1.0 - lum
@@ -210,7 +212,7 @@ def _repaint(rng: np.random.Generator, img: np.ndarray, mode: str) -> np.ndarray
     if mode == "gray":
         out = np.repeat(lum[:, :, None], 3, axis=2)
     else:
-        dark, light = rng.uniform(0, 0.45, size=3), rng.uniform(0.55, 1.0, size=3)
+        dark, light = rng.uniform(0, 0.35, size=3), rng.uniform(0.65, 1.0, size=3)
         out = dark + lum[:, :, None] * (light - dark)
     out = out * _brush(rng, lum.shape)[:, :, None]
     return np.clip(out, 0, 1).astype(np.float32)
@@ -299,7 +301,9 @@ def _impression(rng: np.random.Generator, plate: np.ndarray) -> np.ndarray:
     ink = 1.0 / (1.0 + np.exp((lum - level) * rng.uniform(10, 25)))
     wipe = 1.0 + 0.25 * _smooth_field(rng, lum.shape, max(lum.shape) / 8)
     ink = np.clip(ink * wipe, 0, 1)
-    paper = rng.uniform(0.8, 0.97, size=3) * (1 + 0.03 * _smooth_field(rng, lum.shape, 3)[..., None])
+    paper = rng.uniform(0.8, 0.97, size=3) * (
+        1 + 0.03 * _smooth_field(rng, lum.shape, 3)[..., None]
+    )
     colour = rng.uniform(0.0, 0.25, size=3)
     out = paper * (1 - ink[..., None]) + colour * ink[..., None]
     out = _global(rng, out.astype(np.float32), 0.4)
@@ -399,6 +403,21 @@ def _record(image_id: str, rgb: np.ndarray) -> ImageRecord:
     return ImageRecord(image_id, None, digest, pixels, meta)
 
 
+class _Collector:
+    """Numbers each family's images and keeps the records and the ground truth."""
+
+    def __init__(self) -> None:
+        self.records: list[ImageRecord] = []
+        self.truth: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+
+    def emit(self, family: str, rgb: np.ndarray) -> None:
+        i = self.counts[family] = self.counts.get(family, -1) + 1
+        image_id = f"{family}_{i}.png"
+        self.records.append(_record(image_id, rgb))
+        self.truth[image_id] = family
+
+
 def benchmark_sets(
     *,
     paintings: list[tuple[str, np.ndarray]] | None = None,
@@ -440,19 +459,12 @@ def benchmark_sets(
                 works = [srcs[i][1] for i in rng.permutation(len(srcs))]
             if quick:
                 works = works[:4]
-            records: list[ImageRecord] = []
-            truth: dict[str, str] = {}
-            counts: dict[str, int] = {}
-
-            def emit(family: str, rgb: np.ndarray) -> None:
-                i = counts[family] = counts.get(family, -1) + 1
-                image_id = f"{family}_{i}.png"
-                records.append(_record(image_id, rgb))
-                truth[image_id] = family
-
-            build(rng, works, emit)
+            collected = _Collector()
+            build(rng, works, collected.emit)
             name = f"{recipe}-{'dev' if half == 'development' else 'held'}"
-            yield LabelledSet(name, half, kinds, ImageSet(tuple(records)), truth)
+            yield LabelledSet(
+                name, half, kinds, ImageSet(tuple(collected.records)), collected.truth
+            )
 
 
 def write_set(labelled: LabelledSet, folder: str | Path) -> None:

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from similarity import PairEvidence
 
-__all__ = ["pair_evidence_figure"]
+__all__ = ["contour_evidence_figure", "pair_evidence_figure"]
 
 
 def _side_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
@@ -97,5 +97,85 @@ def pair_evidence_figure(
         ax.set_yticks([])
     text = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
     fig.suptitle(f"A = {name_a}   B = {name_b}\n{text}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def contour_evidence_figure(
+    name_a: str,
+    name_b: str,
+    contour: PairEvidence,
+    *,
+    pixel_scale: float = 1.0,
+    tolerance_px: float | None = None,
+) -> Figure:
+    """The tracing-paper view: both outlines on A after alignment, and where B's depart.
+
+    Parameters
+    ----------
+    name_a, name_b : str
+    contour : PairEvidence
+        The contour metric's evidence (``contours_a``, ``contours_b``, ``deviation``).
+    pixel_scale : float
+        Pixels of A's original per work-image pixel: deviations are shown in
+        the original's pixels.
+    tolerance_px : float, optional
+        The metric's tolerance in work-image pixels (drawn on the colour bar).
+    """
+    if contour.contours_a is None or contour.contours_b is None or contour.deviation is None:
+        raise ValueError("not a contour evidence")
+    fig = Figure(figsize=(12, 5.6))
+    axes = fig.subplots(1, 2)
+    a = contour.image_a
+    rows, cols = a.shape
+    for ax in axes:
+        ax.imshow(
+            np.where(contour.valid | (a > -1), 1.0 - 0.25 * (1.0 - a), 1.0),
+            cmap="gray",
+            vmin=0,
+            vmax=1,
+        )
+    ca, cb = contour.contours_a, contour.contours_b
+    inside = (cb[:, 0] >= 0) & (cb[:, 0] < cols) & (cb[:, 1] >= 0) & (cb[:, 1] < rows)
+    axes[0].scatter(ca[:, 0], ca[:, 1], s=0.6, c="#d01c8b", linewidths=0, label=f"A: {name_a}")
+    axes[0].scatter(
+        cb[inside, 0], cb[inside, 1], s=0.6, c="#1a9641", linewidths=0, label=f"B: {name_b}"
+    )
+    how = "B's mirror image" if contour.mirrored else "B"
+    moved = "aligned onto A" if contour.aligned else "as placed (no transform found)"
+    axes[0].set_title(f"outlines: A magenta, {how} green, {moved}", fontsize=9)
+    axes[0].legend(loc="lower right", fontsize=7, markerscale=8)
+    dev = contour.deviation * pixel_scale
+    shown = np.isfinite(dev) & inside
+    top = max(1.0, float(np.nanpercentile(dev[shown], 95))) if shown.any() else 1.0
+    pts = axes[1].scatter(
+        cb[shown, 0],
+        cb[shown, 1],
+        s=1.2,
+        c=dev[shown],
+        cmap="plasma",
+        vmin=0,
+        vmax=top,
+        linewidths=0,
+    )
+    bar = fig.colorbar(pts, ax=axes[1], fraction=0.046, pad=0.02)
+    bar.set_label("distance to A's nearest outline (pixels of A's original)", fontsize=8)
+    if tolerance_px is not None:
+        bar.ax.axhline(tolerance_px * pixel_scale, color="white", linewidth=1.5)
+    med = float(np.median(dev[shown])) if shown.any() else float("nan")
+    axes[1].set_title(
+        f"where B's outlines depart from A's (median {med:.1f} px; white line: tolerance)",
+        fontsize=9,
+    )
+    for ax in axes:
+        ax.set_xlim(0, cols)
+        ax.set_ylim(rows, 0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        f"contour (tracing) test   A = {name_a}   B = {name_b}   "
+        f"similarity {contour.similarity:.3f}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.evidence import pair_figures
 from app.plots import (
     dendrogram_figure,
     k_selection_figure,
-    pair_evidence_figure,
     scatter_figure,
     silhouette_figure,
     similarity_heatmap,
     thumbnail,
 )
 from clustering import LINKAGES, METHODS, SELECTION_CRITERIA
-from similarity import METRICS, explain
+from similarity import METRICS
 
 from . import state
 
@@ -64,10 +64,9 @@ def similarity_page() -> None:
         i, j = ids.index(a), ids.index(b)
         ims = res.aligned.images
         scores = {n: float(m.values[i, j]) for n, m in res.matrices.items()}
-        fig = pair_evidence_figure(
-            a, b, explain(ims[i], ims[j], "sift"), explain(ims[i], ims[j], "cw-ssim"), scores
-        )
-        st.pyplot(fig)
+        figs = pair_figures(ims[i], ims[j], res.config.similarity, scores, record_a=res.images[a])
+        st.pyplot(figs["pair"])
+        st.pyplot(figs["contour"])
 
 
 def _clustering_ui() -> None:

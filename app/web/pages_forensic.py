@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.evidence import pair_figures
 from app.forensic import FORENSIC_METRICS, standing
 from app.outputs import build_figures, html_to_pdf, run_record
-from app.plots import pair_evidence_figure, thumbnail
+from app.plots import thumbnail
 from app.report import render_report
 from preprocessing import AtelierError, load_uploads, sanitize_upload_name
 from preprocessing.work import make_work_image
@@ -35,7 +36,7 @@ def compare_page() -> None:
     b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="cmp_b")
     i, j = ids.index(a), ids.index(b)
     ims = res.aligned.images
-    sift = explain(ims[i], ims[j], "sift")
+    sift = explain(ims[i], ims[j], res.config.similarity.metric("sift"))
     cols = st.columns(2)
     cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {a}")
     cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {b}")
@@ -53,7 +54,14 @@ def compare_page() -> None:
         pd.DataFrame({"metric": list(scores), "similarity": list(scores.values())}),
         width="stretch",
     )
-    st.pyplot(pair_evidence_figure(a, b, sift, explain(ims[i], ims[j], "cw-ssim"), scores))
+    figs = pair_figures(ims[i], ims[j], res.config.similarity, scores, record_a=res.images[a])
+    st.pyplot(figs["pair"])
+    st.markdown(
+        "**The tracing test** (contour similarity): after alignment, do the outlines "
+        "coincide? Magenta: A's outlines; green: B's; right: how far each of B's "
+        "outlines lies from A's, in pixels of A's original."
+    )
+    st.pyplot(figs["contour"])
 
 
 def pair_scores(res, i: int, j: int) -> dict[str, float]:  # noqa: ANN001 - AnalysisResult

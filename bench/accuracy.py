@@ -1,0 +1,247 @@
+"""Accuracy that generalises: choose on the development half, report on the held-out half.
+
+    .venv/bin/python bench/accuracy.py            # every set (about 15 min here)
+    .venv/bin/python bench/accuracy.py --quick    # a small subset (the test suite's)
+    .venv/bin/python bench/accuracy.py --offline  # never download the real paintings
+
+Sets: ``tests/benchsets.py`` (six recipes, each made once for the development
+half and once, from other sources and another seed, for the held-out half),
+plus the 11 real Raphael copies (``app.paintings``), downloaded once into the
+cache on this script's request (say ``--offline`` to skip them).
+
+Every candidate (a similarity, a way to combine similarities, a clustering
+method; k always automatic) is scored by the adjusted Rand index against the
+families (noise counts as one family per image). The candidate chosen is the
+one with the best worst development set, then the best development mean; the
+held-out half is printed for every candidate but never read by the choice.
+Baselines: the reference tool's naive path (an SSIM or SIFT matrix, spectral
+clustering, k by a silhouette computed on the similarities) and clustimage's
+own pipeline as its users run it, when clustimage is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "tests"))  # the set generator
+
+from benchsets import LabelledSet, benchmark_sets  # noqa: E402
+
+from app.config import AnalysisConfig  # noqa: E402
+from app.paintings import PaintingsUnavailable, fetch_paintings  # noqa: E402
+from app.pipeline import run_analysis  # noqa: E402
+from clustering import ClusteringConfig, cluster, evaluate_labels, read_labels  # noqa: E402
+from preprocessing import ImageSet, load_folder  # noqa: E402
+from similarity import SimilarityMatrix, fuse  # noqa: E402
+from similarity.fusion import local_scaling  # noqa: E402
+
+#: matrix name -> (metric, parameters)
+BASE = {
+    "contour": ("contour", {}),
+    "contour-mirror": ("contour", {"mirror": True}),
+    "sift": ("sift", {}),
+    "cw-ssim": ("cw-ssim", {"first_scale": 0, "height": 3}),
+    "ssim": ("ssim", {}),
+}
+
+Combo = Callable[[dict[str, SimilarityMatrix]], SimilarityMatrix]
+
+COMBOS: dict[str, Combo] = {
+    "contour": lambda m: m["contour"],
+    "contour-mirror": lambda m: m["contour-mirror"],
+    "sift": lambda m: m["sift"],
+    "cw-ssim": lambda m: m["cw-ssim"],
+    "rank(sift,cw-ssim)": lambda m: fuse([m["sift"], m["cw-ssim"]]),
+    "rank(contour-m,sift)": lambda m: fuse([m["contour-mirror"], m["sift"]]),
+    "rank(contour-m,sift,cw-ssim)": lambda m: fuse([m["contour-mirror"], m["sift"], m["cw-ssim"]]),
+    "ls(contour-m)": lambda m: local_scaling(m["contour-mirror"]),
+    "ls(rank(contour-m,sift))": lambda m: local_scaling(fuse([m["contour-mirror"], m["sift"]])),
+}
+
+METHODS = {
+    "hdbscan": {"method": "hdbscan"},
+    "spectral": {"method": "spectral"},
+    "agglomerative": {"method": "agglomerative"},
+    "affinity": {"method": "affinity"},
+}
+
+
+def matrices_for(images: ImageSet, cache_dir: str | None) -> dict[str, SimilarityMatrix]:
+    """Every base matrix of one set (features and pairs from the disk cache when there)."""
+    out: dict[str, SimilarityMatrix] = {}
+    for name, (metric, params) in BASE.items():
+        cfg = AnalysisConfig().replace(
+            similarity={
+                "metrics": [metric],
+                "metric_params": {metric: params},
+                "fuse": "none",
+                "cache_dir": cache_dir,
+            }
+        )
+        out[name] = run_analysis(images, cfg).matrices[metric]
+    return out
+
+
+def naive_reference(matrix: SimilarityMatrix, seed: int) -> np.ndarray:
+    """The reference tool's path: spectral clustering, k by a silhouette on *similarities*."""
+    from sklearn.cluster import SpectralClustering
+    from sklearn.metrics import silhouette_score
+
+    s = matrix.values
+    best, labels = -np.inf, np.zeros(len(s), int)
+    for k in range(2, min(25, len(s) - 1) + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lab = SpectralClustering(k, affinity="precomputed", random_state=seed).fit_predict(s)
+            # the bug: similarities given where distances are expected (diagonal zeroed so
+            # scikit-learn accepts them, as the reference tool's callers must)
+            score = silhouette_score(s - np.diag(np.diag(s)), lab, metric="precomputed")
+        if score > best:
+            best, labels = score, lab
+    return labels
+
+
+def clustimage_labels(images: ImageSet) -> np.ndarray | None:
+    """clustimage's default pipeline (PCA features, agglomerative, silhouette) on the set."""
+    try:
+        from clustimage import Clustimage
+    except ImportError:
+        return None
+    import cv2
+
+    rows = []
+    for rec in images:
+        gray = cv2.cvtColor(np.asarray(rec.pixels, np.float32), cv2.COLOR_RGB2GRAY)
+        rows.append(cv2.resize(gray, (128, 128), interpolation=cv2.INTER_AREA).ravel() * 255)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            cl = Clustimage(method="pca", verbose=50, use_image_cache=False)
+            result = cl.fit_transform(np.asarray(rows, np.float64))
+        except Exception:  # noqa: BLE001 - a reference tool's own failure is a result
+            return None
+    return np.asarray(result["labels"], int)
+
+
+def ari(ids: tuple[str, ...], labels: np.ndarray, truth: dict[str, str]) -> float:
+    return float(evaluate_labels(ids, np.asarray(labels), truth)["adjusted_rand"])
+
+
+def load_sets(args: argparse.Namespace) -> list[LabelledSet]:
+    paintings = None
+    if args.offline:
+        print("real paintings: skipped (--offline)")
+    else:
+        try:
+            folder = fetch_paintings(args.cache_dir)
+            import cv2
+
+            paintings = [
+                (p.name, cv2.imread(str(p), cv2.IMREAD_COLOR)[:, :, ::-1])
+                for p in sorted(folder.glob("*.jpg"), key=lambda p: int(p.name.split("_")[0]))
+            ]
+            print(f"real paintings: {len(paintings)} photographs from {folder}")
+        except PaintingsUnavailable as err:
+            print(f"real paintings: skipped, {err}")
+    recipes = ("workshop", "rehand", "prints") if args.quick else None
+    sets = list(benchmark_sets(paintings=paintings, recipes=recipes, quick=args.quick))
+    return sets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small subset of the sets")
+    parser.add_argument("--offline", action="store_true", help="never download the paintings")
+    parser.add_argument("--cache-dir", default=None, help="Atelier's feature cache folder")
+    parser.add_argument("--no-baselines", action="store_true")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    sets = load_sets(args)
+    samples = load_folder(ROOT / "sample_artworks")
+    sample_truth = read_labels(ROOT / "sample_artworks" / "families.csv")
+    print(
+        f"{len(sets)} sets, {sum(len(s.images) for s in sets)} images "
+        f"(+ samples {len(samples)}); generated in {time.perf_counter() - t0:.0f} s"
+    )
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    columns: list[tuple[str, str]] = []  # (set name, half)
+    all_sets = [(s.name, s.half, s.images, s.truth) for s in sets]
+    all_sets.append(("samples", "samples", samples, sample_truth))
+    for name, half, images, truth in all_sets:
+        t1 = time.perf_counter()
+        mats = matrices_for(images, args.cache_dir)
+        ids = mats["sift"].ids
+        columns.append((name, half))
+        for combo_name, combo in COMBOS.items():
+            m = combo(mats)
+            for method_name, method in METHODS.items():
+                r = cluster(m.values, ClusteringConfig(**method), random_state=0)
+                scores.setdefault((combo_name, method_name), {})[name] = ari(ids, r.labels, truth)
+        if not args.no_baselines:
+            for metric in ("ssim", "sift"):
+                lab = naive_reference(mats[metric], 0)
+                scores.setdefault((f"naive {metric}", "spectral+sil(S)"), {})[name] = ari(
+                    ids, lab, truth
+                )
+            lab = clustimage_labels(images)
+            scores.setdefault(("clustimage", "default"), {})[name] = (
+                ari(ids, lab, truth) if lab is not None else float("nan")
+            )
+        print(f"  {name}: {len(images)} images, {time.perf_counter() - t1:.0f} s", flush=True)
+    report(scores, columns)
+    print(f"\nmeasured in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def report(scores: dict[tuple[str, str], dict[str, float]], columns: list[tuple[str, str]]) -> None:
+    dev = [n for n, h in columns if h == "development"]
+    held = [n for n, h in columns if h == "held-out"]
+    rows = []
+    for (combo, method), vals in scores.items():
+        d = [vals[n] for n in dev]
+        h = [vals[n] for n in held]
+        rows.append(
+            (
+                float(np.nanmin(d)) if d else np.nan,
+                float(np.nanmean(d)) if d else np.nan,
+                combo,
+                method,
+                vals,
+                float(np.nanmin(h)) if h else np.nan,
+                float(np.nanmean(h)) if h else np.nan,
+            )
+        )
+    rows.sort(key=lambda r: (-np.nan_to_num(r[0], nan=-9), -np.nan_to_num(r[1], nan=-9)))
+    short = {n: n.replace("-dev", "").replace("-held", "")[:9] for n, _ in columns}
+    print("\nadjusted Rand index, automatic k (noise = one family per image)")
+    print(f"development half: {', '.join(dev)}")
+    print(f"held-out half:    {', '.join(held)}")
+    head = f"{'similarity':<30}{'method':<16}"
+    head += "".join(f"{short[n]:>10}" for n in dev) + f"{'dev min':>9}{'dev mean':>9} |"
+    head += "".join(f"{short[n]:>10}" for n in held) + f"{'held min':>9}{'held mean':>10}"
+    head += f"{'samples':>9}"
+    print(head)
+    for dmin, dmean, combo, method, vals, hmin, hmean in rows:
+        line = f"{combo:<30}{method:<16}" + "".join(f"{vals[n]:>10.3f}" for n in dev)
+        line += f"{dmin:>9.3f}{dmean:>9.3f} |" + "".join(f"{vals[n]:>10.3f}" for n in held)
+        line += f"{hmin:>9.3f}{hmean:>10.3f}{vals.get('samples', np.nan):>9.3f}"
+        print(line)
+    best = next(r for r in rows if not r[2].startswith(("naive", "clustimage")))
+    print(
+        f"\nchosen on the development half: {best[2]} + {best[3]}: development worst "
+        f"{best[0]:.3f}, mean {best[1]:.3f}; held-out worst {best[5]:.3f}, mean {best[6]:.3f}; "
+        f"samples {best[4].get('samples', np.nan):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
