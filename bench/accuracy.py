@@ -43,6 +43,7 @@ from clustering import ClusteringConfig, cluster, evaluate_labels, read_labels  
 from preprocessing import ImageSet, load_folder  # noqa: E402
 from similarity import SimilarityMatrix, fuse  # noqa: E402
 from similarity.fusion import local_scaling  # noqa: E402
+from similarity.pairmodel import fit_pair_model  # noqa: E402
 
 #: matrix name -> (metric, parameters)
 BASE = {
@@ -67,8 +68,15 @@ COMBOS: dict[str, Combo] = {
     "ls(rank(contour-m,sift))": lambda m: local_scaling(fuse([m["contour-mirror"], m["sift"]])),
 }
 
-METHODS = {
+#: pair classifiers fitted on the development half: name -> metrics
+PAIR_MODELS = {
+    "learned(contour-m,sift,cw-ssim)": ("contour-mirror", "sift", "cw-ssim"),
+    "learned(contour-m,sift)": ("contour-mirror", "sift"),
+}
+
+METHODS: dict[str, dict[str, object]] = {
     "hdbscan": {"method": "hdbscan"},
+    "agglomerative@0.5": {"method": "agglomerative", "threshold": 0.5},
     "spectral": {"method": "spectral"},
     "agglomerative": {"method": "agglomerative"},
     "affinity": {"method": "affinity"},
@@ -172,18 +180,36 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(sets)} sets, {sum(len(s.images) for s in sets)} images "
         f"(+ samples {len(samples)}); generated in {time.perf_counter() - t0:.0f} s"
     )
-    scores: dict[tuple[str, str], dict[str, float]] = {}
-    columns: list[tuple[str, str]] = []  # (set name, half)
     all_sets = [(s.name, s.half, s.images, s.truth) for s in sets]
     all_sets.append(("samples", "samples", samples, sample_truth))
+    computed = {}
     for name, half, images, truth in all_sets:
         t1 = time.perf_counter()
-        mats = matrices_for(images, args.cache_dir)
+        computed[name] = (half, images, matrices_for(images, args.cache_dir), truth)
+        print(f"  {name}: {len(images)} images, matrices in {time.perf_counter() - t1:.0f} s")
+    print(f"matrices done at {time.perf_counter() - t0:.0f} s", flush=True)
+
+    # pair classifiers: fitted on the development half only
+    dev = [(mats, truth) for half, _, mats, truth in computed.values() if half == "development"]
+    models = {
+        key: fit_pair_model(dev, metrics, random_state=0) for key, metrics in PAIR_MODELS.items()
+    }
+    for key, model in models.items():
+        print(f"pair model {key} (fitted on {len(dev)} development sets): {model}")
+    combos = dict(COMBOS)
+    for key, model in models.items():
+        combos[key] = model.apply
+
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    columns: list[tuple[str, str]] = []
+    for name, (half, images, mats, truth) in computed.items():
         ids = mats["sift"].ids
         columns.append((name, half))
-        for combo_name, combo in COMBOS.items():
+        for combo_name, combo in combos.items():
             m = combo(mats)
             for method_name, method in METHODS.items():
+                if method.get("threshold") is not None and not combo_name.startswith("learned"):
+                    continue  # a fixed similarity threshold means something on probabilities
                 r = cluster(m.values, ClusteringConfig(**method), random_state=0)
                 scores.setdefault((combo_name, method_name), {})[name] = ari(ids, r.labels, truth)
         if not args.no_baselines:
@@ -196,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
             scores.setdefault(("clustimage", "default"), {})[name] = (
                 ari(ids, lab, truth) if lab is not None else float("nan")
             )
-        print(f"  {name}: {len(images)} images, {time.perf_counter() - t1:.0f} s", flush=True)
     report(scores, columns)
     print(f"\nmeasured in {time.perf_counter() - t0:.0f} s")
     return 0

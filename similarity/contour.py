@@ -143,7 +143,7 @@ class Contour(Metric):
     edge_percentile: float = 92.0
     n_bins: int = 8
     tolerance: float = 0.01
-    max_points: int = 4000
+    max_points: int = 2500
     min_points: int = 20
     max_keypoints: int = 400
     ratio: float = 0.8
@@ -151,7 +151,7 @@ class Contour(Metric):
     min_inliers: int = 6
     min_length: int = 12
     search_shift: float = 0.06
-    icp_iters: int = 10
+    icp_iters: int = 8
     border: int = 3
     mirror: bool = False
     seed: int = 0
@@ -318,14 +318,15 @@ class Contour(Metric):
         n = len(a.points)
         if n < self.min_points:
             return start
-        keep = np.linspace(0, n - 1, min(n, 600)).round().astype(np.int64)
+        keep = np.linspace(0, n - 1, min(n, 400)).round().astype(np.int64)
         side = max(a.valid.shape)
         t = self.tolerance * side
         mat = start.copy()
         if search:
-            x, y, bins = self._carry(a, mat, keep)
+            coarse = keep[:: max(1, len(keep) // 250)]
+            x, y, bins = self._carry(a, mat, coarse)
             span = self.search_shift * side
-            offsets = np.arange(-span, span + 1e-9, max(1.0, span / 6))
+            offsets = np.arange(-span, span + 1e-9, max(1.0, span / 4))
             grid_x, grid_y = np.meshgrid(offsets, offsets)
             sx, sy = grid_x.ravel(), grid_y.ravel()
             d = self._lookup(b, x[None, :] + sx[:, None], y[None, :] + sy[:, None], bins[None, :])

@@ -397,7 +397,10 @@ RECIPES: dict[str, tuple[Callable[..., None], tuple[str, ...], str]] = {
 
 
 def _record(image_id: str, rgb: np.ndarray) -> ImageRecord:
-    pixels = np.ascontiguousarray(np.clip(rgb, 0, 1), np.float32)
+    # 8-bit levels, as a PNG file of the image decodes: the set written to a folder
+    # (write_set) and analysed from there gives the same matrices as in memory
+    u8 = np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    pixels = np.ascontiguousarray(u8.astype(np.float32) / 255.0)
     digest = hashlib.sha256(pixels.tobytes()).hexdigest()
     meta = ImageMeta(pixels.shape[1], pixels.shape[0], "PNG", "RGB", 8, pixels.nbytes)
     return ImageRecord(image_id, None, digest, pixels, meta)
@@ -472,7 +475,7 @@ def write_set(labelled: LabelledSet, folder: str | Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for rec in labelled.images:
-        u8 = (np.clip(rec.pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+        u8 = np.round(rec.pixels * 255).astype(np.uint8)
         cv2.imwrite(str(folder / rec.id), u8[:, :, ::-1])
     lines = ["image,family", *(f"{k},{v}" for k, v in labelled.truth.items())]
     (folder / "families.csv").write_text("\n".join(lines) + "\n")

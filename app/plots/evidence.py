@@ -128,18 +128,19 @@ def contour_evidence_figure(
     axes = fig.subplots(1, 2)
     a = contour.image_a
     rows, cols = a.shape
-    for ax in axes:
-        ax.imshow(
-            np.where(contour.valid | (a > -1), 1.0 - 0.25 * (1.0 - a), 1.0),
-            cmap="gray",
-            vmin=0,
-            vmax=1,
-        )
+    for ax in axes:  # A, faded, under the outlines
+        ax.imshow(1.0 - 0.3 * (1.0 - a), cmap="gray", vmin=0, vmax=1)
     ca, cb = contour.contours_a, contour.contours_b
     inside = (cb[:, 0] >= 0) & (cb[:, 0] < cols) & (cb[:, 1] >= 0) & (cb[:, 1] < rows)
-    axes[0].scatter(ca[:, 0], ca[:, 1], s=0.6, c="#d01c8b", linewidths=0, label=f"A: {name_a}")
+    axes[0].scatter(ca[:, 0], ca[:, 1], s=2.5, c="#d01c8b", linewidths=0, label=f"A: {name_a}")
     axes[0].scatter(
-        cb[inside, 0], cb[inside, 1], s=0.6, c="#1a9641", linewidths=0, label=f"B: {name_b}"
+        cb[inside, 0],
+        cb[inside, 1],
+        s=2.5,
+        c="#1a9641",
+        linewidths=0,
+        label=f"B: {name_b}",
+        alpha=0.8,
     )
     how = "B's mirror image" if contour.mirrored else "B"
     moved = "aligned onto A" if contour.aligned else "as placed (no transform found)"
@@ -147,12 +148,14 @@ def contour_evidence_figure(
     axes[0].legend(loc="lower right", fontsize=7, markerscale=8)
     dev = contour.deviation * pixel_scale
     shown = np.isfinite(dev) & inside
-    top = max(1.0, float(np.nanpercentile(dev[shown], 95))) if shown.any() else 1.0
+    # one scale for every pair: twice the tolerance (at least 4 px of the original) at the top
+    tol = (tolerance_px if tolerance_px is not None else 2.0) * pixel_scale
+    top = max(2.0 * tol, 4.0)
     pts = axes[1].scatter(
         cb[shown, 0],
         cb[shown, 1],
-        s=1.2,
-        c=dev[shown],
+        s=3.0,
+        c=np.minimum(dev[shown], top),
         cmap="plasma",
         vmin=0,
         vmax=top,
@@ -161,10 +164,11 @@ def contour_evidence_figure(
     bar = fig.colorbar(pts, ax=axes[1], fraction=0.046, pad=0.02)
     bar.set_label("distance to A's nearest outline (pixels of A's original)", fontsize=8)
     if tolerance_px is not None:
-        bar.ax.axhline(tolerance_px * pixel_scale, color="white", linewidth=1.5)
+        bar.ax.axhline(tol, color="white", linewidth=2.0)
     med = float(np.median(dev[shown])) if shown.any() else float("nan")
     axes[1].set_title(
-        f"where B's outlines depart from A's (median {med:.1f} px; white line: tolerance)",
+        f"where B's outlines depart from A's (median {med:.1f} px; white mark: tolerance; "
+        f"capped at {top:.0f} px)",
         fontsize=9,
     )
     for ax in axes:

@@ -142,7 +142,7 @@ def clusters_page() -> None:
         return
     if res.evaluation and "adjusted_rand" in res.evaluation:
         st.metric(
-            "Adjusted Rand index against the sample families",
+            "Adjusted Rand index against the families in families.csv",
             f"{res.evaluation['adjusted_rand']:.3f}",
         )
     tabs = st.tabs(["Grids", "Dendrogram", "Scatter", "Choice of k", "Silhouette"])

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.plots import alignment_figure, equalization_figure, thumbnail
+from clustering import read_labels
 from preprocessing import AtelierError, ImageSet, load_folder, load_uploads
 from preprocessing.align import FEATURE_MODELS, MOTION_MODELS
 from preprocessing.equalize import MEASURES
@@ -36,9 +37,17 @@ def check_uploads(files: list[tuple[str, int]]) -> list[str]:
     return problems
 
 
-def _set_images(image_set: ImageSet) -> None:
+def _set_images(image_set: ImageSet, folder: Path | None = None) -> None:
+    """Keep the images (and the folder's ``families.csv``, the ground truth, when it has one)."""
     st.session_state["images"] = image_set
     st.session_state.pop("result", None)
+    st.session_state.pop("labels", None)
+    truth = folder / "families.csv" if folder is not None else None
+    if truth is not None and truth.is_file():
+        try:
+            st.session_state["labels"] = read_labels(truth)
+        except AtelierError as err:
+            st.warning(f"families.csv is not used: {err}")
 
 
 def images_ui() -> None:
@@ -63,12 +72,13 @@ def images_ui() -> None:
     )
     if cols[1].button("Load folder", help="Load every image below that folder"):
         try:
-            _set_images(load_folder(Path(folder).expanduser()))
+            chosen = Path(folder).expanduser()
+            _set_images(load_folder(chosen), chosen)
         except AtelierError as err:
             st.error(f"Cannot load the folder: {err}")
     if cols[2].button("Load sample artworks", help="The 45 bundled sample artworks, 11 families"):
         try:
-            _set_images(load_folder(state.samples_folder()))
+            _set_images(load_folder(state.samples_folder()), state.samples_folder())
         except AtelierError as err:
             st.error(f"Could not load the sample artworks: {err}")
 

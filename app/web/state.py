@@ -19,6 +19,7 @@ __all__ = [
     "set_setting",
     "current_config",
     "images",
+    "labels",
     "result",
     "run",
     "step_status",
@@ -67,6 +68,11 @@ def result() -> AnalysisResult | None:
     return st.session_state.get("result")
 
 
+def labels() -> dict[str, str] | None:
+    """The ground truth (image id -> family) of the loaded folder, when it has one."""
+    return st.session_state.get("labels")
+
+
 def _progress(bar: Any):  # noqa: ANN202 - a streamlit progress widget
     def report(stage: str, done: int, total: int) -> None:
         label = stage.replace(":", " ")
@@ -94,9 +100,11 @@ def run() -> None:
             and st.session_state.get("result_images") is image_set
             and _only_clustering_changed(previous.config, config)
         ):
-            st.session_state["result"] = recluster(previous, config)
+            st.session_state["result"] = recluster(previous, config, labels=labels())
         else:
-            st.session_state["result"] = run_analysis(image_set, config, progress=_progress(bar))
+            st.session_state["result"] = run_analysis(
+                image_set, config, progress=_progress(bar), labels=labels()
+            )
             st.session_state["result_images"] = image_set
     except AtelierError as err:
         st.error(f"The analysis stopped: {err}. Change the settings named and run again.")

@@ -1,0 +1,173 @@
+"""A pair classifier: the probability that two images share a template, from several metrics.
+
+One global rank fusion weighs every collection alike. This model reads, for
+each metric, not only a pair's similarity but where it stands among each
+image's own similarities (how far above the image's typical pair, and
+whether the two are among each other's nearest neighbours), so a collection
+whose copies are all loosely alike and one whose copies are near-identical
+are judged on their own terms. A logistic regression on these features,
+fitted on the development half of the accuracy benchmark
+(``bench/accuracy.py``), gives the probability of "same template" for
+every pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from preprocessing.errors import ConfigError, MatrixError
+
+from .matrix import SimilarityMatrix
+
+__all__ = ["FEATURES", "PairModel", "fit_pair_model", "pair_features"]
+
+#: The features of one metric, in order.
+FEATURES = ("similarity", "excess", "mutual_rank")
+
+
+def _row_stats(values: np.ndarray, compared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each image's similarities to the others."""
+    off = compared & ~np.eye(len(values), dtype=bool)
+    count = np.maximum(off.sum(axis=1), 1)
+    mean = np.where(off, values, 0.0).sum(axis=1) / count
+    var = np.where(off, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+    return mean, np.sqrt(var)
+
+
+def pair_features(matrix: SimilarityMatrix) -> np.ndarray:
+    """The features of every pair under one metric, shape ``(n, n, 3)``.
+
+    - ``similarity``: the matrix value;
+    - ``excess``: how many standard deviations the pair stands above each
+      image's mean similarity to the others, averaged over the two images;
+    - ``mutual_rank``: ``log(R) / log(n - 1)`` with ``R`` the larger of the
+      two ranks (1 = nearest) each image gives the other: 0 for mutual nearest
+      neighbours, 1 for the farthest.
+
+    All three are symmetric in the pair. Pairs a shortlist did not compare
+    count as similarity 0.
+    """
+    values = np.asarray(matrix.values, np.float64)
+    n = len(values)
+    compared = (
+        np.ones((n, n), bool) if matrix.compared is None else np.asarray(matrix.compared, bool)
+    )
+    values = np.where(compared, values, 0.0)
+    mean, std = _row_stats(values, compared)
+    z = (values - mean[:, None]) / (std[:, None] + 1e-6)
+    excess = (z + z.T) / 2
+    # rank of j in i's row, the image itself excluded (ties share the better rank)
+    masked = values - 2.0 * np.eye(n)
+    order = np.argsort(-masked, axis=1, kind="stable")
+    rank = np.empty((n, n))
+    rank[np.arange(n)[:, None], order] = np.arange(1, n + 1)[None, :]
+    worst = np.maximum(rank, rank.T)
+    mutual = np.log(worst) / np.log(max(n - 1, 2))
+    return np.stack([values, excess, np.clip(mutual, 0.0, 1.0)], axis=-1)
+
+
+@dataclass(frozen=True)
+class PairModel:
+    """A fitted pair classifier: metrics, one weight per metric and feature, an intercept.
+
+    ``probability = 1 / (1 + exp(-(intercept + sum_m sum_f coef[m][f] * feature_mf)))``.
+    """
+
+    metrics: tuple[str, ...]
+    coef: tuple[tuple[float, ...], ...]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        if len(self.coef) != len(self.metrics) or any(len(c) != len(FEATURES) for c in self.coef):
+            raise ConfigError(
+                f"a pair model needs {len(FEATURES)} weights ({', '.join(FEATURES)}) for each "
+                f"of its metrics ({', '.join(self.metrics)})"
+            )
+
+    def apply(self, matrices: Mapping[str, SimilarityMatrix]) -> SimilarityMatrix:
+        """The probability of "same template" for every pair, as a similarity matrix.
+
+        In [0, 1], symmetric, 1.0 on the diagonal (an image shares its own
+        template); monotone increasing in each metric's similarity when its
+        weights are positive.
+
+        Raises
+        ------
+        ConfigError
+            A metric of the model is missing from ``matrices``.
+        """
+        missing = [m for m in self.metrics if m not in matrices]
+        if missing:
+            raise ConfigError(
+                f"the pair model needs the {', '.join(missing)} matrix; compute "
+                f"similarity.metrics = {list(self.metrics)}"
+            )
+        first = matrices[self.metrics[0]]
+        logit = np.full(first.values.shape, self.intercept)
+        compared = first.compared
+        for name, weights in zip(self.metrics, self.coef, strict=True):
+            m = matrices[name]
+            if m.ids != first.ids:
+                raise MatrixError(f"{name} and {self.metrics[0]} are over different images")
+            logit = logit + pair_features(m) @ np.asarray(weights)
+            if m.compared is not None:
+                compared = m.compared if compared is None else compared & m.compared
+        values = 1.0 / (1.0 + np.exp(-logit))
+        values = (values + values.T) / 2
+        np.fill_diagonal(values, 1.0)
+        if compared is not None:
+            values = np.where(compared, values, 0.0)
+        params = {"metrics": list(self.metrics), "model": "logistic pair classifier"}
+        return SimilarityMatrix(
+            first.ids, np.clip(values, 0.0, 1.0), "learned", params, compared=compared
+        )
+
+
+def fit_pair_model(
+    collections: Sequence[tuple[Mapping[str, SimilarityMatrix], Mapping[str, str]]],
+    metrics: Sequence[str],
+    *,
+    c: float = 1.0,
+    random_state: int = 0,
+) -> PairModel:
+    """Fit a pair model on labelled collections (the benchmark's development half).
+
+    Parameters
+    ----------
+    collections : sequence of (matrices, truth)
+        Each collection's matrices by metric name and its ground truth (image
+        id -> family). Every pair of every collection is one sample; each
+        collection weighs the same in total, whatever its size.
+    metrics : sequence of str
+    c : float
+        Inverse regularisation strength of the logistic regression.
+
+    Returns
+    -------
+    PairModel
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    xs, ys, ws = [], [], []
+    for matrices, truth in collections:
+        first = matrices[metrics[0]]
+        n = len(first.ids)
+        iu = np.triu_indices(n, k=1)
+        feats = np.concatenate([pair_features(matrices[m])[iu] for m in metrics], axis=1)
+        fam = np.array([truth[i] for i in first.ids])
+        xs.append(feats)
+        ys.append((fam[iu[0]] == fam[iu[1]]).astype(int))
+        ws.append(np.full(len(iu[0]), 1.0 / len(iu[0])))
+    x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+    model = LogisticRegression(C=c, max_iter=2000, random_state=random_state)
+    model.fit(x, y, sample_weight=w * len(w) / w.sum())
+    coef = model.coef_.ravel()
+    k = len(FEATURES)
+    return PairModel(
+        tuple(metrics),
+        tuple(tuple(float(v) for v in coef[i * k : (i + 1) * k]) for i in range(len(metrics))),
+        float(model.intercept_[0]),
+    )

@@ -1,0 +1,71 @@
+"""The pair classifier and local scaling: bounds, symmetry, and that they separate families."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clustering import ClusteringConfig, cluster, evaluate_labels
+from preprocessing import ConfigError
+from similarity import SimilarityMatrix
+from similarity.fusion import local_scaling
+from similarity.pairmodel import FEATURES, PairModel, fit_pair_model, pair_features
+
+
+def block_matrix(sizes, seed, *, within=0.7, across=0.2, noise=0.08, name="m"):
+    """Families of the given sizes: within-family similarities around ``within``."""
+    rng = np.random.default_rng(seed)
+    fam = np.repeat(np.arange(len(sizes)), sizes)
+    n = len(fam)
+    base = np.where(fam[:, None] == fam[None, :], within, across)
+    noisy = np.clip(base + rng.normal(0, noise, (n, n)), 0, 1)
+    values = (noisy + noisy.T) / 2
+    np.fill_diagonal(values, 1.0)
+    ids = tuple(f"img{i}" for i in range(n))
+    truth = {i: f"f{f}" for i, f in zip(ids, fam.tolist(), strict=True)}
+    return SimilarityMatrix(ids, values, name), truth
+
+
+def test_pair_features_are_symmetric_and_bounded():
+    m, _ = block_matrix([3, 4, 5], 0)
+    f = pair_features(m)
+    assert f.shape == (12, 12, len(FEATURES))
+    assert np.allclose(f, f.transpose(1, 0, 2))
+    assert f[..., 2].min() >= 0 and f[..., 2].max() <= 1
+
+
+def test_fitted_model_separates_families_of_an_unseen_collection():
+    train = []
+    for seed in range(3):
+        a, truth = block_matrix([2, 3, 5, 4, 1], seed, name="a")
+        b, _ = block_matrix([2, 3, 5, 4, 1], seed + 10, within=0.5, across=0.3, name="b")
+        train.append(({"a": a, "b": b}, truth))
+    model = fit_pair_model(train, ["a", "b"])
+    assert all(w[0] > 0 for w in model.coef)  # more similar: more likely the same template
+    a, truth = block_matrix([4, 2, 6], 99, name="a")
+    b, _ = block_matrix([4, 2, 6], 98, within=0.5, across=0.3, name="b")
+    p = model.apply({"a": a, "b": b})
+    assert p.metric == "learned" and np.allclose(p.values, p.values.T)
+    assert np.all(np.diag(p.values) == 1.0) and p.values.min() >= 0 and p.values.max() <= 1
+    fam = np.array([truth[i] for i in p.ids])
+    off = ~np.eye(len(fam), dtype=bool)
+    same = (fam[:, None] == fam[None, :]) & off
+    assert p.values[same].mean() > 0.6 and p.values[~same & off].mean() < 0.2
+    # average linkage cut where the mean probability of "same template" falls below 0.5
+    r = cluster(p.values, ClusteringConfig(method="agglomerative", threshold=0.5))
+    assert evaluate_labels(p.ids, r.labels, truth)["adjusted_rand"] == 1.0
+
+
+def test_model_needs_its_metrics():
+    model = PairModel(("a",), ((1.0, 0.5, -1.0),), 0.0)
+    with pytest.raises(ConfigError, match="needs the a matrix"):
+        model.apply({})
+    with pytest.raises(ConfigError, match="3 weights"):
+        PairModel(("a", "b"), ((1.0, 0.5, -1.0),), 0.0)
+
+
+def test_local_scaling_contract():
+    m, _ = block_matrix([3, 4, 5], 1)
+    s = local_scaling(m, k=3)
+    assert np.allclose(s.values, s.values.T) and np.all(np.diag(s.values) == 1.0)
+    assert s.values.min() >= 0 and s.values.max() <= 1
