@@ -98,13 +98,13 @@ def _n_clusters(text: str) -> int | str:
 
 
 def _weights(text: str) -> tuple[float, ...] | str:
-    if text.strip().lower() in ("equal", "none"):
+    if text.strip().lower() in ("equal", "none", "learned"):
         return text.strip().lower()
     try:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers or 'equal', got {text!r}"
+            f"expected comma-separated numbers, 'learned', 'equal' or 'none', got {text!r}"
         ) from None
 
 

@@ -281,7 +281,9 @@ def compute_similarities(
         if cache is not None:
             cache.close()
     weights = sim_cfg.fusion_weights()
-    if weights is not None:
+    if sim_cfg.fuse == "learned":
+        matrices["fused"] = sim_cfg.pair_model().apply(matrices, name="fused")
+    elif weights is not None:
         matrices["fused"] = fuse(
             [matrices[name] for name in sim_cfg.metrics], weights, calibration=sim_cfg.calibration
         )
@@ -368,7 +370,7 @@ def run_analysis(
     """
     config = config or AnalysisConfig()
     started = _now()
-    fusing = config.similarity.fusion_weights() is not None
+    fusing = config.similarity.fuses()
     clustering_metric = "fused" if fusing else config.similarity.metrics[0]
     timings: dict[str, float] = {}
 

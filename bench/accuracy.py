@@ -43,12 +43,12 @@ from clustering import ClusteringConfig, cluster, evaluate_labels, read_labels  
 from preprocessing import ImageSet, load_folder  # noqa: E402
 from similarity import SimilarityMatrix, fuse  # noqa: E402
 from similarity.fusion import local_scaling  # noqa: E402
-from similarity.pairmodel import fit_pair_model  # noqa: E402
+from similarity.pairmodel import PairModel, fit_pair_model  # noqa: E402
 
 #: matrix name -> (metric, parameters)
 BASE = {
-    "contour": ("contour", {}),
-    "contour-mirror": ("contour", {"mirror": True}),
+    "contour": ("contour", {}),  # with its default mirror = True
+    "contour-nomirror": ("contour", {"mirror": False}),
     "sift": ("sift", {}),
     "cw-ssim": ("cw-ssim", {"first_scale": 0, "height": 3}),
     "ssim": ("ssim", {}),
@@ -58,20 +58,21 @@ Combo = Callable[[dict[str, SimilarityMatrix]], SimilarityMatrix]
 
 COMBOS: dict[str, Combo] = {
     "contour": lambda m: m["contour"],
-    "contour-mirror": lambda m: m["contour-mirror"],
+    "contour-nomirror": lambda m: m["contour-nomirror"],
     "sift": lambda m: m["sift"],
     "cw-ssim": lambda m: m["cw-ssim"],
     "rank(sift,cw-ssim)": lambda m: fuse([m["sift"], m["cw-ssim"]]),
-    "rank(contour-m,sift)": lambda m: fuse([m["contour-mirror"], m["sift"]]),
-    "rank(contour-m,sift,cw-ssim)": lambda m: fuse([m["contour-mirror"], m["sift"], m["cw-ssim"]]),
-    "ls(contour-m)": lambda m: local_scaling(m["contour-mirror"]),
-    "ls(rank(contour-m,sift))": lambda m: local_scaling(fuse([m["contour-mirror"], m["sift"]])),
+    "rank(contour,sift)": lambda m: fuse([m["contour"], m["sift"]]),
+    "rank(contour,sift,cw-ssim)": lambda m: fuse([m["contour"], m["sift"], m["cw-ssim"]]),
+    "ls(contour)": lambda m: local_scaling(m["contour"]),
+    "ls(rank(contour,sift))": lambda m: local_scaling(fuse([m["contour"], m["sift"]])),
 }
 
 #: pair classifiers fitted on the development half: name -> metrics
 PAIR_MODELS = {
-    "learned(contour-m,sift,cw-ssim)": ("contour-mirror", "sift", "cw-ssim"),
-    "learned(contour-m,sift)": ("contour-mirror", "sift"),
+    "learned(contour,sift,cw-ssim)": ("contour", "sift", "cw-ssim"),
+    "learned(contour,sift)": ("contour", "sift"),
+    "learned(contour)": ("contour",),
 }
 
 METHODS: dict[str, dict[str, object]] = {
@@ -97,6 +98,13 @@ def matrices_for(images: ImageSet, cache_dir: str | None) -> dict[str, Similarit
         )
         out[name] = run_analysis(images, cfg).matrices[metric]
     return out
+
+
+def _applier(model: PairModel, names: tuple[str, ...]) -> Combo:
+    def apply(mats: dict[str, SimilarityMatrix]) -> SimilarityMatrix:
+        return model.apply({BASE[n][0]: mats[n] for n in names})
+
+    return apply
 
 
 def naive_reference(matrix: SimilarityMatrix, seed: int) -> np.ndarray:
@@ -138,6 +146,14 @@ def clustimage_labels(images: ImageSet) -> np.ndarray | None:
         except Exception:  # noqa: BLE001 - a reference tool's own failure is a result
             return None
     return np.asarray(result["labels"], int)
+
+
+def default_score(images: ImageSet, truth: dict[str, str], cache_dir: str | None) -> float:
+    """The adjusted Rand index of Atelier's shipped default (``AnalysisConfig()``), as
+    ``atelier analyze --labels`` and the web app compute it."""
+    config = AnalysisConfig().replace(similarity={"cache_dir": cache_dir})
+    evaluation = run_analysis(images, config, labels=truth).evaluation or {}
+    return float(evaluation["adjusted_rand"])
 
 
 def ari(ids: tuple[str, ...], labels: np.ndarray, truth: dict[str, str]) -> float:
@@ -190,15 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matrices done at {time.perf_counter() - t0:.0f} s", flush=True)
 
     # pair classifiers: fitted on the development half only
-    dev = [(mats, truth) for half, _, mats, truth in computed.values() if half == "development"]
-    models = {
-        key: fit_pair_model(dev, metrics, random_state=0) for key, metrics in PAIR_MODELS.items()
-    }
-    for key, model in models.items():
-        print(f"pair model {key} (fitted on {len(dev)} development sets): {model}")
     combos = dict(COMBOS)
-    for key, model in models.items():
-        combos[key] = model.apply
+    for key, names in PAIR_MODELS.items():
+        # the model names its metrics as the registry does: {registry name: bench matrix}
+        dev = [
+            ({BASE[n][0]: mats[n] for n in names}, truth)
+            for half, _, mats, truth in computed.values()
+            if half == "development"
+        ]
+        model = fit_pair_model(dev, [BASE[n][0] for n in names], random_state=0)
+        print(f"pair model {key} (fitted on {len(dev)} development sets): {model}")
+        combos[key] = _applier(model, names)
 
     scores: dict[tuple[str, str], dict[str, float]] = {}
     columns: list[tuple[str, str]] = []
@@ -212,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # a fixed similarity threshold means something on probabilities
                 r = cluster(m.values, ClusteringConfig(**method), random_state=0)
                 scores.setdefault((combo_name, method_name), {})[name] = ari(ids, r.labels, truth)
+        scores.setdefault(("atelier default", "AnalysisConfig()"), {})[name] = default_score(
+            images, truth, args.cache_dir
+        )
         if not args.no_baselines:
             for metric in ("ssim", "sift"):
                 lab = naive_reference(mats[metric], 0)
@@ -260,12 +281,19 @@ def report(scores: dict[tuple[str, str], dict[str, float]], columns: list[tuple[
         line += f"{dmin:>9.3f}{dmean:>9.3f} |" + "".join(f"{vals[n]:>10.3f}" for n in held)
         line += f"{hmin:>9.3f}{hmean:>10.3f}{vals.get('samples', np.nan):>9.3f}"
         print(line)
-    best = next(r for r in rows if not r[2].startswith(("naive", "clustimage")))
+    best = next(r for r in rows if not r[2].startswith(("naive", "clustimage", "atelier")))
     print(
         f"\nchosen on the development half: {best[2]} + {best[3]}: development worst "
         f"{best[0]:.3f}, mean {best[1]:.3f}; held-out worst {best[5]:.3f}, mean {best[6]:.3f}; "
         f"samples {best[4].get('samples', np.nan):.3f}"
     )
+    shipped = next((r for r in rows if r[2] == "atelier default"), None)
+    if shipped is not None:
+        print(
+            f"shipped default (AnalysisConfig()): development worst {shipped[0]:.3f}, mean "
+            f"{shipped[1]:.3f}; held-out worst {shipped[5]:.3f}, mean {shipped[6]:.3f}; "
+            f"samples {shipped[4].get('samples', np.nan):.3f}"
+        )
 
 
 if __name__ == "__main__":

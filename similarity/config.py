@@ -8,6 +8,7 @@ from typing import Any
 
 from preprocessing.errors import ConfigError
 
+from .pairmodel import DEFAULT_PAIR_MODEL, PairModel
 from .registry import METRICS, get_metric
 
 __all__ = ["SimilarityConfig", "DEFAULT_METRICS", "DEFAULT_METRIC_PARAMS", "DEFAULT_FUSE"]
@@ -99,11 +100,13 @@ class SimilarityConfig:
                 f"similarity.block_size must be a positive integer, got {self.block_size!r}"
             )
         if isinstance(self.fuse, str):
-            if self.fuse not in ("equal", "none"):
+            if self.fuse not in ("equal", "none", "learned"):
                 raise ConfigError(
-                    f"similarity.fuse must be 'equal', 'none' or one weight per metric, "
-                    f"got {self.fuse!r}"
+                    f"similarity.fuse must be 'learned', 'equal', 'none' or one weight per "
+                    f"metric, got {self.fuse!r}"
                 )
+            if self.fuse == "learned":
+                self._check_pair_model()
         else:
             weights = tuple(self.fuse)
             object.__setattr__(self, "fuse", weights)
@@ -133,6 +136,33 @@ class SimilarityConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"similarity.{name} must be a positive integer, got {value!r}")
 
+    def _check_pair_model(self) -> None:
+        model = DEFAULT_PAIR_MODEL
+        missing = [m for m in model.metrics if m not in self.metrics]
+        if missing:
+            raise ConfigError(
+                f"similarity.fuse = 'learned' combines {', '.join(model.metrics)} (the pair "
+                f"model was fitted on them); add {', '.join(missing)} to similarity.metrics, "
+                "or fuse 'equal'"
+            )
+        for name, fitted in model.fitted_params().items():
+            now = self.metric(name).params()
+            changed = sorted(k for k in fitted if now.get(k) != fitted[k])
+            if changed:
+                raise ConfigError(
+                    f"similarity.fuse = 'learned' was fitted on {name} with "
+                    + ", ".join(f"{k} = {fitted[k]!r}" for k in changed)
+                    + "; keep those parameters or fuse 'equal'"
+                )
+
+    def fuses(self) -> bool:
+        """Whether the metrics' matrices are combined into a ``fused`` matrix (then clustered)."""
+        return self.fuse == "learned" or self.fusion_weights() is not None
+
+    def pair_model(self) -> PairModel:
+        """The pair classifier of ``fuse = 'learned'``."""
+        return DEFAULT_PAIR_MODEL
+
     def uses_shortlist(self, n_images: int) -> bool:
         """Whether ``n_images`` images are compared through the shortlist."""
         if self.shortlist == "auto":
@@ -140,8 +170,8 @@ class SimilarityConfig:
         return self.shortlist == "on"
 
     def fusion_weights(self) -> tuple[float, ...] | None:
-        """The weights of the fusion that will run, or None when the first matrix is clustered."""
-        if self.fuse == "none" or (self.fuse == "equal" and len(self.metrics) < 2):
+        """The weights of a weighted fusion, or None (no fusion, or the learned one)."""
+        if self.fuse in ("none", "learned") or (self.fuse == "equal" and len(self.metrics) < 2):
             return None
         if self.fuse == "equal":
             return (1.0,) * len(self.metrics)

@@ -109,8 +109,12 @@ class Contour(Metric):
     in every residual distance, 1.0 when every contour lies on the other's.
     Exactly 1.0 for identical features; symmetric (the pair is put in a
     canonical order before fitting, and both directions are averaged). With
-    ``mirror``, the better of B and B's mirror image is taken. Fewer than
-    ``min_points`` contour pixels on the overlap: 0.
+    ``mirror`` (default: prints reverse the drawing they were made from), the
+    better of B and B's mirror image is taken. Fewer than ``min_points``
+    contour pixels on the overlap: 0. When neither keypoints nor any shift
+    within ``search_shift`` bring a ``refine_above`` share of the outlines
+    within the tolerance, the pair is scored where the search left it
+    (iterated closest points would only refine an unrelated pair).
 
     References
     ----------
@@ -145,15 +149,16 @@ class Contour(Metric):
     tolerance: float = 0.01
     max_points: int = 2500
     min_points: int = 20
-    max_keypoints: int = 400
+    max_keypoints: int = 300
     ratio: float = 0.8
     ransac_px: float = 3.0
     min_inliers: int = 6
     min_length: int = 12
     search_shift: float = 0.06
+    refine_above: float = 0.25
     icp_iters: int = 8
     border: int = 3
-    mirror: bool = False
+    mirror: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -283,17 +288,14 @@ class Contour(Metric):
     @staticmethod
     def _lookup(dst: ContourSide, x: np.ndarray, y: np.ndarray, bins: np.ndarray) -> np.ndarray:
         """Distance (px) to dst's nearest compatible contour; NaN off dst's content."""
-        r = np.rint(y).astype(np.int64)
-        c = np.rint(x).astype(np.int64)
         n_rows, n_cols = dst.valid.shape
+        r = np.rint(y).astype(np.intp)
+        c = np.rint(x).astype(np.intp)
         ok = (r >= 0) & (r < n_rows) & (c >= 0) & (c < n_cols)
-        out = np.full(np.shape(x), np.nan)
-        idx = np.nonzero(ok)
-        r, c, b = r[idx], c[idx], np.broadcast_to(bins, np.shape(x))[idx]
-        on = dst.valid[r, c]
-        sel = tuple(i[on] for i in idx)
-        out[sel] = dst.distance[b[on], r[on], c[on]] / _DIST_STEPS
-        return out
+        flat = np.clip(r, 0, n_rows - 1) * n_cols + np.clip(c, 0, n_cols - 1)
+        ok &= dst.valid.ravel()[flat]
+        dist = dst.distance.ravel()[bins * (n_rows * n_cols) + flat]
+        return np.where(ok, dist * (1.0 / _DIST_STEPS), np.nan)
 
     def _directed(self, src: ContourSide, dst: ContourSide, mat: np.ndarray) -> np.ndarray:
         """Distance (px) from each of src's contour pixels, carried by ``mat``, to dst's."""
@@ -330,8 +332,11 @@ class Contour(Metric):
             grid_x, grid_y = np.meshgrid(offsets, offsets)
             sx, sy = grid_x.ravel(), grid_y.ravel()
             d = self._lookup(b, x[None, :] + sx[:, None], y[None, :] + sy[:, None], bins[None, :])
-            best = int(np.argmax(self._subscore(d, t)))
+            scores = self._subscore(d, t)
+            best = int(np.argmax(scores))
             mat = np.array([[1, 0, sx[best]], [0, 1, sy[best]], [0, 0, 1]]) @ mat
+            if scores[best] < self.refine_above:
+                return mat  # no shift brings the outlines close: nothing to refine
         src = np.column_stack([a.points[keep, 1], a.points[keep, 0], np.ones(len(keep))])
         n_rows, n_cols = b.valid.shape
         for _ in range(self.icp_iters):
@@ -368,9 +373,11 @@ class Contour(Metric):
 
     def _match_sides(self, a: ContourSide, b: ContourSide) -> ContourMatch:
         fitted, inliers = self._fit(a, b)
-        hypotheses = [self._chamfer_fit(a, b, np.eye(3), search=True)]
+        hypotheses = []
         if fitted is not None:
             hypotheses.append(self._chamfer_fit(a, b, fitted, search=False))
+        if inliers < 2 * self.min_inliers:  # no confident fit: also search from where they lie
+            hypotheses.append(self._chamfer_fit(a, b, np.eye(3), search=True))
         side = max(a.valid.shape)
         matches = []
         for mat in hypotheses:

