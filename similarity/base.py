@@ -28,6 +28,10 @@ class Metric(ABC):
     #: True when the score moves in steps (bit counts) or saturates (SIFT's inlier
     #: share): growing noise then lowers it in a non-increasing staircase, not strictly.
     saturates: ClassVar[bool] = False
+    #: How much the score may rise between two steps of growing noise or blur: 0 for
+    #: most; more for metrics whose detection adapts to each image (contours found at
+    #: the image's own gradient percentiles come and go a little as blur grows).
+    order_slack: ClassVar[float] = 0.0
     #: True when ``extract`` returns one 1-D vector per image, usable as clustering features.
     vector_features: ClassVar[bool] = False
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from preprocessing.errors import ConfigError, MatrixError
 
@@ -116,14 +117,14 @@ class PairModel:
         first = matrices[self.metrics[0]]
         logit = np.full(first.values.shape, self.intercept)
         compared = first.compared
-        for name, weights in zip(self.metrics, self.coef, strict=True):
-            m = matrices[name]
+        for metric, weights in zip(self.metrics, self.coef, strict=True):
+            m = matrices[metric]
             if m.ids != first.ids:
-                raise MatrixError(f"{name} and {self.metrics[0]} are over different images")
+                raise MatrixError(f"{metric} and {self.metrics[0]} are over different images")
             logit = logit + pair_features(m) @ np.asarray(weights)
             if m.compared is not None:
                 compared = m.compared if compared is None else compared & m.compared
-        values = 1.0 / (1.0 + np.exp(-logit))
+        values = expit(logit)
         values = (values + values.T) / 2
         np.fill_diagonal(values, 1.0)
         if compared is not None:
