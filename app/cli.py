@@ -26,7 +26,7 @@ from preprocessing import (
     ImageLoadError,
     NoUsableImageError,
 )
-from similarity.config import DEFAULT_METRICS
+from similarity.config import DEFAULT_METRICS, FUSE_MODES
 
 from .config import AnalysisConfig, load_config
 
@@ -98,13 +98,13 @@ def _n_clusters(text: str) -> int | str:
 
 
 def _weights(text: str) -> tuple[float, ...] | str:
-    if text.strip().lower() in ("equal", "none", "learned"):
+    if text.strip().lower() in FUSE_MODES:
         return text.strip().lower()
     try:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, 'learned', 'equal' or 'none', got {text!r}"
+            f"expected comma-separated numbers or one of {', '.join(FUSE_MODES)}, got {text!r}"
         ) from None
 
 
@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fuse",
         type=_weights,
         metavar="W1,W2,...",
-        help="fuse the metrics' matrices with these weights (one per --metric), "
-        "'equal' (the default with 2+ metrics) or 'none' (cluster the first metric's matrix)",
+        help="combine the metrics' matrices: 'auto' (default: the learned pair model for "
+        "contour + sift, else equal weights), 'learned', 'equal', these weights (one per "
+        "--metric), or 'none' (cluster the first metric's matrix)",
     )
     a.add_argument(
         "--model",

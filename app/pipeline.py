@@ -281,7 +281,7 @@ def compute_similarities(
         if cache is not None:
             cache.close()
     weights = sim_cfg.fusion_weights()
-    if sim_cfg.fuse == "learned":
+    if sim_cfg.fusion() == "learned":
         matrices["fused"] = sim_cfg.pair_model().apply(matrices, name="fused")
     elif weights is not None:
         matrices["fused"] = fuse(

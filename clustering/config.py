@@ -72,7 +72,7 @@ class ClusteringConfig:
         HDBSCAN.
     """
 
-    method: str = "hdbscan"  # chosen by measurement: docs/clustering.md
+    method: str = "spectral"  # chosen on the accuracy benchmark: docs/accuracy.md
     n_clusters: int | str = "auto"
     selection: str = "silhouette"
     k_min: int = 2

@@ -11,15 +11,24 @@ from preprocessing.errors import ConfigError
 from .pairmodel import DEFAULT_PAIR_MODEL, PairModel
 from .registry import METRICS, get_metric
 
-__all__ = ["SimilarityConfig", "DEFAULT_METRICS", "DEFAULT_METRIC_PARAMS", "DEFAULT_FUSE"]
+__all__ = [
+    "SimilarityConfig",
+    "DEFAULT_METRICS",
+    "DEFAULT_METRIC_PARAMS",
+    "DEFAULT_FUSE",
+    "FUSE_MODES",
+]
 
-# The default, chosen by measurement (bench/choose_default.py, docs/clustering.md): SIFT
-# fused (equal weights, rank calibration) with CW-SSIM on all three scales of its
-# pyramid, clustered by HDBSCAN, had the best mean adjusted Rand index over the
-# sample artworks and two generated labelled sets.
-DEFAULT_METRICS: tuple[str, ...] = ("sift", "cw-ssim")
+#: The named ways to combine matrices (besides a list of weights).
+FUSE_MODES = ("auto", "learned", "equal", "none")
+
+# The default, chosen on the development half of the accuracy benchmark (bench/accuracy.py,
+# docs/accuracy.md): contour, SIFT and CW-SSIM (all three scales of its pyramid) combined by
+# the learned pair model, clustered by spectral clustering with k by silhouette, had the best
+# worst development set (then the best mean); the held-out half never took part.
+DEFAULT_METRICS: tuple[str, ...] = ("contour", "sift", "cw-ssim")
 DEFAULT_METRIC_PARAMS: dict[str, dict[str, Any]] = {"cw-ssim": {"first_scale": 0, "height": 3}}
-DEFAULT_FUSE = "equal"
+DEFAULT_FUSE = "auto"
 
 
 @dataclass(frozen=True)
@@ -35,11 +44,16 @@ class SimilarityConfig:
     block_size : int
         Images per block side; a block of pairs is ``block_size**2`` pairs at
         most, and a worker holds the features of two blocks at a time.
-    fuse : tuple of float, "equal" or "none"
-        How the metrics' matrices are fused into one ("fused"), which is
-        then the matrix clustered: weights, one per metric; ``"equal"``
-        (default) equal weights when there are two or more metrics; ``"none"``
-        no fusion, the first metric's matrix is clustered.
+    fuse : tuple of float, "auto", "learned", "equal" or "none"
+        How the metrics' matrices are combined into one ("fused"), which is
+        then the matrix clustered. ``"learned"``: the pair classifier
+        (``similarity.pairmodel``, fitted on the benchmark's development half)
+        gives each pair the probability that the two share a template; it
+        needs exactly its metrics (contour and SIFT) with the parameters it
+        was fitted with. ``"auto"`` (default): ``learned`` when that holds,
+        else equal weights. Weights, one per metric, or ``"equal"``: a
+        weighted mean of calibrated matrices. ``"none"``: no fusion, the
+        first metric's matrix is clustered.
     calibration : str
         How matrices are put on one scale before fusion: ``rank`` or ``minmax``.
     cache : bool
@@ -100,13 +114,15 @@ class SimilarityConfig:
                 f"similarity.block_size must be a positive integer, got {self.block_size!r}"
             )
         if isinstance(self.fuse, str):
-            if self.fuse not in ("equal", "none", "learned"):
+            if self.fuse not in FUSE_MODES:
                 raise ConfigError(
-                    f"similarity.fuse must be 'learned', 'equal', 'none' or one weight per "
-                    f"metric, got {self.fuse!r}"
+                    f"similarity.fuse must be {', '.join(map(repr, FUSE_MODES))} or one weight "
+                    f"per metric, got {self.fuse!r}"
                 )
             if self.fuse == "learned":
-                self._check_pair_model()
+                problem = self._pair_model_problem()
+                if problem:
+                    raise ConfigError(f"similarity.fuse = 'learned' {problem}, or fuse 'equal'")
         else:
             weights = tuple(self.fuse)
             object.__setattr__(self, "fuse", weights)
@@ -136,28 +152,39 @@ class SimilarityConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"similarity.{name} must be a positive integer, got {value!r}")
 
-    def _check_pair_model(self) -> None:
+    def _pair_model_problem(self) -> str:
+        """Why the pair model cannot combine these metrics ('' when it can)."""
         model = DEFAULT_PAIR_MODEL
-        missing = [m for m in model.metrics if m not in self.metrics]
-        if missing:
-            raise ConfigError(
-                f"similarity.fuse = 'learned' combines {', '.join(model.metrics)} (the pair "
-                f"model was fitted on them); add {', '.join(missing)} to similarity.metrics, "
-                "or fuse 'equal'"
+        if set(self.metrics) != set(model.metrics):
+            return (
+                f"combines exactly {', '.join(model.metrics)} (the pair model was fitted on "
+                f"them), not {', '.join(self.metrics)}"
             )
         for name, fitted in model.fitted_params().items():
             now = self.metric(name).params()
             changed = sorted(k for k in fitted if now.get(k) != fitted[k])
             if changed:
-                raise ConfigError(
-                    f"similarity.fuse = 'learned' was fitted on {name} with "
-                    + ", ".join(f"{k} = {fitted[k]!r}" for k in changed)
-                    + "; keep those parameters or fuse 'equal'"
+                return f"was fitted on {name} with " + ", ".join(
+                    f"{k} = {fitted[k]!r}" for k in changed
                 )
+        return ""
+
+    def fusion(self) -> str:
+        """How the matrices are combined: ``learned``, ``weighted`` or ``none``.
+
+        ``auto`` (the default) is ``learned`` for exactly the pair model's metrics
+        with the parameters it was fitted with, else ``weighted`` (equal weights)
+        for two or more metrics, else ``none``.
+        """
+        if self.fuse == "learned":
+            return "learned"
+        if self.fuse == "auto" and not self._pair_model_problem():
+            return "learned"
+        return "none" if self.fusion_weights() is None else "weighted"
 
     def fuses(self) -> bool:
         """Whether the metrics' matrices are combined into a ``fused`` matrix (then clustered)."""
-        return self.fuse == "learned" or self.fusion_weights() is not None
+        return self.fusion() != "none"
 
     def pair_model(self) -> PairModel:
         """The pair classifier of ``fuse = 'learned'``."""
@@ -171,9 +198,13 @@ class SimilarityConfig:
 
     def fusion_weights(self) -> tuple[float, ...] | None:
         """The weights of a weighted fusion, or None (no fusion, or the learned one)."""
-        if self.fuse in ("none", "learned") or (self.fuse == "equal" and len(self.metrics) < 2):
+        if self.fuse in ("none", "learned") or (
+            self.fuse in ("equal", "auto") and len(self.metrics) < 2
+        ):
             return None
-        if self.fuse == "equal":
+        if self.fuse == "auto" and not self._pair_model_problem():
+            return None
+        if self.fuse in ("equal", "auto"):
             return (1.0,) * len(self.metrics)
         return tuple(self.fuse)  # type: ignore[arg-type]
 

@@ -193,10 +193,39 @@ def fit_pair_model(
     )
 
 
-#: The pair model of ``fuse = "learned"``: fitted by ``bench/accuracy.py`` on the
-#: development half of the accuracy benchmark (never on the held-out half).
+#: The pair model of ``fuse = "learned"`` (and of the default ``"auto"``): fitted by
+#: ``bench/accuracy.py`` on the six development sets of the accuracy benchmark, never on
+#: the held-out half (docs/accuracy.md). Weights per metric, in the order of FEATURES:
+#: similarity, excess over each image's own similarities, mutual rank (lower is nearer).
 DEFAULT_PAIR_MODEL = PairModel(
     metrics=("contour", "sift", "cw-ssim"),
-    coef=((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
-    intercept=0.0,
-)
+    coef=(
+        (0.3630753277083969, 1.6659176517738221, -5.145585215305391),
+        (4.796837517427673, -0.4738785190590096, -0.7545647214217607),
+        (-1.7878153139229391, 0.42201288485775196, 0.060201028013893015),
+    ),
+    intercept=-1.3349279440079642,
+    params=(
+        (
+            "contour",
+            (
+                ("border", 3), ("edge_percentile", 92.0), ("icp_iters", 8),
+                ("max_keypoints", 300), ("max_points", 2500), ("min_inliers", 6),
+                ("min_length", 12), ("min_points", 20), ("mirror", True), ("n_bins", 8),
+                ("ransac_px", 3.0), ("ratio", 0.8), ("refine_above", 0.25),
+                ("search_shift", 0.06), ("sigma", 2.0), ("tolerance", 0.01),
+            ),
+        ),
+        (
+            "sift",
+            (
+                ("border", 4), ("max_keypoints", 1000), ("min_keypoints", 8),
+                ("model", "affine"), ("ransac_px", 3.0), ("ratio", 0.8), ("saturation", 0.5),
+            ),
+        ),
+        (
+            "cw-ssim",
+            (("first_scale", 0), ("height", 3), ("k", 0.0001), ("order", 3), ("window", 7)),
+        ),
+    ),
+)  # fmt: skip

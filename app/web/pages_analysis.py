@@ -14,8 +14,10 @@ from app.plots import (
     similarity_heatmap,
     thumbnail,
 )
-from clustering import LINKAGES, METHODS, SELECTION_CRITERIA
+from clustering import LINKAGES, METHODS, SELECTION_CRITERIA, ClusteringConfig
 from similarity import METRICS
+from similarity.config import DEFAULT_METRICS
+from similarity.pairmodel import DEFAULT_PAIR_MODEL
 
 from . import state
 
@@ -29,24 +31,37 @@ def similarity_page() -> None:
     metrics = st.multiselect(
         "Metrics",
         names,
-        default=sim.get("metrics", ["sift", "cw-ssim"]),
+        default=sim.get("metrics", list(DEFAULT_METRICS)),
         help="One similarity matrix per metric; see docs/similarity.md",
     )
     if metrics:
         state.set_setting("similarity", "metrics", metrics)
+    learned_ok = set(metrics) == set(DEFAULT_PAIR_MODEL.metrics)
     if len(metrics) > 1:
-        st.caption(
-            "Fusion weights (rank-calibrated matrices, weighted mean; the fused matrix is "
-            "clustered)"
+        modes = ["learned pair model", "weighted rank fusion"] if learned_ok else []
+        modes = modes or ["weighted rank fusion"]
+        current = sim.get("fuse", "auto")
+        mode = st.radio(
+            "Combine the metrics by",
+            modes,
+            index=0 if current in ("auto", "learned") or not learned_ok else len(modes) - 1,
+            help="The learned pair model (default for contour + sift) gives each pair the "
+            "probability that both share a template, from each metric's score and where it "
+            "stands among each image's own scores; it was fitted on the development half of "
+            "the accuracy benchmark (docs/accuracy.md). Weighted rank fusion averages the "
+            "rank-calibrated matrices.",
         )
-        cols = st.columns(len(metrics))
-        weights = [
-            cols[i].number_input(
-                m, 0.0, 10.0, 1.0, 0.5, key=f"w_{m}", help=f"Weight of {m} in the fusion"
-            )
-            for i, m in enumerate(metrics)
-        ]
-        state.set_setting("similarity", "fuse", weights if sum(weights) > 0 else "equal")
+        if mode == "learned pair model":
+            state.set_setting("similarity", "fuse", "auto")
+        else:
+            cols = st.columns(len(metrics))
+            weights = [
+                cols[i].number_input(
+                    m, 0.0, 10.0, 1.0, 0.5, key=f"w_{m}", help=f"Weight of {m} in the fusion"
+                )
+                for i, m in enumerate(metrics)
+            ]
+            state.set_setting("similarity", "fuse", weights if sum(weights) > 0 else "equal")
     else:
         state.set_setting("similarity", "fuse", "none")
     res = state.result()
@@ -75,9 +90,10 @@ def _clustering_ui() -> None:
     method = st.selectbox(
         "Method",
         methods,
-        index=methods.index(cur.get("method", "hdbscan")),
-        help="hdbscan (default, measured best), dbscan and affinity find the "
-        "number of clusters; the others are given one or choose it",
+        index=methods.index(cur.get("method", ClusteringConfig().method)),
+        help=f"{ClusteringConfig().method} is the default (chosen on the accuracy benchmark, "
+        "docs/accuracy.md); hdbscan, dbscan and affinity find the number of clusters "
+        "themselves, the others are given one or choose it",
     )
     state.settings()["clustering"] = {"method": method}
     if METHODS[method].takes_k:
