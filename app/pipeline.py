@@ -321,9 +321,22 @@ def _cluster(
 ) -> ClusteringResult:
     """The full matrix's clustering, or the sparse graph's in shortlist mode."""
     if matrix.compared is not None:
-        return cluster_sparse(
-            matrix.values, matrix.compared, config.clustering, random_state=config.random_state
+        clustering = config.clustering
+        note = None
+        if clustering.method == "spectral" and clustering.n_clusters == "auto":
+            # choosing k by silhouette needs every pair; the sparse graph's own method
+            # finds the number of clusters
+            clustering = replace(clustering, method="hdbscan")
+            note = (
+                "shortlist mode: spectral clustering needs a fixed number of clusters here "
+                "(k by silhouette needs every pair); HDBSCAN on the sparse graph was used"
+            )
+        result = cluster_sparse(
+            matrix.values, matrix.compared, clustering, random_state=config.random_state
         )
+        if note is not None:
+            result = replace(result, warnings=[note, *result.warnings])
+        return result
     return cluster(
         matrix.values, config.clustering, random_state=config.random_state, features=features
     )

@@ -60,10 +60,18 @@ def test_clusters_page_matches_the_cli(analysed, samples_dir, tmp_path):
     with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
         expected = sorted(r["image"] for r in csv.DictReader(fh))
     assert sorted(captions) == expected  # every sample exactly once in the grids
-    assert main(["analyze", str(samples_dir), "--out", str(tmp_path), "--no-progress"]) == 0
+    labels = str(samples_dir / "families.csv")
+    args = ["analyze", str(samples_dir), "--out", str(tmp_path), "--no-progress"]
+    assert main([*args, "--labels", labels]) == 0
     with open(tmp_path / "clusters.csv", newline="", encoding="utf-8") as fh:
         k_cli = len({r["cluster"] for r in csv.DictReader(fh)} - {"-1"})
     assert analysed.subheader[0].value == f"{k_cli} clusters"
+    # the folder's families.csv is read: the page scores the result as the CLI (and the
+    # accuracy benchmark) does
+    import json
+
+    ari = json.loads((tmp_path / "run.json").read_text())["evaluation"]["adjusted_rand"]
+    assert analysed.metric[0].value == f"{ari:.3f}"
     assert [t.label for t in analysed.tabs] == [
         "Grids",
         "Dendrogram",
@@ -91,7 +99,7 @@ def test_changing_a_clustering_parameter_reclusters_fast(analysed):
 def test_similarity_page_shows_heatmaps_and_evidence(analysed):
     analysed.switch_page("views/similarity.py").run()
     assert not analysed.exception
-    assert analysed.selectbox[0].options == ["sift", "cw-ssim", "fused"]
+    assert analysed.selectbox[0].options == ["contour", "sift", "cw-ssim", "fused"]
     button(analysed, "Show evidence").click().run()
     assert not analysed.exception
 
