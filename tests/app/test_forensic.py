@@ -144,6 +144,7 @@ def test_query_ranks_the_family_first(tmp_path, samples_dir):
     html = (out / "report.html").read_text(encoding="utf-8")
     assert hashlib.sha256(questioned.read_bytes()).hexdigest() in html
     assert (out / "figures" / "evidence_rank_01.png").is_file()
+    assert (out / "figures" / "evidence_rank_01_contour.png").is_file()
 
 
 def test_compare_writes_every_metric_and_both_hashes(tmp_path, samples_dir):
@@ -152,13 +153,15 @@ def test_compare_writes_every_metric_and_both_hashes(tmp_path, samples_dir):
     out = tmp_path / "c"
     assert main(["compare", str(a), str(b), "--out", str(out)]) == 0
     record = json.loads((out / "compare.json").read_text())
-    assert "fused" not in record["scores"] and len(record["scores"]) == 10
+    assert "fused" not in record["scores"] and len(record["scores"]) == 11
     assert all(0.0 <= v <= 1.0 for v in record["scores"].values())
-    assert record["scores"]["sift"] > 0.5
+    assert record["scores"]["sift"] > 0.5 and record["scores"]["contour"] > 0.5
     html = (out / "report.html").read_text(encoding="utf-8")
     for p in (a, b):
         assert hashlib.sha256(p.read_bytes()).hexdigest() in html
     with Image.open(out / "figures" / "pair_evidence.png") as im:
+        assert im.size[0] > 800
+    with Image.open(out / "figures" / "contour_evidence.png") as im:  # the tracing view
         assert im.size[0] > 800
     assert main(["compare", str(a), str(tmp_path / "missing.png"), "--out", str(out)]) == 2
 
