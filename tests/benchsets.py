@@ -352,7 +352,7 @@ def _rehand_set(rng: np.random.Generator, works: list[np.ndarray], emit: Emit) -
 
 def _prints_set(rng: np.random.Generator, works: list[np.ndarray], emit: Emit) -> None:
     """Plates (half procedural drawings, half engraved from works); impressions, some reversed."""
-    for f in range(16):
+    for f in range(min(16, 2 * len(works))):
         plate = _drawing(rng) if f % 2 == 0 else works[f // 2]
         emit(f"plate{f:02d}", plate if f % 2 == 0 else _repaint(rng, plate, "gray"))
         for i in range(int(rng.integers(3, 5))):
