@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         action="append",
         metavar="NAME",
-        help=f"similarity metric (repeatable); default: {' and '.join(DEFAULT_METRICS)}, fused",
+        help=f"similarity metric (repeatable); default: {', '.join(DEFAULT_METRICS)}, combined",
     )
     a.add_argument(
         "--fuse",

@@ -69,3 +69,20 @@ def test_local_scaling_contract():
     s = local_scaling(m, k=3)
     assert np.allclose(s.values, s.values.T) and np.all(np.diag(s.values) == 1.0)
     assert s.values.min() >= 0 and s.values.max() <= 1
+
+
+def test_fuse_modes_of_the_configuration():
+    from similarity import SimilarityConfig
+
+    default = SimilarityConfig()
+    assert default.fuse == "auto" and default.fusion() == "learned" and default.fuses()
+    assert default.fusion_weights() is None
+    other = SimilarityConfig(metrics=("sift", "ssim"))  # auto falls back to equal weights
+    assert other.fusion() == "weighted" and other.fusion_weights() == (1.0, 1.0)
+    assert SimilarityConfig(metrics=("sift",)).fusion() == "none"
+    with pytest.raises(ConfigError, match="combines exactly contour, sift, cw-ssim"):
+        SimilarityConfig(metrics=("sift", "ssim"), fuse="learned")
+    changed = {"contour": {"tolerance": 0.02}, "cw-ssim": {"first_scale": 0, "height": 3}}
+    with pytest.raises(ConfigError, match="was fitted on contour with tolerance = 0.01"):
+        SimilarityConfig(metric_params=changed, fuse="learned")
+    assert SimilarityConfig(metric_params=changed).fusion() == "weighted"
