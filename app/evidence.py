@@ -6,18 +6,16 @@ from matplotlib.figure import Figure
 
 from preprocessing import ImageRecord
 from preprocessing.work import WorkImage
-from similarity import SimilarityConfig, explain, get_metric
+from similarity import PairEvidence, SimilarityConfig, explain, get_metric
 
 from .plots.evidence import contour_evidence_figure, pair_evidence_figure
 
 __all__ = ["pair_figures"]
 
 
-def _metric(config: SimilarityConfig, name: str, **defaults: object):  # noqa: ANN202
-    """The configured metric when the analysis computed it, else the registry's (with defaults)."""
-    if name in config.metrics:
-        return config.metric(name)
-    return get_metric(name, **defaults)  # type: ignore[arg-type]
+def _metric(config: SimilarityConfig, name: str):  # noqa: ANN202 - a Metric
+    """The configured metric when the analysis computed it, else the registry's."""
+    return config.metric(name) if name in config.metrics else get_metric(name)
 
 
 def pair_figures(
@@ -27,6 +25,7 @@ def pair_figures(
     scores: dict[str, float],
     *,
     record_a: ImageRecord | None = None,
+    matched: PairEvidence | None = None,
 ) -> dict[str, Figure]:
     """The pair-evidence figure and the contour (tracing) figure of two work images.
 
@@ -40,18 +39,20 @@ def pair_figures(
         Every metric's similarity of the pair (printed on the figure).
     record_a : ImageRecord, optional
         A's record: deviations are then given in pixels of A's original.
+    matched : PairEvidence, optional
+        The pair's SIFT evidence when the caller already has it (not computed again).
 
     Returns
     -------
     dict
         ``{"pair": Figure, "contour": Figure}``.
     """
-    sift = _metric(config, "sift")
-    local = _metric(
-        config, "cw-ssim" if "cw-ssim" in config.metrics or "ssim" not in config.metrics else "ssim"
-    )
-    contour = _metric(config, "contour", mirror=True)
-    matched = explain(image_a, image_b, sift)
+    # the local map: CW-SSIM's, unless the analysis computed SSIM and not CW-SSIM
+    only_ssim = "ssim" in config.metrics and "cw-ssim" not in config.metrics
+    local = _metric(config, "ssim" if only_ssim else "cw-ssim")
+    contour = _metric(config, "contour")
+    if matched is None:
+        matched = explain(image_a, image_b, _metric(config, "sift"))
     figures = {
         "pair": pair_evidence_figure(
             image_a.id, image_b.id, matched, explain(image_a, image_b, local), scores

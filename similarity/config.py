@@ -176,11 +176,11 @@ class SimilarityConfig:
         with the parameters it was fitted with, else ``weighted`` (equal weights)
         for two or more metrics, else ``none``.
         """
-        if self.fuse == "learned":
+        if self.fuse == "learned" or (self.fuse == "auto" and not self._pair_model_problem()):
             return "learned"
-        if self.fuse == "auto" and not self._pair_model_problem():
-            return "learned"
-        return "none" if self.fusion_weights() is None else "weighted"
+        if self.fuse == "none" or (self.fuse in ("equal", "auto") and len(self.metrics) < 2):
+            return "none"
+        return "weighted"
 
     def fuses(self) -> bool:
         """Whether the metrics' matrices are combined into a ``fused`` matrix (then clustered)."""
@@ -198,11 +198,7 @@ class SimilarityConfig:
 
     def fusion_weights(self) -> tuple[float, ...] | None:
         """The weights of a weighted fusion, or None (no fusion, or the learned one)."""
-        if self.fuse in ("none", "learned") or (
-            self.fuse in ("equal", "auto") and len(self.metrics) < 2
-        ):
-            return None
-        if self.fuse == "auto" and not self._pair_model_problem():
+        if self.fusion() != "weighted":
             return None
         if self.fuse in ("equal", "auto"):
             return (1.0,) * len(self.metrics)

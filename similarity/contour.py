@@ -305,7 +305,7 @@ class Contour(Metric):
 
     def _subscore(self, d: np.ndarray, t: float) -> np.ndarray:
         """Truncated chamfer score along the last axis, off-content pixels counted as misses."""
-        return np.mean(np.clip(1.0 - np.nan_to_num(d, nan=t) / t, 0.0, 1.0), axis=-1)
+        return np.mean(_closeness(np.nan_to_num(d, nan=t), t), axis=-1)
 
     def _chamfer_fit(
         self, a: ContourSide, b: ContourSide, start: np.ndarray, *, search: bool
@@ -369,8 +369,7 @@ class Contour(Metric):
         d = dist[np.isfinite(dist)]
         if d.size == 0:
             return 0.0, 0
-        t = self.tolerance * side
-        return float(np.mean(np.clip(1.0 - d / t, 0.0, 1.0))), int(d.size)
+        return float(np.mean(_closeness(d, self.tolerance * side))), int(d.size)
 
     def _match_sides(self, a: ContourSide, b: ContourSide) -> ContourMatch:
         fitted, inliers = self._fit(a, b)
@@ -436,6 +435,11 @@ class Contour(Metric):
             "mirrored": m.mirrored,
             "aligned": m.aligned,
         }
+
+
+def _closeness(d: np.ndarray, t: float) -> np.ndarray:
+    """A contour pixel's share of the score: 1 on the other's outline, 0 at ``t`` px or more."""
+    return np.clip(1.0 - d / t, 0.0, 1.0)
 
 
 def _bin(angles: np.ndarray, n_bins: int) -> np.ndarray:

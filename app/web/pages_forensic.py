@@ -54,7 +54,9 @@ def compare_page() -> None:
         pd.DataFrame({"metric": list(scores), "similarity": list(scores.values())}),
         width="stretch",
     )
-    figs = pair_figures(ims[i], ims[j], res.config.similarity, scores, record_a=res.images[a])
+    figs = pair_figures(
+        ims[i], ims[j], res.config.similarity, scores, record_a=res.images[a], matched=sift
+    )
     st.pyplot(figs["pair"])
     st.markdown(
         "**The tracing test** (contour similarity): after alignment, do the outlines "
