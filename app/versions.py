@@ -18,6 +18,7 @@ _LIBRARIES = (
     "pillow",
     "matplotlib",
     "jinja2",
+    "hdbscan",
     "pystackreg",
     "clusteval",
     "clustimage",
