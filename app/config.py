@@ -108,10 +108,15 @@ class AnalysisConfig:
                 + ", ".join(vector_metrics)
             )
         if source is not None and source in vector_metrics:
-            self.similarity.metric(source).check_ready()
+            self.metric(source).check_ready()
         jobs = self.n_jobs
         if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
             raise ConfigError(f"n_jobs must be a positive integer or unset, got {jobs!r}")
+
+    def metric(self, name: str):  # noqa: ANN201 - returns a Metric
+        """The metric ``name`` as this analysis computes it: its configured parameters,
+        and the run's ``random_state`` as the seed of its random steps."""
+        return self.similarity.metric(name, random_state=self.random_state)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON/TOML-ready dict (tuples become lists)."""
@@ -131,6 +136,21 @@ class AnalysisConfig:
             else:
                 data[key] = value
         return config_from_dict(data)
+
+
+#: Settings that never change the matrices: when only these differ, re-clustering the
+#: matrices is enough (``app.pipeline.recluster``; the web app's Run analysis).
+CLUSTERING_ONLY = ("clustering", "report", "n_jobs", "scheduler")
+
+
+def changed_before_clustering(old: AnalysisConfig, new: AnalysisConfig) -> list[str]:
+    """The settings of ``new`` that differ from ``old`` and change the matrices (sorted).
+
+    Empty when only the clustering (or the report, or where the work runs) changed.
+    ``random_state`` counts: it seeds the metrics' RANSAC as well as the clustering.
+    """
+    a, b = old.to_dict(), new.to_dict()
+    return sorted(k for k in b if k not in CLUSTERING_ONLY and a.get(k) != b[k])
 
 
 def _plain(value: Any) -> Any:

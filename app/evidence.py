@@ -1,73 +1,119 @@
-"""The evidence figures of one pair, as the report, compare, query and the web app show them."""
+"""The evidence of one pair, as the report, compare, query and every web page show it.
+
+:func:`pair_evidence` is the one place that builds it: from an analysis' work
+images, matrices and configuration, it reads the pair's scores from the
+matrices (so every number on a figure or table is the matrix entry) and draws
+the figures with the metrics as the analysis configured them (parameters and
+seed), so the evidence agrees with the result beside it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
 from preprocessing import ImageRecord
 from preprocessing.work import WorkImage
-from similarity import PairEvidence, SimilarityConfig, explain, get_metric
+from similarity import PairEvidence, SimilarityMatrix, explain, get_metric
 
+from .config import AnalysisConfig
 from .plots.evidence import contour_evidence_figure, pair_evidence_figure
 
-__all__ = ["pair_figures"]
+__all__ = ["PairView", "pair_evidence"]
 
 
-def _metric(config: SimilarityConfig, name: str):  # noqa: ANN202 - a Metric
-    """The configured metric when the analysis computed it, else the registry's."""
-    return config.metric(name) if name in config.metrics else get_metric(name)
+@dataclass(frozen=True, eq=False)
+class PairView:
+    """The evidence of one pair.
+
+    Attributes
+    ----------
+    id_a, id_b : str
+    scores : dict of str to float
+        Every matrix's entry for the pair (each metric, and ``fused`` when the
+        analysis combined them), exactly as in the matrices.
+    matched : PairEvidence
+        SIFT's matches, inliers and transform (B onto A).
+    traced : PairEvidence
+        The contour (tracing) test: outlines, deviations, mirrored or not.
+    figures : dict of str to Figure
+        ``pair`` (matches, local map, overlay, difference) and ``contour``.
+    """
+
+    id_a: str
+    id_b: str
+    scores: dict[str, float]
+    matched: PairEvidence
+    traced: PairEvidence
+    figures: dict[str, Figure]
 
 
-def pair_figures(
-    image_a: WorkImage,
-    image_b: WorkImage,
-    config: SimilarityConfig,
-    scores: dict[str, float],
+def _metric(config: AnalysisConfig, name: str):  # noqa: ANN202 - a Metric
+    """The configured, seeded metric when the analysis computed it, else the registry's
+    (seeded with the run's random_state)."""
+    if name in config.similarity.metrics:
+        return config.metric(name)
+    defaults = get_metric(name)
+    seeded = {"seed": config.random_state} if "seed" in defaults.params() else {}
+    return get_metric(name, **seeded)
+
+
+def pair_evidence(
+    images: Sequence[WorkImage],
+    matrices: Mapping[str, SimilarityMatrix],
+    config: AnalysisConfig,
+    i: int,
+    j: int,
     *,
     record_a: ImageRecord | None = None,
     matched: PairEvidence | None = None,
-) -> dict[str, Figure]:
-    """The pair-evidence figure and the contour (tracing) figure of two work images.
+) -> PairView:
+    """The evidence of images ``i`` and ``j`` of an analysis.
 
     Parameters
     ----------
-    image_a, image_b : WorkImage
-    config : SimilarityConfig
-        The analysis' similarity settings: metrics it computed are explained
-        with its parameters, so the evidence agrees with the matrix.
-    scores : dict
-        Every metric's similarity of the pair (printed on the figure).
+    images : sequence of WorkImage
+        The analysis' aligned work images, in matrix order.
+    matrices : mapping of str to SimilarityMatrix
+        The analysis' matrices: the pair's scores are their entries.
+    config : AnalysisConfig
+        The analysis' configuration: metrics are explained with its
+        parameters and its ``random_state``.
+    i, j : int
     record_a : ImageRecord, optional
         A's record: deviations are then given in pixels of A's original.
     matched : PairEvidence, optional
-        The pair's SIFT evidence when the caller already has it (not computed again).
+        The pair's SIFT evidence when the caller already has it.
 
     Returns
     -------
-    dict
-        ``{"pair": Figure, "contour": Figure}``.
+    PairView
     """
+    image_a, image_b = images[i], images[j]
+    scores = {name: float(m.values[i, j]) for name, m in matrices.items()}
+    metrics = config.similarity.metrics
     # the local map: CW-SSIM's, unless the analysis computed SSIM and not CW-SSIM
-    only_ssim = "ssim" in config.metrics and "cw-ssim" not in config.metrics
-    local = _metric(config, "ssim" if only_ssim else "cw-ssim")
+    local = _metric(config, "ssim" if "ssim" in metrics and "cw-ssim" not in metrics else "cw-ssim")
     contour = _metric(config, "contour")
     if matched is None:
         matched = explain(image_a, image_b, _metric(config, "sift"))
+    traced = explain(image_a, image_b, contour)
+    scale = 1.0
+    if record_a is not None:
+        scale = max(record_a.meta.width, record_a.meta.height) / max(image_a.gray.shape)
     figures = {
         "pair": pair_evidence_figure(
             image_a.id, image_b.id, matched, explain(image_a, image_b, local), scores
-        )
+        ),
+        "contour": contour_evidence_figure(
+            image_a.id,
+            image_b.id,
+            traced,
+            pixel_scale=scale,
+            tolerance_px=contour.tolerance * max(image_a.gray.shape),
+            score=scores.get("contour"),
+        ),
     }
-    scale = 1.0
-    if record_a is not None:
-        side = max(image_a.gray.shape)
-        scale = max(record_a.meta.width, record_a.meta.height) / side
-    traced = explain(image_a, image_b, contour)
-    figures["contour"] = contour_evidence_figure(
-        image_a.id,
-        image_b.id,
-        traced,
-        pixel_scale=scale,
-        tolerance_px=contour.tolerance * max(image_a.gray.shape),  # type: ignore[attr-defined]
-    )
-    return figures
+    return PairView(image_a.id, image_b.id, scores, matched, traced, figures)

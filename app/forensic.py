@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from preprocessing import ImageSet, NoUsableImageError, load_folder, load_paths
-from similarity import METRICS, SimilarityMatrix
+from similarity import READY_METRICS, SimilarityMatrix
 
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import AnalysisConfig
-from .evidence import pair_figures
+from .evidence import pair_evidence
 from .outputs import json_safe
 from .pipeline import ProgressFn, compute_similarities, prepare_images
 from .plots import figure_png, thumbnail
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Every registered metric that needs no extra input (the embedding metric needs a model).
-FORENSIC_METRICS = tuple(name for name in METRICS if name != "embedding")
+FORENSIC_METRICS = READY_METRICS
 
 
 def _now() -> str:
@@ -94,12 +94,11 @@ def compare(
     timings: dict[str, float] = {}
     _, aligned = prepare_images(images, config, None, progress, timings)
     matrices = compute_similarities(aligned, config, None, progress, timings)
-    scores = {name: float(m.values[0, 1]) for name, m in matrices.items()}
-    a, b = aligned.images
-    figs = pair_figures(a, b, config.similarity, scores, record_a=images[a.id])
+    view = pair_evidence(aligned.images, matrices, config, 0, 1, record_a=images[0])
+    figs = view.figures
     return CompareResult(
         images,
-        scores,
+        view.scores,
         {
             "pair_evidence.png": figure_png(figs["pair"]),
             "contour_evidence.png": figure_png(figs["contour"]),
@@ -203,11 +202,16 @@ def query(
         row["rank"] = rank
     top_rows = rows[: max(1, top)]
     figures = {}
-    index = {im.id: im for im in aligned.images}
+    position = {im.id: k for k, im in enumerate(aligned.images)}
     for row in top_rows[:3]:
-        a, b = index[q_id], index[row["reference"]]
-        scores = {name: row[name] for name in matrices}
-        figs = pair_figures(a, b, config.similarity, scores, record_a=combined[q_id])
+        figs = pair_evidence(
+            aligned.images,
+            matrices,
+            config,
+            position[q_id],
+            position[row["reference"]],
+            record_a=combined[q_id],
+        ).figures
         figures[f"evidence_rank_{row['rank']:02d}.png"] = figure_png(figs["pair"])
         figures[f"evidence_rank_{row['rank']:02d}_contour.png"] = figure_png(figs["contour"])
     return QueryResult(q_id, combined, matrices, top_rows, figures, config, started)

@@ -21,7 +21,7 @@ from preprocessing import AtelierError
 from similarity.cache import default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
-from .evidence import pair_figures
+from .evidence import pair_evidence
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -219,14 +219,9 @@ def _evidence_figures(result: AnalysisResult) -> dict[str, bytes]:
     out = {}
     for kind, pairs in top_pairs(result, count).items():
         for rank, (i, j) in enumerate(pairs, start=1):
-            scores = {name: float(m.values[i, j]) for name, m in result.matrices.items()}
-            figs = pair_figures(
-                images[i],
-                images[j],
-                result.config.similarity,
-                scores,
-                record_a=result.images[result.ids[i]],
-            )
+            figs = pair_evidence(
+                images, result.matrices, result.config, i, j, record_a=result.images[result.ids[i]]
+            ).figures
             out[f"pair_{kind}_{rank:02d}.png"] = figure_png(figs["pair"])
             out[f"pair_{kind}_{rank:02d}_contour.png"] = figure_png(figs["contour"])
     return out
@@ -373,7 +368,7 @@ def html_to_pdf(html: str) -> bytes:
     try:
         from weasyprint import HTML
     except ImportError as err:
-        raise ReportError("--pdf needs WeasyPrint: pip install 'atelier[pdf]'") from err
+        raise ReportError("the PDF report needs WeasyPrint: pip install 'atelier[pdf]'") from err
     except OSError as err:  # missing system libraries (pango, harfbuzz)
         raise ReportError(f"WeasyPrint cannot load its system libraries: {err}") from err
     # no base URL and only data: URIs in the report: nothing is fetched

@@ -35,7 +35,7 @@ from similarity.cache import FeatureCache
 from similarity.fusion import fuse
 from similarity.shortlist import Shortlist, shortlist
 
-from .config import AnalysisConfig
+from .config import AnalysisConfig, changed_before_clustering
 
 __all__ = [
     "AnalysisResult",
@@ -264,7 +264,7 @@ def compute_similarities(
             t0 = time.perf_counter()
             matrices[name] = pairwise(
                 aligned.images,
-                sim_cfg.metric(name),
+                config.metric(name),
                 n_jobs=1 if pool is None else None,
                 block_size=sim_cfg.block_size,
                 executor=pool,
@@ -306,7 +306,7 @@ def _cluster_features(
         pixels = np.asarray(rows, np.float64)
         n_comp = max(1, min(50, len(rows) - 1, pixels.shape[1]))
         return PCA(n_components=n_comp, random_state=config.random_state).fit_transform(pixels)
-    metric = config.similarity.metric(source)
+    metric = config.metric(source)
     vectors = ordered_map(
         metric.extract, [(im.gray, im.mask) for im in aligned.images], executor=pool
     )
@@ -454,7 +454,7 @@ def recluster(
 ) -> AnalysisResult:
     """Cluster an analysis again with other clustering settings, reusing its matrices.
 
-    Only ``config.clustering`` (and ``random_state``) may differ from the
+    Only the settings of ``app.config.CLUSTERING_ONLY`` may differ from the
     result's configuration; everything before clustering is kept, so the
     answer comes in well under a second.
 
@@ -463,14 +463,7 @@ def recluster(
     ConfigError
         If anything but the clustering settings changed.
     """
-    old = result.config.to_dict()
-    new = config.to_dict()
-    changed = sorted(
-        k
-        for k in new
-        if new[k] != old.get(k)
-        and k not in ("clustering", "random_state", "report", "n_jobs", "scheduler")
-    )
+    changed = changed_before_clustering(result.config, config)
     if changed:
         raise ConfigError(
             f"recluster can only change clustering settings, not {', '.join(changed)}"

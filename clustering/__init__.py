@@ -1,9 +1,9 @@
 """Clustering of similarity matrices, choice of k, and validity scores."""
 
 from .api import ClusteringResult, cluster
-from .config import LINKAGES, SELECTION_CRITERIA, ClusteringConfig
+from .config import SELECTION_CRITERIA, ClusteringConfig
 from .evaluate import evaluate_labels, read_labels
-from .methods import METHODS, Method
+from .methods import K_CRITERIA, LINKAGES, METHODS, ClusteringMethod
 from .scores import (
     classical_mds,
     derivative_scores,
@@ -18,7 +18,8 @@ __all__ = [
     "ClusteringResult",
     "LINKAGES",
     "METHODS",
-    "Method",
+    "ClusteringMethod",
+    "K_CRITERIA",
     "derivative_scores",
     "euclidean_distances",
     "evaluate_labels",

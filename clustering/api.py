@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from preprocessing.errors import ClusteringError
 from preprocessing.matrix import check_similarity_matrix, similarity_to_distance
 
 from .config import SELECTION_CRITERIA, ClusteringConfig
-from .methods import METHODS, Fit, Input, check_input, hierarchy
+from .methods import METHODS, ClusteringMethod, Fit, Input, check_input
 from .scores import (
     classical_mds,
     derivative_scores,
@@ -92,26 +91,62 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def _fit(
-    method_name: str,
-    data: np.ndarray,
-    k: int | None,
-    params: dict[str, Any],
-    random_state: int,
-    notes: list[str],
+    estimator: ClusteringMethod, data: np.ndarray, kind: Input, k: int | None, notes: list[str]
 ) -> Fit:
-    method = METHODS[method_name]
+    """One fit, its library warnings kept as notes, its labels renumbered 0..k-1."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = method.fit(data, k, params=params, random_state=random_state)
+        fit = estimator.fit(data, kind, k)
+    _note_warnings(caught, f"{estimator.name}{'' if k is None else f' (k={k})'}", notes)
+    return _relabelled(fit)
+
+
+def _note_warnings(caught: list[warnings.WarningMessage], who: str, notes: list[str]) -> None:
     for w in caught:
-        msg = f"{method_name}{'' if k is None else f' (k={k})'}: {w.category.__name__}: {w.message}"
+        msg = f"{who}: {w.category.__name__}: {w.message}"
         if msg not in notes:
             notes.append(msg)
+
+
+def _relabelled(fit: Fit) -> Fit:
     labels = np.asarray(fit.labels, dtype=int)
     relabelled = _relabel(labels)
     mapping = {int(a): int(b) for a, b in zip(labels.tolist(), relabelled.tolist(), strict=True)}
     exemplars = {mapping[lab]: idx for lab, idx in fit.exemplars.items() if lab in mapping}
     return Fit(relabelled, exemplars)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What one clustering consumes and is scored on."""
+
+    kind: Input
+    data: np.ndarray
+    distance: np.ndarray
+    coords: np.ndarray
+    source: str | None
+
+
+def _inputs(sim: np.ndarray, config: ClusteringConfig, features: np.ndarray | None) -> _Inputs:
+    """The method's input (affinity, distance or features) and what scores read."""
+    method = METHODS[config.method]
+    matrix_distance = similarity_to_distance(sim)
+    source = config.feature_source()
+    if source is None:
+        kind: Input = method.matrix_input() or "features"
+        data = sim if kind == "affinity" else matrix_distance
+        return _Inputs(kind, data, matrix_distance, classical_mds(matrix_distance), None)
+    n = len(sim)
+    if features is None:
+        if source != "mds":
+            raise ClusteringError(f"features {source!r} were asked for but not given")
+        features = classical_mds(matrix_distance, energy=MDS_ENERGY)
+    features = np.asarray(features, dtype=np.float64)
+    if features.shape[0] != n or features.ndim != 2 or not np.isfinite(features).all():
+        raise ClusteringError(
+            f"features must be a finite ({n}, d) array, got shape {features.shape}"
+        )
+    return _Inputs("features", features, euclidean_distances(features), features, source)
 
 
 def cluster(
@@ -128,7 +163,7 @@ def cluster(
     similarity : (n, n) ndarray
         Similarities in [0, 1], symmetric, 1 on the diagonal (checked). Matrix
         methods receive it as affinity or as ``1 - similarity`` distance,
-        whichever they declare in ``METHODS``.
+        whichever their class declares in ``consumes``.
     config : ClusteringConfig, optional
     random_state : int
         Seed for every random step of the method.
@@ -152,69 +187,12 @@ def cluster(
     n = sim.shape[0]
     if n == 0:
         raise ClusteringError("cannot cluster an empty set of images")
-    matrix_distance = similarity_to_distance(sim)
-    method = METHODS[config.method]
-    source = config.feature_source()
-    kind: Input
-    if source is None:
-        kind = method.matrix_input() or "features"
-        data = sim if kind == "affinity" else matrix_distance
-        distance = matrix_distance
-        coords = classical_mds(matrix_distance)
-    else:
-        kind = "features"
-        if features is None:
-            if source != "mds":
-                raise ClusteringError(f"features {source!r} were asked for but not given")
-            features = classical_mds(matrix_distance, energy=MDS_ENERGY)
-        features = np.asarray(features, dtype=np.float64)
-        if features.shape[0] != n or features.ndim != 2 or not np.isfinite(features).all():
-            raise ClusteringError(
-                f"features must be a finite ({n}, d) array, got shape {features.shape}"
-            )
-        data = coords = features
-        distance = euclidean_distances(features)
-    check_input(method, kind)
-    params: dict[str, Any] = {
-        "input": kind,
-        "linkage": config.linkage,
-        "preference": config.preference,
-        "damping": config.damping,
-        "eps": config.eps,
-        "min_samples": config.min_samples,
-        "min_cluster_size": config.min_cluster_size,
-    }
-    notes: list[str] = []
-
-    def result(fit: Fit, criterion: str, selection: list[dict[str, float]]) -> ClusteringResult:
-        labels = fit.labels
-        exemplars = dict(medoids(distance, labels))
-        exemplars.update(fit.exemplars)
-        return ClusteringResult(
-            labels=labels,
-            k=len(set(labels.tolist()) - {-1}),
-            method=config.method,
-            consumes=kind,
-            criterion=criterion,
-            selection=selection,
-            exemplars=exemplars,
-            silhouette=per_image_silhouette(distance, labels),
-            scores=score_labels(distance, coords, labels),
-            warnings=notes,
-            features=source,
-            coords=coords,
-            distance=distance,
-        )
-
-    def row(k: int, labels: np.ndarray) -> dict[str, float]:
-        return {
-            "k": k,
-            "k_found": len(set(labels.tolist()) - {-1}),
-            **score_labels(distance, coords, labels),
-        }
-
+    inputs = _inputs(sim, config, features)
+    estimator = METHODS[config.method](config, random_state=random_state)
+    check_input(type(estimator), inputs.kind)
+    run = _Run(config, estimator, inputs, notes=[])
     one = Fit(np.zeros(n, dtype=int))
-    off = distance[np.triu_indices(n, k=1)]
+    off = inputs.distance[np.triu_indices(n, k=1)]
     if n < 3 or float(off.max(initial=0.0)) < _IDENTICAL_ATOL:
         why = (
             f"k cannot be chosen for {n} image(s)"
@@ -222,55 +200,88 @@ def cluster(
             else "all images are identical under this metric"
         )
         if config.n_clusters == "auto" and config.threshold is None:
-            notes.append(f"{why}; all images put in one cluster")
-            return result(one, config.selection, [])
-
+            run.notes.append(f"{why}; all images put in one cluster")
+            return run.result(one, config.selection, [])
     if config.n_clusters != "auto":
         k = int(config.n_clusters)
         if k > n:
             raise ClusteringError(f"n_clusters={k} is more than the {n} images given")
-        fit = (
-            one
-            if k == 1
-            else (
-                Fit(np.arange(n))
-                if k == n
-                else _fit(config.method, data, k, params, random_state, notes)
-            )
-        )
-        return result(fit, "fixed", [row(k, fit.labels)])
-
+        fit = one if k == 1 else (Fit(np.arange(n)) if k == n else run.fit(k))
+        return run.result(fit, "fixed", [run.row(k, fit.labels)])
     if config.threshold is not None:
-        params["distance_threshold"] = 1.0 - config.threshold
-        fit = _fit(config.method, data, None, params, random_state, notes)
-        return result(fit, "threshold", [row(len(set(fit.labels.tolist())), fit.labels)])
-
-    if not method.takes_k:
-        fit = _fit(config.method, data, None, params, random_state, notes)
+        fit = run.fit(None)
+        return run.result(fit, "threshold", [run.row(len(set(fit.labels.tolist())), fit.labels)])
+    if estimator.chooses_k:
+        fit = run.fit(None)
         if not (fit.labels >= 0).any():
-            notes.append(f"{config.method} marked every image as noise")
-        return result(fit, "method", [row(len(set(fit.labels.tolist()) - {-1}), fit.labels)])
+            run.notes.append(f"{config.method} marked every image as noise")
+        k_found = len(set(fit.labels.tolist()) - {-1})
+        return run.result(fit, "method", [run.row(k_found, fit.labels)])
+    return run.choose_k(one)
 
-    k_lo, k_hi = min(config.k_min, n - 1), min(config.k_max, n - 1)
-    ks = list(range(k_lo, k_hi + 1))
-    fits = {k: _fit(config.method, data, k, params, random_state, notes) for k in ks}
-    selection = [row(k, fits[k].labels) for k in ks]
-    if config.method == "agglomerative":
-        tree = hierarchy(data, kind, config.linkage)
-        deriv = derivative_scores(tree, ks)
-    else:
-        deriv = dict.fromkeys(ks, float("nan"))
-    for r in selection:
-        r["derivative"] = deriv[int(r["k"])]
-    criterion = config.selection
-    eligible = [r for r in selection if np.isfinite(r[criterion])]
-    if criterion == "davies-bouldin":
-        # Singleton clusters have zero scatter, so Davies-Bouldin falls towards
-        # k = n - 1 on any data: only labellings averaging two images a cluster compete.
-        eligible = [r for r in eligible if r["k"] <= n / 2]
-    if not eligible:
-        notes.append(f"{criterion} is undefined for every k; all images put in one cluster")
-        return result(one, criterion, selection)
-    sign = 1.0 if SELECTION_CRITERIA[criterion] else -1.0
-    best = max(eligible, key=lambda r: sign * r[criterion])  # ties: the smaller k (first)
-    return result(fits[int(best["k"])], criterion, selection)
+
+@dataclass
+class _Run:
+    """One clustering: the estimator, its inputs, and the notes gathered on the way."""
+
+    config: ClusteringConfig
+    estimator: ClusteringMethod
+    inputs: _Inputs
+    notes: list[str]
+
+    def fit(self, k: int | None) -> Fit:
+        return _fit(self.estimator, self.inputs.data, self.inputs.kind, k, self.notes)
+
+    def row(self, k: int, labels: np.ndarray) -> dict[str, float]:
+        return {
+            "k": k,
+            "k_found": len(set(labels.tolist()) - {-1}),
+            **score_labels(self.inputs.distance, self.inputs.coords, labels),
+        }
+
+    def result(
+        self, fit: Fit, criterion: str, selection: list[dict[str, float]]
+    ) -> ClusteringResult:
+        labels, distance = fit.labels, self.inputs.distance
+        exemplars = dict(medoids(distance, labels))
+        exemplars.update(fit.exemplars)
+        return ClusteringResult(
+            labels=labels,
+            k=len(set(labels.tolist()) - {-1}),
+            method=self.config.method,
+            consumes=self.inputs.kind,
+            criterion=criterion,
+            selection=selection,
+            exemplars=exemplars,
+            silhouette=per_image_silhouette(distance, labels),
+            scores=score_labels(distance, self.inputs.coords, labels),
+            warnings=self.notes,
+            features=self.inputs.source,
+            coords=self.inputs.coords,
+            distance=distance,
+        )
+
+    def choose_k(self, one: Fit) -> ClusteringResult:
+        """Fit every k of the range and keep the best under the criterion."""
+        config, n = self.config, len(self.inputs.distance)
+        ks = list(range(min(config.k_min, n - 1), min(config.k_max, n - 1) + 1))
+        fits = {k: self.fit(k) for k in ks}
+        selection = [self.row(k, fits[k].labels) for k in ks]
+        tree = self.estimator.merge_heights(self.inputs.data, self.inputs.kind)
+        deriv = derivative_scores(tree, ks) if tree is not None else dict.fromkeys(ks, float("nan"))
+        for r in selection:
+            r["derivative"] = deriv[int(r["k"])]
+        criterion = config.selection
+        eligible = [r for r in selection if np.isfinite(r[criterion])]
+        if criterion == "davies-bouldin":
+            # Singleton clusters have zero scatter, so Davies-Bouldin falls towards
+            # k = n - 1 on any data: only labellings averaging two images a cluster compete.
+            eligible = [r for r in eligible if r["k"] <= n / 2]
+        if not eligible:
+            self.notes.append(
+                f"{criterion} is undefined for every k; all images put in one cluster"
+            )
+            return self.result(one, criterion, selection)
+        sign = 1.0 if SELECTION_CRITERIA[criterion] else -1.0
+        best = max(eligible, key=lambda r: sign * r[criterion])  # ties: the smaller k (first)
+        return self.result(fits[int(best["k"])], criterion, selection)

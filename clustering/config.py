@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from preprocessing.errors import ConfigError
+
+from .methods import FEATURE_ONLY_LINKAGES, K_CRITERIA, LINKAGES, METHODS
+
+if TYPE_CHECKING:
+    from .methods import ClusteringMethod
 
 __all__ = ["ClusteringConfig", "SELECTION_CRITERIA", "LINKAGES"]
 
@@ -15,9 +21,6 @@ SELECTION_CRITERIA: dict[str, bool] = {
     "calinski-harabasz": True,
     "derivative": True,
 }
-
-#: Linkages of agglomerative clustering; the last three need Euclidean features.
-LINKAGES = ("average", "complete", "single", "weighted", "ward", "centroid", "median")
 
 
 def _number(name: str, value: object, *, lo: float, hi: float | None = None) -> None:
@@ -87,71 +90,43 @@ class ClusteringConfig:
     min_cluster_size: int = 2
 
     def __post_init__(self) -> None:
-        from .methods import FEATURE_ONLY_LINKAGES, METHODS
-
         if self.method not in METHODS:
             raise ConfigError(
-                f"unknown clustering method {self.method!r}; valid: {', '.join(sorted(METHODS))}"
+                f"unknown clustering method {self.method!r}; valid: {', '.join(METHODS)}"
             )
         method = METHODS[self.method]
-        if self.n_clusters != "auto" and (
-            isinstance(self.n_clusters, bool)
-            or not isinstance(self.n_clusters, int)
-            or self.n_clusters < 1
-        ):
-            raise ConfigError(
-                f"clustering.n_clusters must be 'auto' or an integer >= 1, got {self.n_clusters!r}"
-            )
-        if self.n_clusters != "auto" and not method.takes_k:
-            raise ConfigError(
-                f"{self.method} finds its own number of clusters: use n_clusters = 'auto' "
-                "(tune it with preference/damping, eps/min_samples or min_cluster_size)"
-            )
-        if self.selection not in SELECTION_CRITERIA:
-            raise ConfigError(
-                f"unknown selection criterion {self.selection!r}; "
-                f"valid: {', '.join(SELECTION_CRITERIA)}"
-            )
-        if self.selection == "derivative" and self.method != "agglomerative":
-            raise ConfigError(
-                "the derivative criterion is the elbow of agglomerative merge heights: "
-                "use it with method agglomerative"
-            )
-        for name in ("k_min", "k_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise ConfigError(f"clustering.{name} must be an integer >= 2, got {value!r}")
-        if self.k_max < self.k_min:
-            raise ConfigError(
-                f"clustering.k_max ({self.k_max}) must be >= clustering.k_min ({self.k_min})"
-            )
+        self._check_k(method)
         if self.linkage not in LINKAGES:
             raise ConfigError(f"unknown linkage {self.linkage!r}; valid: {', '.join(LINKAGES)}")
         if self.features is not None and (not isinstance(self.features, str) or not self.features):
             raise ConfigError(f"clustering.features must be a name, got {self.features!r}")
         uses_features = self.features is not None or method.matrix_input() is None
-        if self.features is not None and "features" not in method.inputs:
+        if self.features is not None and "features" not in method.consumes:
             raise ConfigError(
-                f"{self.method} clusters the similarity matrix, not features: drop features"
+                f"{self.method} clusters the similarity matrix, not features: "
+                "leave clustering.features unset"
             )
-        if (
-            self.method == "agglomerative"
-            and self.linkage in FEATURE_ONLY_LINKAGES
-            and not (uses_features)
-        ):
+        if method.linkages and self.linkage in FEATURE_ONLY_LINKAGES and not uses_features:
             raise ConfigError(
-                f"{self.linkage} linkage needs Euclidean features: set features "
+                f"{self.linkage} linkage needs Euclidean features: set clustering.features "
                 "(e.g. mds) or use average, complete, single or weighted linkage"
             )
         if self.threshold is not None:
             _number("threshold", self.threshold, lo=0.0, hi=1.0)
-            if self.method != "agglomerative":
-                raise ConfigError("a similarity threshold cuts a dendrogram: use agglomerative")
+            if not method.cuts_threshold:
+                cutters = [m for m, c in METHODS.items() if c.cuts_threshold]
+                raise ConfigError(
+                    "clustering.threshold cuts a dendrogram: use clustering.method "
+                    + " or ".join(cutters)
+                )
             if self.n_clusters != "auto":
-                raise ConfigError("give either n_clusters or a threshold, not both")
+                raise ConfigError(
+                    "give either clustering.n_clusters or clustering.threshold, not both"
+                )
             if uses_features:
                 raise ConfigError(
-                    "a similarity threshold applies to the similarity matrix: drop features"
+                    "clustering.threshold applies to the similarity matrix: "
+                    "leave clustering.features unset"
                 )
         if self.preference is not None:
             _number("preference", self.preference, lo=-1e6)
@@ -163,10 +138,45 @@ class ClusteringConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"clustering.{name} must be an integer >= 1, got {value!r}")
 
+    def _check_k(self, method: type[ClusteringMethod]) -> None:
+        """n_clusters, the criterion choosing k and its range, against what the method takes."""
+        if self.n_clusters != "auto" and (
+            isinstance(self.n_clusters, bool)
+            or not isinstance(self.n_clusters, int)
+            or self.n_clusters < 1
+        ):
+            raise ConfigError(
+                f"clustering.n_clusters must be 'auto' or an integer >= 1, got {self.n_clusters!r}"
+            )
+        if self.n_clusters != "auto" and method.chooses_k:
+            raise ConfigError(
+                f"{self.method} finds its own number of clusters: use clustering.n_clusters = "
+                "'auto' (tune it with preference/damping, eps/min_samples or min_cluster_size)"
+            )
+        if self.selection not in SELECTION_CRITERIA:
+            raise ConfigError(
+                f"unknown selection criterion {self.selection!r}; "
+                f"valid: {', '.join(SELECTION_CRITERIA)}"
+            )
+        if self.selection not in method.criteria and (
+            not method.chooses_k or self.selection not in K_CRITERIA
+        ):
+            takers = [m for m, c in METHODS.items() if self.selection in c.criteria]
+            raise ConfigError(
+                f"clustering.selection {self.selection!r} does not choose k for {self.method}: "
+                f"use it with clustering.method {' or '.join(takers)}"
+            )
+        for name in ("k_min", "k_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ConfigError(f"clustering.{name} must be an integer >= 2, got {value!r}")
+        if self.k_max < self.k_min:
+            raise ConfigError(
+                f"clustering.k_max ({self.k_max}) must be >= clustering.k_min ({self.k_min})"
+            )
+
     def feature_source(self) -> str | None:
         """The features the method will consume (``mds`` for k-means by default), or None."""
-        from .methods import METHODS
-
         if self.features is not None:
             return self.features
         return "mds" if METHODS[self.method].matrix_input() is None else None

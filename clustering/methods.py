@@ -1,37 +1,53 @@
-"""Clustering methods, each declaring the input it consumes.
+"""Clustering methods as small estimators over the typed :class:`ClusteringConfig`.
 
-Inputs:
+Each method is one class that declares what it consumes:
 
 - ``affinity``: the similarity matrix itself (larger = more alike);
 - ``distance``: ``1 - similarity`` with a zero diagonal;
-- ``features``: one vector per image (Euclidean).
+- ``features``: one vector per image (Euclidean);
 
-The caller converts once (``preprocessing.matrix.similarity_to_distance``)
-and hands each method exactly the input it declares; a method given another
-input is refused with a message (see :func:`check_input`).
+whether it chooses the number of clusters itself, which criteria may choose k
+for it, which linkages it accepts, whether it cuts at a similarity threshold,
+and whether it has a sparse fit for shortlist mode (only the compared pairs
+are edges). The registry :data:`METHODS` is the one list of methods: the
+configuration's validation, the CLI's choices and help, the web app's select
+box and the documentation's table all read it. Adding a method is one class
+here and one registry entry.
+
+The caller converts once (``preprocessing.matrix.similarity_to_distance``) and
+hands each method exactly the input it declares; a method given another input
+is refused with a message (see :func:`check_input`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
 from sklearn.cluster import DBSCAN, HDBSCAN, AffinityPropagation, KMeans, SpectralClustering
 
 from preprocessing.errors import ClusteringError
 
+if TYPE_CHECKING:
+    from .config import ClusteringConfig
+
 __all__ = [
     "Input",
-    "Method",
+    "Fit",
+    "ClusteringMethod",
     "METHODS",
+    "K_CRITERIA",
     "MATRIX_LINKAGES",
     "FEATURE_ONLY_LINKAGES",
+    "LINKAGES",
     "check_input",
     "hierarchy",
+    "sparse_graph",
 ]
 
 Input = Literal["affinity", "distance", "features"]
@@ -39,42 +55,21 @@ Input = Literal["affinity", "distance", "features"]
 #: Linkages valid on any distance matrix; the others need Euclidean features.
 MATRIX_LINKAGES = ("average", "complete", "single", "weighted")
 FEATURE_ONLY_LINKAGES = ("ward", "centroid", "median")
+LINKAGES = MATRIX_LINKAGES + FEATURE_ONLY_LINKAGES
+
+#: Criteria that choose k for any method given a k (``derivative`` needs merge heights).
+K_CRITERIA = ("silhouette", "davies-bouldin", "calinski-harabasz")
+
+#: Stored distances of a sparse graph are at least this: CSR drops explicit zeros.
+_MIN_DISTANCE = 1e-12
 
 
 @dataclass(frozen=True)
 class Fit:
-    """Labels from one fit, with whatever else the method knows (exemplars, warnings)."""
+    """Labels from one fit, with the exemplars the method knows (cluster -> image)."""
 
     labels: np.ndarray
     exemplars: dict[int, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Method:
-    """A clustering method.
-
-    Attributes
-    ----------
-    name : str
-    inputs : tuple of Input
-        What it consumes: the matrix path uses the first of ``affinity`` /
-        ``distance`` it lists; the features path needs ``features``.
-    takes_k : bool
-        Whether it is given a number of clusters (else it finds its own).
-    fit : callable
-        ``fit(data, k, *, params, random_state) -> Fit``.
-    """
-
-    name: str
-    inputs: tuple[Input, ...]
-    takes_k: bool
-    fit: Callable[..., Fit]
-
-    def matrix_input(self) -> Input | None:
-        for kind in self.inputs:
-            if kind in ("affinity", "distance"):
-                return kind
-        return None
 
 
 def hierarchy(data: np.ndarray, kind: Input, method: str) -> np.ndarray:
@@ -83,63 +78,187 @@ def hierarchy(data: np.ndarray, kind: Input, method: str) -> np.ndarray:
         if method in FEATURE_ONLY_LINKAGES:
             raise ClusteringError(
                 f"{method} linkage needs Euclidean features, not a precomputed distance: "
-                "use --features (e.g. mds) or an average, complete, single or weighted linkage"
+                "set clustering.features (e.g. mds) or use an average, complete, single or "
+                "weighted linkage"
             )
         return linkage(squareform(data, checks=False), method=method)
     return linkage(data, method=method, metric="euclidean")
 
 
-def _spectral(data: np.ndarray, k: int, *, params: dict[str, Any], random_state: int) -> Fit:
-    model = SpectralClustering(
-        n_clusters=k, affinity="precomputed", assign_labels="cluster_qr", random_state=random_state
+def sparse_graph(similarity: np.ndarray, compared: np.ndarray, *, kind: str) -> sp.csr_matrix:
+    """The compared off-diagonal pairs as a CSR matrix of distances or affinities."""
+    mask = np.asarray(compared, bool) & ~np.eye(len(similarity), dtype=bool)
+    rows, cols = np.nonzero(mask)
+    sims = similarity[rows, cols]
+    data = sims if kind == "affinity" else np.maximum(1.0 - sims, _MIN_DISTANCE)
+    return sp.csr_matrix((data, (rows, cols)), shape=similarity.shape)
+
+
+def _chain_components(graph: sp.csr_matrix) -> sp.csr_matrix:
+    """Join the graph's components by edges of distance 1 (what a missing pair is)."""
+    n_comp, comp = connected_components(graph, directed=False)
+    if n_comp <= 1:
+        return graph
+    firsts = np.array([np.flatnonzero(comp == c)[0] for c in range(n_comp)])
+    a, b = firsts[:-1], firsts[1:]
+    bridge = sp.csr_matrix(
+        (np.ones(2 * len(a)), (np.concatenate([a, b]), np.concatenate([b, a]))),
+        shape=graph.shape,
     )
-    return Fit(model.fit_predict(data))
+    return (graph + bridge).tocsr()
 
 
-def _affinity(data: np.ndarray, k: int | None, *, params: dict[str, Any], random_state: int) -> Fit:
-    pref = params.get("preference")
-    if pref is None:
-        off = data[np.triu_indices(len(data), k=1)]
-        pref = float(np.median(off)) if off.size else 0.5
-    model = AffinityPropagation(
-        affinity="precomputed",
-        preference=pref,
-        damping=params.get("damping", 0.5),
-        max_iter=1000,
-        convergence_iter=30,
-        random_state=random_state,
-    )
-    labels = model.fit_predict(data)
-    centres = getattr(model, "cluster_centers_indices_", None)
-    exemplars = {}
-    if centres is not None and len(centres) and (labels >= 0).any():
-        exemplars = {int(labels[c]): int(c) for c in centres}
-    return Fit(labels, exemplars)
+def _missing_at_one(similarity: np.ndarray, compared: np.ndarray) -> np.ndarray:
+    """Dense distances with every pair not compared at 1 (judged dissimilar)."""
+    distance = np.where(compared, 1.0 - similarity, 1.0)
+    np.fill_diagonal(distance, 0.0)
+    return distance
 
 
-def _agglomerative(
-    data: np.ndarray, k: int | None, *, params: dict[str, Any], random_state: int
-) -> Fit:
-    del random_state  # deterministic
-    tree = hierarchy(data, params["input"], params["linkage"])
-    if k is None:
-        threshold = params["distance_threshold"]
-        labels = fcluster(tree, t=threshold, criterion="distance")
-    else:
-        labels = fcluster(tree, t=k, criterion="maxclust")
-    return Fit(np.asarray(labels) - 1)  # SciPy's labels start at 1
+class ClusteringMethod:
+    """One clustering method, configured by a :class:`ClusteringConfig`.
+
+    Class attributes declare the method to the registry's readers:
+
+    Attributes
+    ----------
+    name : str
+    summary : str
+        One line for the CLI's help, the web app's caption and the docs.
+    consumes : tuple of Input
+        The matrix path uses the first of ``affinity`` / ``distance`` listed;
+        the features path needs ``features``.
+    chooses_k : bool
+        Whether it finds the number of clusters itself (else it is given one,
+        fixed or chosen by a criterion).
+    criteria : tuple of str
+        The criteria that may choose its k (empty when it chooses k itself).
+    linkages : tuple of str
+        Linkages it accepts (empty when it has none).
+    cuts_threshold : bool
+        Whether it can cut at a similarity threshold instead of a k.
+    sparse : bool
+        Whether it has a sparse fit (shortlist mode); ``sparse_needs_k`` when
+        that fit needs a fixed number of clusters.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    consumes: ClassVar[tuple[Input, ...]]
+    chooses_k: ClassVar[bool] = False
+    criteria: ClassVar[tuple[str, ...]] = K_CRITERIA
+    linkages: ClassVar[tuple[str, ...]] = ()
+    cuts_threshold: ClassVar[bool] = False
+    sparse: ClassVar[bool] = False
+    sparse_needs_k: ClassVar[bool] = False
+
+    def __init__(self, config: ClusteringConfig, *, random_state: int = 0) -> None:
+        self.config = config
+        self.random_state = random_state
+
+    @classmethod
+    def matrix_input(cls) -> Input | None:
+        """What the method consumes of the matrix (``affinity``/``distance``), or None."""
+        for kind in cls.consumes:
+            if kind in ("affinity", "distance"):
+                return kind
+        return None
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        """Labels of ``data`` (of the declared ``kind``) with ``k`` clusters, or its own."""
+        raise NotImplementedError
+
+    def merge_heights(self, data: np.ndarray, kind: Input) -> np.ndarray | None:
+        """The linkage matrix the ``derivative`` criterion reads, if the method has one."""
+        return None
+
+    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+        """Labels from the compared pairs only (shortlist mode)."""
+        raise ClusteringError(f"{self.name} has no sparse fit")
 
 
-def _dbscan(data: np.ndarray, k: int | None, *, params: dict[str, Any], random_state: int) -> Fit:
-    metric = "precomputed" if params["input"] == "distance" else "euclidean"
-    eps = params.get("eps")
-    if eps is None:
-        eps = _default_eps(data, params["input"], params.get("min_samples", 2))
-    model = DBSCAN(eps=eps, min_samples=params.get("min_samples", 2), metric=metric)
-    return Fit(model.fit_predict(data))
+class Spectral(ClusteringMethod):
+    name = "spectral"
+    summary = "spectral clustering of the similarity graph (given or chosen k)"
+    consumes = ("affinity",)
+    sparse = True
+    sparse_needs_k = True
+
+    def _model(self, k: int) -> SpectralClustering:
+        return SpectralClustering(
+            n_clusters=k,
+            affinity="precomputed",
+            assign_labels="cluster_qr",
+            random_state=self.random_state,
+        )
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        assert k is not None
+        return Fit(self._model(k).fit_predict(data))
+
+    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+        n = len(similarity)
+        k = int(self.config.n_clusters)
+        affinity = sparse_graph(similarity, compared, kind="affinity") + sp.identity(
+            n, format="csr"
+        )
+        return Fit(self._model(k).fit_predict(affinity))
 
 
-def _default_eps(data: np.ndarray, kind: Input, min_samples: int) -> float:
+class AffinityPropagationMethod(ClusteringMethod):
+    name = "affinity"
+    summary = "affinity propagation on the similarities (finds k and an exemplar per cluster)"
+    consumes = ("affinity",)
+    chooses_k = True
+    criteria = ()
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        pref = self.config.preference
+        if pref is None:
+            off = data[np.triu_indices(len(data), k=1)]
+            pref = float(np.median(off)) if off.size else 0.5
+        model = AffinityPropagation(
+            affinity="precomputed",
+            preference=pref,
+            damping=self.config.damping,
+            max_iter=1000,
+            convergence_iter=30,
+            random_state=self.random_state,
+        )
+        labels = model.fit_predict(data)
+        centres = getattr(model, "cluster_centers_indices_", None)
+        exemplars = {}
+        if centres is not None and len(centres) and (labels >= 0).any():
+            exemplars = {int(labels[c]): int(c) for c in centres}
+        return Fit(labels, exemplars)
+
+
+class Agglomerative(ClusteringMethod):
+    name = "agglomerative"
+    summary = "agglomerative (hierarchical) clustering of distances or features"
+    consumes = ("distance", "features")
+    criteria = (*K_CRITERIA, "derivative")
+    linkages = LINKAGES
+    cuts_threshold = True
+
+    def merge_heights(self, data: np.ndarray, kind: Input) -> np.ndarray:
+        # one tree serves every k of a search (the data is the same array)
+        cached = getattr(self, "_tree", None)
+        if cached is None or cached[0] is not data:
+            self._tree = (data, hierarchy(data, kind, self.config.linkage))
+        return self._tree[1]
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        tree = self.merge_heights(data, kind)
+        if k is None:
+            assert self.config.threshold is not None
+            labels = fcluster(tree, t=1.0 - self.config.threshold, criterion="distance")
+        else:
+            labels = fcluster(tree, t=k, criterion="maxclust")
+        return Fit(np.asarray(labels) - 1)  # SciPy's labels start at 1
+
+
+def default_eps(data: np.ndarray, kind: Input, min_samples: int) -> float:
     """1.5 x the median distance to the ``min_samples``-th neighbour, at most the median
     pairwise distance: the scale of a cluster's neighbourhoods with a margin, so that
     the looser half of each group is not cut off as noise (the plain median did that)."""
@@ -153,33 +272,90 @@ def _default_eps(data: np.ndarray, kind: Input, min_samples: int) -> float:
     return float(max(min(1.5 * np.median(kth), cap), 1e-9))
 
 
-def _hdbscan(data: np.ndarray, k: int | None, *, params: dict[str, Any], random_state: int) -> Fit:
-    metric = "precomputed" if params["input"] == "distance" else "euclidean"
-    model = HDBSCAN(
-        min_cluster_size=params.get("min_cluster_size", 2),
-        min_samples=params.get("min_samples"),
-        metric=metric,
-        copy=True,
+class DBSCANMethod(ClusteringMethod):
+    name = "dbscan"
+    summary = "DBSCAN on distances or features (finds k; sparse points are noise)"
+    consumes = ("distance", "features")
+    chooses_k = True
+    criteria = ()
+    sparse = True
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        eps = self.config.eps
+        if eps is None:
+            eps = default_eps(data, kind, self.config.min_samples)
+        metric = "precomputed" if kind == "distance" else "euclidean"
+        model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric=metric)
+        return Fit(model.fit_predict(data))
+
+    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+        graph = sparse_graph(similarity, compared, kind="distance")
+        eps = self.config.eps
+        if eps is None:
+            eps = default_eps(
+                _missing_at_one(similarity, compared), "distance", self.config.min_samples
+            )
+        model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric="precomputed")
+        return Fit(model.fit_predict(graph))
+
+
+class HDBSCANMethod(ClusteringMethod):
+    name = "hdbscan"
+    summary = "HDBSCAN on distances or features (finds k; unstable points are noise)"
+    consumes = ("distance", "features")
+    chooses_k = True
+    criteria = ()
+    sparse = True
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        model = HDBSCAN(
+            min_cluster_size=self.config.min_cluster_size,
+            min_samples=self.config.min_samples,
+            metric="precomputed" if kind == "distance" else "euclidean",
+            copy=True,
+        )
+        return Fit(model.fit_predict(data))
+
+    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+        # scikit-learn's sparse path refuses a disconnected graph: chain the
+        # components by edges of distance 1, which is what every missing pair is
+        graph = _chain_components(sparse_graph(similarity, compared, kind="distance"))
+        model = HDBSCAN(
+            min_cluster_size=self.config.min_cluster_size,
+            min_samples=self.config.min_samples,
+            metric="precomputed",
+            metric_params={"max_distance": 1.0},
+            copy=True,
+        )
+        return Fit(model.fit_predict(graph))
+
+
+class KMeansMethod(ClusteringMethod):
+    name = "kmeans"
+    summary = "k-means on features (classical MDS of the distances unless features are set)"
+    consumes = ("features",)
+
+    def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        assert k is not None
+        model = KMeans(n_clusters=k, n_init=10, random_state=self.random_state)
+        return Fit(model.fit_predict(data))
+
+
+#: The registry: name -> method class, in the order the app offers them.
+METHODS: dict[str, type[ClusteringMethod]] = {
+    m.name: m
+    for m in (
+        Spectral,
+        AffinityPropagationMethod,
+        Agglomerative,
+        DBSCANMethod,
+        HDBSCANMethod,
+        KMeansMethod,
     )
-    return Fit(model.fit_predict(data))
-
-
-def _kmeans(data: np.ndarray, k: int, *, params: dict[str, Any], random_state: int) -> Fit:
-    model = KMeans(n_clusters=k, n_init=10, random_state=random_state)
-    return Fit(model.fit_predict(data))
-
-
-METHODS: dict[str, Method] = {
-    "spectral": Method("spectral", ("affinity",), True, _spectral),
-    "affinity": Method("affinity", ("affinity",), False, _affinity),
-    "agglomerative": Method("agglomerative", ("distance", "features"), True, _agglomerative),
-    "dbscan": Method("dbscan", ("distance", "features"), False, _dbscan),
-    "hdbscan": Method("hdbscan", ("distance", "features"), False, _hdbscan),
-    "kmeans": Method("kmeans", ("features",), True, _kmeans),
 }
 
 
-def check_input(method: Method, kind: Input) -> None:
+def check_input(method: type[ClusteringMethod], kind: Input) -> None:
     """Refuse a method given an input it does not consume.
 
     Raises
@@ -187,11 +363,11 @@ def check_input(method: Method, kind: Input) -> None:
     ClusteringError
         Naming what the method consumes and what to do.
     """
-    if kind not in method.inputs:
-        wants = " or ".join(method.inputs)
+    if kind not in method.consumes:
+        wants = " or ".join(method.consumes)
         hint = (
-            "give it per-image features (--features mds|pca|hog|...)"
-            if method.inputs == ("features",)
-            else "cluster the similarity matrix (drop --features)"
+            "give it per-image features (set clustering.features, e.g. mds, pca or hog)"
+            if method.consumes == ("features",)
+            else "cluster the similarity matrix (leave clustering.features unset)"
         )
         raise ClusteringError(f"{method.name} consumes {wants}, not {kind}: {hint}")

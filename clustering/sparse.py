@@ -12,6 +12,9 @@ pairs only, as a sparse graph:
 - ``dbscan`` (distances): only stored pairs can be neighbours.
 - ``spectral`` (affinities): the sparse affinity graph, with a fixed number of
   clusters (choosing k by silhouette needs all distances).
+
+Each is the method class's ``fit_sparse`` (``clustering.methods``); this module
+checks the request, runs it and scores the labels.
 """
 
 from __future__ import annotations
@@ -19,49 +22,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
-from sklearn.cluster import DBSCAN, HDBSCAN, SpectralClustering
 
 from preprocessing.errors import ClusteringError
 
-from .api import ClusteringResult, _relabel
+from .api import ClusteringResult, _note_warnings, _relabelled
 from .config import ClusteringConfig
-from .methods import _default_eps
+from .methods import METHODS, _missing_at_one, sparse_graph
 from .scores import medoids, per_image_silhouette
 
 __all__ = ["SPARSE_METHODS", "cluster_sparse", "sparse_graph"]
 
-SPARSE_METHODS = ("hdbscan", "dbscan", "spectral")
-
-#: Stored distances are at least this: a CSR graph drops explicit zeros.
-_MIN_DISTANCE = 1e-12
-
-
-def sparse_graph(similarity: np.ndarray, compared: np.ndarray, *, kind: str) -> sp.csr_matrix:
-    """The compared off-diagonal pairs as a CSR matrix of distances or affinities."""
-    mask = np.asarray(compared, bool) & ~np.eye(len(similarity), dtype=bool)
-    rows, cols = np.nonzero(mask)
-    sims = similarity[rows, cols]
-    if kind == "affinity":
-        data = sims
-    else:
-        data = np.maximum(1.0 - sims, _MIN_DISTANCE)
-    return sp.csr_matrix((data, (rows, cols)), shape=similarity.shape)
-
-
-def _chain_components(graph: sp.csr_matrix) -> sp.csr_matrix:
-    """Join the graph's components by edges of distance 1 (what a missing pair is)."""
-    n_comp, comp = connected_components(graph, directed=False)
-    if n_comp <= 1:
-        return graph
-    firsts = np.array([np.flatnonzero(comp == c)[0] for c in range(n_comp)])
-    a, b = firsts[:-1], firsts[1:]
-    bridge = sp.csr_matrix(
-        (np.ones(2 * len(a)), (np.concatenate([a, b]), np.concatenate([b, a]))),
-        shape=graph.shape,
-    )
-    return (graph + bridge).tocsr()
+#: The methods with a sparse fit, from the registry.
+SPARSE_METHODS = tuple(name for name, method in METHODS.items() if method.sparse)
 
 
 def cluster_sparse(
@@ -80,8 +52,8 @@ def cluster_sparse(
     compared : (n, n) ndarray of bool
         The pairs that were compared (symmetric).
     config : ClusteringConfig
-        ``method`` must be one of ``SPARSE_METHODS``; spectral needs a fixed
-        ``n_clusters``.
+        ``method`` must be one of ``SPARSE_METHODS``; a method whose sparse
+        fit needs a number of clusters (spectral) needs a fixed ``n_clusters``.
 
     Raises
     ------
@@ -89,71 +61,45 @@ def cluster_sparse(
         For a method that needs the full matrix.
     """
     n = len(similarity)
-    method = config.method
-    if method not in SPARSE_METHODS or config.feature_source() is not None:
+    method = METHODS[config.method]
+    if not method.sparse or config.feature_source() is not None:
         raise ClusteringError(
-            f"shortlist mode clusters the sparse graph of compared pairs: use "
-            f"{', '.join(SPARSE_METHODS)} (on the matrix), not {method!r}"
-            + (" with features" if config.feature_source() is not None else "")
+            f"shortlist mode clusters the sparse graph of compared pairs: set "
+            f"clustering.method to {', '.join(SPARSE_METHODS)} (on the matrix), not "
+            f"{config.method!r}" + (" with features" if config.feature_source() else "")
         )
-    if method == "spectral" and config.n_clusters == "auto":
-        raise ClusteringError(
-            "shortlist mode: spectral clustering needs a fixed n_clusters (choosing k by "
-            "silhouette needs every pair); or use hdbscan"
-        )
+    if method.sparse_needs_k:
+        if config.n_clusters == "auto":
+            finders = [m for m in SPARSE_METHODS if METHODS[m].chooses_k]
+            raise ClusteringError(
+                f"shortlist mode: {config.method} needs a fixed clustering.n_clusters "
+                f"(choosing k by {config.selection} needs every pair); or use "
+                + " or ".join(finders)
+            )
+        if int(config.n_clusters) > n:
+            raise ClusteringError(
+                f"n_clusters={config.n_clusters} is more than the {n} images given"
+            )
     notes: list[str] = [
         "shortlist mode: clustered on the sparse graph of the compared pairs; pairs not "
         "compared count as dissimilar"
     ]
-    # pairs not compared are at distance 1 (similarity 0)
-    distance = np.where(compared, 1.0 - similarity, 1.0)
-    np.fill_diagonal(distance, 0.0)
+    estimator = method(config, random_state=random_state)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if method == "spectral":
-            k = int(config.n_clusters)
-            if k > n:
-                raise ClusteringError(f"n_clusters={k} is more than the {n} images given")
-            affinity = sparse_graph(similarity, compared, kind="affinity")
-            affinity = affinity + sp.identity(n, format="csr")
-            labels = SpectralClustering(
-                n_clusters=k,
-                affinity="precomputed",
-                assign_labels="cluster_qr",
-                random_state=random_state,
-            ).fit_predict(affinity)
-            criterion = "fixed"
-        elif method == "hdbscan":
-            graph = _chain_components(sparse_graph(similarity, compared, kind="distance"))
-            labels = HDBSCAN(
-                min_cluster_size=config.min_cluster_size,
-                min_samples=config.min_samples,
-                metric="precomputed",
-                metric_params={"max_distance": 1.0},
-                copy=True,
-            ).fit_predict(graph)
-            criterion = "method"
-        else:
-            graph = sparse_graph(similarity, compared, kind="distance")
-            eps = config.eps
-            if eps is None:
-                eps = _default_eps(distance, "distance", config.min_samples)
-            labels = DBSCAN(
-                eps=eps, min_samples=config.min_samples, metric="precomputed"
-            ).fit_predict(graph)
-            criterion = "method"
-    for w in caught:
-        notes.append(f"{method}: {w.category.__name__}: {w.message}")
-    labels = _relabel(np.asarray(labels, dtype=int))
+        fit = estimator.fit_sparse(similarity, compared)
+    _note_warnings(caught, config.method, notes)
+    labels = _relabelled(fit).labels
+    distance = _missing_at_one(similarity, compared)
     k_found = len(set(labels.tolist()) - {-1})
     silhouette = per_image_silhouette(distance, labels)
     mean_sil = float(np.nanmean(silhouette)) if np.isfinite(silhouette).any() else float("nan")
     return ClusteringResult(
         labels=labels,
         k=k_found,
-        method=method,
-        consumes="affinity" if method == "spectral" else "distance",
-        criterion=criterion,
+        method=config.method,
+        consumes=method.matrix_input() or "distance",
+        criterion="fixed" if method.sparse_needs_k else "method",
         selection=[{"k": k_found, "k_found": k_found, "silhouette": mean_sil}],
         exemplars=medoids(distance, labels),
         silhouette=silhouette,

@@ -7,10 +7,11 @@ from .evidence import PairEvidence, explain
 from .fusion import calibrate, fuse
 from .matrix import SimilarityMatrix
 from .pairwise import block_tasks, extract_features, pairwise
-from .registry import METRICS, get_metric
+from .registry import METRICS, READY_METRICS, get_metric
 from .ssim import SSIM
 
 __all__ = [
+    "READY_METRICS",
     "FeatureCache",
     "PairEvidence",
     "calibrate",

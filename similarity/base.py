@@ -34,6 +34,8 @@ class Metric(ABC):
     order_slack: ClassVar[float] = 0.0
     #: True when ``extract`` returns one 1-D vector per image, usable as clustering features.
     vector_features: ClassVar[bool] = False
+    #: Whether it needs a model file the user supplies (not offered without one).
+    needs_model: ClassVar[bool] = False
 
     @abstractmethod
     def extract(self, image: np.ndarray, mask: np.ndarray) -> Any:

@@ -102,6 +102,11 @@ class SimilarityConfig:
                     f"similarity.metric_params names unknown metric {name!r}; "
                     f"valid metrics: {', '.join(sorted(METRICS))}"
                 )
+            if "seed" in params:
+                raise ConfigError(
+                    f"similarity.metric_params.{name}.seed: the seed is the analysis' "
+                    "random_state (one seed reaches every random step); set random_state"
+                )
             get_metric(name, **dict(params))
         for name in self.metrics:
             self.metric(name).check_ready()
@@ -204,6 +209,10 @@ class SimilarityConfig:
             return (1.0,) * len(self.metrics)
         return tuple(self.fuse)  # type: ignore[arg-type]
 
-    def metric(self, name: str):  # noqa: ANN201 - returns a Metric
-        """The configured metric object for ``name``."""
-        return get_metric(name, **dict(self.metric_params.get(name, {})))
+    def metric(self, name: str, *, random_state: int = 0):  # noqa: ANN201 - returns a Metric
+        """The configured metric for ``name``; a metric with random steps (RANSAC) is
+        seeded with ``random_state`` (the analysis' one seed)."""
+        params = dict(self.metric_params.get(name, {}))
+        if "seed" in get_metric(name).params():
+            params["seed"] = random_state
+        return get_metric(name, **params)

@@ -53,8 +53,8 @@ class Embedding(Metric):
     """Cosine similarity of embeddings from a local ONNX model file.
 
     Nothing is downloaded: ``model`` is the path of an ONNX file the user
-    supplies (``--model path.onnx``); its SHA-256 is part of the metric's
-    parameters, so cached features are never reused across different models.
+    supplies (``similarity.metric_params.embedding.model``); its SHA-256 is
+    part of the metric's parameters, so cached features are never reused across different models.
 
     Features: the work image, resized to the model's input size (``size``
     when the model's input is dynamic), replicated to 3 channels if the model
@@ -70,6 +70,8 @@ class Embedding(Metric):
     ----------
     ONNX Runtime, https://onnxruntime.ai (inference of a user-supplied model).
     """
+
+    needs_model = True
 
     name: ClassVar[str] = "embedding"
     vector_features: ClassVar[bool] = True
@@ -108,8 +110,8 @@ class Embedding(Metric):
     def check_ready(self) -> None:
         if not self.model:
             raise ConfigError(
-                "the embedding metric needs a model: pass --model path.onnx "
-                "(or similarity.metric_params.embedding.model)"
+                "the embedding metric needs a model: set "
+                "similarity.metric_params.embedding.model to an ONNX file"
             )
         try:
             import onnxruntime  # noqa: F401

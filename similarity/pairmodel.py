@@ -182,7 +182,8 @@ def fit_pair_model(
     k = len(FEATURES)
     first_set = collections[0][0]
     params = tuple(
-        (m, tuple(sorted((key, value) for key, value in first_set[m].params.items())))
+        # the seed is the run's random_state, not a fitted parameter
+        (m, tuple(sorted((k, v) for k, v in first_set[m].params.items() if k != "seed")))
         for m in metrics
     )
     return PairModel(

@@ -18,7 +18,7 @@ from .mse import MSE
 from .sift import SIFT
 from .ssim import SSIM
 
-__all__ = ["METRICS", "get_metric"]
+__all__ = ["METRICS", "READY_METRICS", "get_metric"]
 
 #: Name -> metric with default parameters. Adding a metric = one module + one entry.
 METRICS: dict[str, Metric] = {
@@ -38,6 +38,10 @@ METRICS: dict[str, Metric] = {
         Embedding(),  # needs model=...; see similarity.embedding
     )
 }
+
+#: The metrics that run with no file from the user (every one but those needing a model):
+#: what the web app offers and what ``compare`` computes.
+READY_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if not m.needs_model)
 
 
 def get_metric(name: str, **params: Any) -> Metric:

@@ -109,6 +109,7 @@ def contour_evidence_figure(
     pixel_scale: float = 1.0,
     tolerance_px: float | None = None,
     backdrop: bool = True,
+    score: float | None = None,
 ) -> Figure:
     """The tracing-paper view: both outlines on A after alignment, and where B's depart.
 
@@ -183,7 +184,7 @@ def contour_evidence_figure(
         ax.set_yticks([])
     fig.suptitle(
         f"contour (tracing) test   A = {name_a}   B = {name_b}   "
-        f"similarity {contour.similarity:.3f}",
+        f"similarity {contour.similarity if score is None else score:.3f}",
         fontsize=10,
     )
     fig.tight_layout()

@@ -130,7 +130,7 @@ def _embedding(result: AnalysisResult, kind: str, seed: int) -> np.ndarray:
         return np.column_stack([np.arange(n, dtype=float), np.zeros(n)])
     if kind == "pca":
         if c.consumes != "features" or c.coords is None:
-            raise ValueError("the pca embedding needs feature vectors: cluster with --features")
+            raise ValueError("the pca embedding needs feature vectors: set clustering.features")
         return PCA(n_components=2, random_state=seed).fit_transform(c.coords)
     dist = (
         c.distance

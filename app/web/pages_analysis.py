@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
-from app.evidence import pair_figures
+from app.evidence import pair_evidence
 from app.plots import (
     dendrogram_figure,
     k_selection_figure,
@@ -14,23 +16,23 @@ from app.plots import (
     similarity_heatmap,
     thumbnail,
 )
-from clustering import LINKAGES, METHODS, SELECTION_CRITERIA, ClusteringConfig
-from similarity import METRICS
+from clustering import METHODS, ClusteringConfig
+from clustering.methods import MATRIX_LINKAGES
+from similarity import READY_METRICS
 from similarity.config import DEFAULT_METRICS
 from similarity.pairmodel import DEFAULT_PAIR_MODEL
 
 from . import state
 
-__all__ = ["similarity_page", "clusters_page", "render_clusters"]
+__all__ = ["similarity_page", "clusters_page", "clustering_section", "render_clusters"]
 
 
 def similarity_page() -> None:
     st.header("4. Similarity")
     sim = state.settings().get("similarity", {})
-    names = [n for n in METRICS if n != "embedding"]
     metrics = st.multiselect(
         "Metrics",
-        names,
+        list(READY_METRICS),
         default=sim.get("metrics", list(DEFAULT_METRICS)),
         help="One similarity matrix per metric; see docs/similarity.md",
     )
@@ -77,52 +79,79 @@ def similarity_page() -> None:
     b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="sim_b")
     if st.button("Show evidence", help="Matches, local similarity, overlay and difference"):
         i, j = ids.index(a), ids.index(b)
-        ims = res.aligned.images
-        scores = {n: float(m.values[i, j]) for n, m in res.matrices.items()}
-        figs = pair_figures(ims[i], ims[j], res.config.similarity, scores, record_a=res.images[a])
-        st.pyplot(figs["pair"])
-        st.pyplot(figs["contour"])
+        view = pair_evidence(
+            res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a]
+        )
+        st.pyplot(view.figures["pair"])
+        st.pyplot(view.figures["contour"])
 
 
-def _clustering_ui() -> None:
-    cur = state.settings().get("clustering", {})
-    methods = list(METHODS)
+def _remembered(key: str, value: Any) -> str:
+    """A widget key whose value starts from the saved settings: Streamlit forgets a
+    widget's state on pages where it is not drawn, the settings do not."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
+def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
+    """The clustering settings chosen on screen, as a ``[clustering]`` section.
+
+    Every option comes from the method registry: the methods, whether k is
+    given or found, the criteria and linkages each method accepts, whether it
+    cuts at a threshold and whether it consumes features.
+    """
+    default = ClusteringConfig()
     method = st.selectbox(
         "Method",
-        methods,
-        index=methods.index(cur.get("method", ClusteringConfig().method)),
-        help=f"{ClusteringConfig().method} is the default (chosen on the accuracy benchmark, "
-        "docs/accuracy.md); hdbscan, dbscan and affinity find the number of clusters "
-        "themselves, the others are given one or choose it",
+        list(METHODS),
+        key=_remembered("cl_method", current.get("method", default.method)),
+        help=f"{default.method} is the default (chosen on the accuracy benchmark, "
+        "docs/accuracy.md)",
     )
-    state.settings()["clustering"] = {"method": method}
-    if METHODS[method].takes_k:
-        auto = st.toggle("Choose k automatically", value=True, help="Try k = 2..25")
-        if auto:
-            crits = (
-                list(SELECTION_CRITERIA)
-                if method == "agglomerative"
-                else [c for c in SELECTION_CRITERIA if c != "derivative"]
+    chosen = METHODS[method]
+    st.caption(chosen.summary)
+    section: dict[str, Any] = {"method": method}
+    if not chosen.chooses_k:
+        fixed = current.get("n_clusters", "auto") != "auto"
+        if st.toggle(
+            "Choose k automatically", key=_remembered("cl_auto", not fixed), help="Try k = 2..25"
+        ):
+            criteria = list(chosen.criteria)
+            saved = current.get("selection", default.selection)
+            section["selection"] = st.selectbox(
+                "Criterion",
+                criteria,
+                key=_remembered(f"cl_crit_{method}", saved if saved in criteria else criteria[0]),
+                help="What chooses k",
             )
-            crit = st.selectbox("Criterion", crits, help="What chooses k")
-            state.set_setting("clustering", "selection", crit)
         else:
-            k = st.number_input("k", 1, 200, 5, help="The number of clusters")
-            state.set_setting("clustering", "n_clusters", int(k))
-    if method == "agglomerative":
-        link = st.selectbox(
+            k = current.get("n_clusters") if fixed else 5
+            section["n_clusters"] = int(
+                st.number_input("k", 1, 200, key=_remembered("cl_k", k), help="Clusters")
+            )
+    if chosen.linkages:
+        linkages = [x for x in chosen.linkages if x in MATRIX_LINKAGES]
+        section["linkage"] = st.selectbox(
             "Linkage",
-            [x for x in LINKAGES if x not in ("ward", "centroid", "median")],
+            linkages,
+            key=_remembered("cl_linkage", current.get("linkage", default.linkage)),
             help="How the distance between groups is measured",
         )
-        state.set_setting("clustering", "linkage", link)
-        if st.checkbox("Cut at a similarity threshold instead", help="0-1; pairs above it join"):
-            state.settings()["clustering"].pop("n_clusters", None)
-            state.settings()["clustering"].pop("selection", None)
-            t = st.slider("Similarity threshold", 0.0, 1.0, 0.6, 0.01)
-            state.set_setting("clustering", "threshold", float(t))
-    if method == "kmeans":
-        state.set_setting("clustering", "features", "mds")
+    if chosen.cuts_threshold and st.checkbox(
+        "Cut at a similarity threshold instead",
+        key=_remembered("cl_cut", current.get("threshold") is not None),
+        help="0-1; pairs above it join",
+    ):
+        section.pop("n_clusters", None)
+        section.pop("selection", None)
+        t = current.get("threshold") or 0.6
+        section["threshold"] = float(
+            st.slider("Similarity threshold", 0.0, 1.0, key=_remembered("cl_t", t), step=0.01)
+        )
+    if chosen.matrix_input() is None:
+        section["features"] = "mds"
+    return section
 
 
 def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
@@ -151,7 +180,7 @@ def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
 
 def clusters_page() -> None:
     st.header("5. Clusters")
-    _clustering_ui()
+    state.settings()["clustering"] = clustering_section(state.settings().get("clustering", {}))
     res = state.result()
     if res is None:
         st.info("Press **Run analysis** (sidebar).")

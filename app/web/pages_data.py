@@ -10,7 +10,12 @@ import streamlit as st
 from app.plots import alignment_figure, equalization_figure, thumbnail
 from clustering import read_labels
 from preprocessing import AtelierError, ImageSet, load_folder, load_uploads
-from preprocessing.align import FEATURE_MODELS, MOTION_MODELS
+from preprocessing.align import (
+    ALIGN_METHODS,
+    FEATURE_MODELS,
+    FEATURE_REFERENCES,
+    STACKREG_REFERENCES,
+)
 from preprocessing.equalize import MEASURES
 
 from . import state
@@ -128,7 +133,7 @@ def equalize_page() -> None:
 def align_page() -> None:
     st.header("3. Align")
     pre = state.settings().get("preprocess", {})
-    options = ["none", *MOTION_MODELS, "features"]
+    options = list(ALIGN_METHODS)
     method = st.selectbox(
         "Motion model",
         options,
@@ -136,7 +141,7 @@ def align_page() -> None:
         help="pystackreg models (small corrections) or SIFT + RANSAC features "
         "(large rotations, scale, perspective)",
     )
-    refs = ["auto", "mean", "first", "previous"] if method != "features" else ["auto", "first"]
+    refs = list(FEATURE_REFERENCES if method == "features" else STACKREG_REFERENCES)
     reference = st.selectbox(
         "Reference",
         refs,

@@ -10,18 +10,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.evidence import pair_figures
+from app.evidence import pair_evidence
 from app.forensic import FORENSIC_METRICS, standing
 from app.outputs import build_figures, html_to_pdf, run_record
 from app.plots import thumbnail
 from app.report import render_report
 from preprocessing import AtelierError, load_uploads, sanitize_upload_name
 from preprocessing.work import make_work_image
-from similarity import explain
 
 from . import state
 
-__all__ = ["compare_page", "query_page", "export_page", "cluster_zip", "pair_scores"]
+__all__ = ["compare_page", "query_page", "export_page", "cluster_zip", "other_scores"]
 
 
 def compare_page() -> None:
@@ -35,8 +34,8 @@ def compare_page() -> None:
     a = c1.selectbox("Image A", ids, key="cmp_a")
     b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="cmp_b")
     i, j = ids.index(a), ids.index(b)
-    ims = res.aligned.images
-    sift = explain(ims[i], ims[j], res.config.similarity.metric("sift"))
+    view = pair_evidence(res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a])
+    sift = view.matched
     cols = st.columns(2)
     cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {a}")
     cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {b}")
@@ -49,38 +48,40 @@ def compare_page() -> None:
     )
     blend = (1 - alpha) * sift.image_a + alpha * np.where(sift.valid, sift.b_on_a, sift.image_a)
     st.image(np.clip(blend, 0, 1), caption="overlay", clamp=True)
-    scores = pair_scores(res, i, j)
     st.dataframe(
-        pd.DataFrame({"metric": list(scores), "similarity": list(scores.values())}),
+        pd.DataFrame({"matrix": list(view.scores), "similarity": list(view.scores.values())}),
         width="stretch",
+        hide_index=True,
     )
-    figs = pair_figures(
-        ims[i], ims[j], res.config.similarity, scores, record_a=res.images[a], matched=sift
-    )
-    st.pyplot(figs["pair"])
+    others = other_scores(res, i, j)
+    if others:
+        with st.expander("Metrics this analysis did not compute (this pair only)"):
+            st.dataframe(
+                pd.DataFrame({"metric": list(others), "similarity": list(others.values())}),
+                width="stretch",
+                hide_index=True,
+            )
+    st.pyplot(view.figures["pair"])
     st.markdown(
         "**The tracing test** (contour similarity): after alignment, do the outlines "
         "coincide? Magenta: A's outlines; green: B's; right: how far each of B's "
         "outlines lies from A's, in pixels of A's original."
     )
-    st.pyplot(figs["contour"])
+    st.pyplot(view.figures["contour"])
 
 
-def pair_scores(res, i: int, j: int) -> dict[str, float]:  # noqa: ANN001 - AnalysisResult
-    """Every metric's similarity of two analysed images (the analysis' own values where it has
-    them, with its parameters; the other metrics computed for this pair)."""
+def other_scores(res, i: int, j: int) -> dict[str, float]:  # noqa: ANN001 - AnalysisResult
+    """The similarity of two analysed images under the metrics the analysis did not
+    compute (configured and seeded as the analysis would)."""
     ims = res.aligned.images
     scores = {}
     for name in FORENSIC_METRICS:
         if name in res.matrices:
-            scores[name] = float(res.matrices[name].values[i, j])
             continue
-        metric = res.config.similarity.metric(name)
+        metric = res.config.metric(name)
         fa = metric.prepare(metric.extract(ims[i].gray, ims[i].mask))
         fb = metric.prepare(metric.extract(ims[j].gray, ims[j].mask))
         scores[name] = float(metric.compare(fa, fb))
-    if "fused" in res.matrices:
-        scores["fused"] = float(res.matrices["fused"].values[i, j])
     return scores
 
 
@@ -108,7 +109,7 @@ def query_page() -> None:
     q = make_work_image("questioned", qset.records[0].pixels, cfg.preprocess.work_size)
     rows = []
     for name in cfg.similarity.metrics:
-        metric = cfg.similarity.metric(name)
+        metric = cfg.metric(name)
         fq = metric.prepare(metric.extract(q.gray, q.mask))
         among = res.matrices[name].off_diagonal()
         for im in res.aligned.images:

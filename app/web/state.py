@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.config import AnalysisConfig, config_from_dict
+from app.config import AnalysisConfig, changed_before_clustering, config_from_dict
 from app.pipeline import AnalysisResult, recluster, run_analysis
 from preprocessing import AtelierError, ImageSet
 
@@ -98,7 +98,7 @@ def run() -> None:
         if (
             previous is not None
             and st.session_state.get("result_images") is image_set
-            and _only_clustering_changed(previous.config, config)
+            and not changed_before_clustering(previous.config, config)
         ):
             st.session_state["result"] = recluster(previous, config, labels=labels())
         else:
@@ -110,11 +110,6 @@ def run() -> None:
         st.error(f"The analysis stopped: {err}. Change the settings named and run again.")
     finally:
         bar.empty()
-
-
-def _only_clustering_changed(old: AnalysisConfig, new: AnalysisConfig) -> bool:
-    a, b = old.to_dict(), new.to_dict()
-    return all(a[k] == b[k] for k in a if k not in ("clustering", "report", "random_state"))
 
 
 def step_status() -> dict[str, bool]:

@@ -198,11 +198,17 @@ def test_exit_codes(tmp_path, capsys):
     (empty / "x.jpg").write_bytes(b"")
     assert main(["analyze", str(empty), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "no usable image" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:
-        main(["analyze", str(empty)])  # --out missing
-    assert info.value.code == 2
+    assert main(["analyze", str(empty)]) == 2  # --out missing
+    assert "required: --out" in capsys.readouterr().err
     assert main(["analyze", str(empty), "--out", str(tmp_path / "o"), "--cluster", "nope"]) == 2
-    assert "unknown clustering method 'nope'" in capsys.readouterr().err
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    # the core names settings; the command line adds the flag that sets each
+    out = str(tmp_path / "o")
+    assert main(["analyze", str(empty), "--out", out, "--threshold", "0.5"]) == 2
+    assert (
+        "clustering.threshold (--threshold) cuts a dendrogram: use clustering.method "
+        "(--cluster) agglomerative" in capsys.readouterr().err
+    )
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[clustering]\nk_mx = 3\n")
     assert main(["analyze", str(empty), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2

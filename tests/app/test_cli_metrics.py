@@ -123,9 +123,12 @@ def test_embedding_with_a_local_model(tmp_path, samples_dir):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--metric", "embedding"], "needs a model: pass --model"),
+        (
+            ["--metric", "embedding"],
+            "needs a model: set similarity.metric_params.embedding.model (--model)",
+        ),
         (["--metric", "sift", "--metric", "ssim", "--fuse", "1"], "needs 2 non-negative weights"),
-        (["--metric", "nope"], "unknown metric 'nope'"),
+        (["--metric", "nope"], "invalid choice: 'nope'"),
     ],
 )
 def test_bad_metric_options(tmp_path, samples_dir, capsys, args, message):

@@ -123,7 +123,7 @@ def test_feature_path_and_image_reference(copies, tmp_path):
             ["--align", "bilinear", "--reference", "previous"],
             "bilinear model cannot align to the previous",
         ),
-        (["--align", "warp"], "unknown alignment 'warp'"),
+        (["--align", "warp"], "invalid choice: 'warp'"),
         (["--equalize", "hue"], "unknown measure(s) 'hue'"),
         (["--align", "translation", "--reference", "nope.png"], "reference 'nope.png' is neither"),
     ],

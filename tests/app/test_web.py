@@ -90,7 +90,7 @@ def test_changing_a_clustering_parameter_reclusters_fast(analysed):
     button(analysed, "Run analysis").click().run()
     seconds = time.perf_counter() - t0
     assert not analysed.exception
-    assert "agglomerative on the fused similarity" in analysed.caption[0].value
+    assert any("agglomerative on the fused similarity" in c.value for c in analysed.caption)
     assert seconds < 5.0, seconds  # features and matrices are reused (measured well under 1 s)
     analysed.selectbox[0].select("hdbscan").run()
     button(analysed, "Run analysis").click().run()
@@ -118,8 +118,15 @@ def test_compare_page_lists_every_metric(analysed):
     frame = analysed.dataframe[0].value
     from app.forensic import FORENSIC_METRICS
 
-    assert list(frame["metric"]) == [*FORENSIC_METRICS, "fused"]
-    assert frame["similarity"].between(0, 1).all()
+    res = analysed.session_state["result"]
+    # the analysis' matrices first, each value the matrix entry of the pair shown
+    assert list(frame["matrix"]) == list(res.matrices)
+    for name, value in zip(frame["matrix"], frame["similarity"], strict=True):
+        assert abs(value - res.matrices[name].values[0, 1]) <= 1e-9
+    # the other metrics, computed for this pair only, in their own table
+    others = analysed.dataframe[1].value
+    assert list(others["metric"]) == [m for m in FORENSIC_METRICS if m not in res.matrices]
+    assert others["similarity"].between(0, 1).all()
 
 
 def test_export_page_offers_the_downloads(analysed):
@@ -173,3 +180,34 @@ def test_reclustering_reuses_the_matrices_in_under_a_second(analysed):
 
     with _pytest.raises(ConfigError, match="recluster can only change clustering"):
         recluster(res, AnalysisConfig().replace(preprocess={"work_size": 128}))
+
+
+def test_the_app_offers_exactly_the_registries(samples_dir, monkeypatch):
+    """Methods, criteria, linkages, metrics and motion models come from the core's lists."""
+    from clustering import METHODS
+    from clustering.methods import MATRIX_LINKAGES
+    from preprocessing.align import ALIGN_METHODS
+    from similarity import READY_METRICS
+
+    monkeypatch.setenv("ATELIER_SAMPLES", str(samples_dir))
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    at.run()
+    at.switch_page("views/clusters.py").run()
+    method_box = next(s for s in at.selectbox if s.label == "Method")
+    assert list(method_box.options) == list(METHODS)
+    for name, method in METHODS.items():
+        next(s for s in at.selectbox if s.label == "Method").select(name).run()
+        assert not at.exception
+        boxes = {s.label: list(s.options) for s in at.selectbox}
+        assert boxes.get("Criterion", []) == list(method.criteria), name
+        linkages = [x for x in method.linkages if x in MATRIX_LINKAGES]
+        assert boxes.get("Linkage", []) == linkages, name
+        assert method.summary in [c.value for c in at.caption]
+        assert ("k" in [n.label for n in at.number_input]) is False or not method.chooses_k
+        toggles = [t.label for t in at.toggle]
+        assert ("Choose k automatically" in toggles) == (not method.chooses_k), name
+    at.switch_page("views/similarity.py").run()
+    assert list(at.multiselect[0].options) == list(READY_METRICS)
+    at.switch_page("views/align.py").run()
+    model_box = next(s for s in at.selectbox if s.label == "Motion model")
+    assert list(model_box.options) == list(ALIGN_METHODS)

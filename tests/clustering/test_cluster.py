@@ -47,7 +47,7 @@ def test_auto_k_recovers_blocks(method, criterion, seed):
     r = cluster(s, ClusteringConfig(method=method, selection=criterion), random_state=0)
     assert r.k == 3 and adjusted_rand_score(truth, r.labels) == 1.0, r.selection
     assert [row["k"] for row in r.selection] == list(range(2, 15))
-    assert r.consumes == ("features" if method == "kmeans" else METHODS[method].inputs[0])
+    assert r.consumes == ("features" if method == "kmeans" else METHODS[method].consumes[0])
     assert sorted(r.exemplars) == [0, 1, 2]
     for lab, idx in r.exemplars.items():
         assert r.labels[idx] == lab
@@ -182,7 +182,11 @@ def test_bad_requests_are_refused_with_a_message():
         ({"k_min": 5, "k_max": 3}, "k_max .* must be >= "),
         ({"method": "dbscan", "n_clusters": 3}, "dbscan finds its own number of clusters"),
         ({"method": "affinity", "n_clusters": 3}, "affinity finds its own number"),
-        ({"method": "spectral", "selection": "derivative"}, "derivative criterion is the elbow"),
+        (
+            {"method": "spectral", "selection": "derivative"},
+            "'derivative' does not choose k for spectral: use it with clustering.method "
+            "agglomerative",
+        ),
         ({"method": "agglomerative", "linkage": "ward"}, "ward linkage needs Euclidean features"),
         ({"method": "spectral", "threshold": 0.5}, "threshold cuts a dendrogram"),
         ({"method": "agglomerative", "threshold": 0.5, "n_clusters": 3}, "not both"),
@@ -194,8 +198,10 @@ def test_bad_requests_are_refused_with_a_message():
         ({"method": "affinity", "damping": 0.2}, "damping must be a number"),
     ]
     for kwargs, message in refusals:
-        with pytest.raises(ConfigError, match=message):
+        with pytest.raises(ConfigError, match=message) as err:
             ClusteringConfig(**kwargs)
+        # the core names settings, never CLI flags (the web user never sees flags)
+        assert "--" not in str(err.value), err.value
 
 
 def test_classical_mds_reproduces_euclidean_distances():

@@ -115,7 +115,9 @@ def test_recorded_cases_cover_every_config():
     assert len(recorded) == len(matrices()) * (len(CONFIGS) + len(SPARSE_CONFIGS)) == 195
 
 
-@pytest.mark.parametrize("name", sorted(json.loads(RECORDED.read_text())) if RECORDED.exists() else [])
+@pytest.mark.parametrize(
+    "name", sorted(json.loads(RECORDED.read_text())) if RECORDED.exists() else []
+)
 def test_same_labels_as_recorded(name, current):
     recorded = json.loads(RECORDED.read_text())[name]
     assert current[name] == recorded

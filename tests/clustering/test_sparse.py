@@ -60,7 +60,7 @@ def test_methods_that_need_every_pair_are_refused():
     mask = _knn_mask(sim, 4)
     with pytest.raises(ClusteringError, match="sparse graph"):
         cluster_sparse(sim, mask, ClusteringConfig(method="agglomerative"))
-    with pytest.raises(ClusteringError, match="fixed n_clusters"):
+    with pytest.raises(ClusteringError, match="fixed clustering.n_clusters"):
         cluster_sparse(sim, mask, ClusteringConfig(method="spectral"))
 
 

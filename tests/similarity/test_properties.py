@@ -132,7 +132,7 @@ def test_fusion_calibrates_and_weights():
 
 
 def test_embedding_needs_a_model_and_runs_one(tiny_onnx):
-    with pytest.raises(ConfigError, match="needs a model: pass --model"):
+    with pytest.raises(ConfigError, match="needs a model: set similarity.metric_params"):
         METRICS["embedding"].check_ready()
     with pytest.raises(ConfigError, match="no such file"):
         get_metric("embedding", model="/nonexistent/model.onnx")

@@ -1,0 +1,67 @@
+"""One pair-evidence function: every score it shows is the matrix entry, with the
+analysis' own metric parameters and seed."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from app.config import AnalysisConfig
+from app.evidence import pair_evidence
+from app.pipeline import run_analysis
+from preprocessing import load_folder
+
+
+@pytest.fixture(scope="module")
+def analysed(samples_dir):
+    images = load_folder(samples_dir / "images")
+    keep = [r for r in images if r.id.startswith(("cartoon_a_", "print_"))][:8]
+    subset = type(images)(tuple(keep))
+    # non-default parameters and seed: the evidence must use these, not the registry's
+    config = AnalysisConfig().replace(
+        similarity={
+            "metrics": ["contour", "sift", "cw-ssim", "ssim"],
+            "fuse": "equal",
+            "metric_params": {"cw-ssim": {"height": 3, "first_scale": 0}, "ssim": {"sigma": 2.0}},
+            "cache": False,
+        },
+        random_state=7,
+        n_jobs=1,
+    )
+    return run_analysis(subset, config)
+
+
+def _numbers(fig) -> list[str]:
+    text = fig._suptitle.get_text()
+    return re.findall(r"(\S+) (\d\.\d{3})", text)
+
+
+@pytest.mark.parametrize("pair", [(0, 1), (0, 5), (2, 7), (6, 3)])
+def test_every_score_shown_equals_the_matrix_entry(analysed, pair):
+    i, j = pair
+    res = analysed
+    view = pair_evidence(res.aligned.images, res.matrices, res.config, i, j)
+    assert set(view.scores) == set(res.matrices) == {"contour", "sift", "cw-ssim", "ssim", "fused"}
+    for name, m in res.matrices.items():
+        assert abs(view.scores[name] - m.values[i, j]) <= 1e-9, name
+    # the evidence is computed with the analysis' parameters and seed: its own scores
+    # agree with the matrix too
+    assert abs(view.matched.similarity - res.matrices["sift"].values[i, j]) <= 1e-9
+    assert abs(view.traced.similarity - res.matrices["contour"].values[i, j]) <= 1e-9
+    printed = dict(_numbers(view.figures["pair"]))
+    assert printed == {name: f"{res.matrices[name].values[i, j]:.3f}" for name in res.matrices}
+    title = view.figures["contour"]._suptitle.get_text()
+    assert title.endswith(f"similarity {res.matrices['contour'].values[i, j]:.3f}")
+
+
+def test_the_seed_reaches_the_ransac_metrics(analysed):
+    cfg = analysed.config
+    assert cfg.metric("sift").seed == 7 and cfg.metric("contour").seed == 7
+    assert analysed.matrices["sift"].params["seed"] == 7
+    other = cfg.replace(random_state=3)
+    assert other.metric("sift").seed == 3
+    with pytest.raises(Exception, match="set random_state"):
+        AnalysisConfig().replace(similarity={"metric_params": {"sift": {"seed": 1}}})
+    assert np.isfinite(analysed.matrices["fused"].values).all()
