@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from clustering import ClusteringResult, cluster, evaluate_labels
+from clustering import METHODS, ClusteringResult, cluster, evaluate_labels
 from clustering.sparse import cluster_sparse
 from preprocessing import (
     AlignedSet,
@@ -323,14 +323,15 @@ def _cluster(
     if matrix.compared is not None:
         clustering = config.clustering
         note = None
-        if clustering.method == "spectral" and clustering.n_clusters == "auto":
-            # choosing k by silhouette needs every pair; the sparse graph's own method
-            # finds the number of clusters
-            clustering = replace(clustering, method="hdbscan")
+        if METHODS[clustering.method].sparse_needs_k and clustering.n_clusters == "auto":
+            # choosing k by a criterion needs every pair; HDBSCAN on the sparse graph
+            # finds the number of clusters itself
             note = (
-                "shortlist mode: spectral clustering needs a fixed number of clusters here "
-                "(k by silhouette needs every pair); HDBSCAN on the sparse graph was used"
+                f"shortlist mode: {clustering.method} clustering needs a fixed number of "
+                f"clusters here (k by {clustering.selection} needs every pair); HDBSCAN on "
+                "the sparse graph was used"
             )
+            clustering = replace(clustering, method="hdbscan")
         result = cluster_sparse(
             matrix.values, matrix.compared, clustering, random_state=config.random_state
         )
@@ -340,6 +341,34 @@ def _cluster(
     return cluster(
         matrix.values, config.clustering, random_state=config.random_state, features=features
     )
+
+
+def _load_usable(
+    images: ImageSet | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    config: AnalysisConfig,
+    progress: ProgressFn | None,
+    timings: dict[str, float],
+) -> ImageSet:
+    """The images loaded (timed), or NoUsableImageError naming why the first few were not."""
+    t0 = time.perf_counter()
+    image_set = _load(images, config, progress)
+    timings["load"] = time.perf_counter() - t0
+    if len(image_set) == 0:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in image_set.skipped[:5])
+        raise NoUsableImageError(
+            "no usable image"
+            + (f" ({len(image_set.skipped)} skipped: {reasons})" if reasons else "")
+        )
+    return image_set
+
+
+def _shortlist_summary(selected: Shortlist) -> dict[str, Any]:
+    return {
+        "k": selected.k,
+        "pairs": selected.n_pairs,
+        "fraction": round(selected.fraction(), 6),
+        "descriptor": "hog64+gradient32",
+    }
 
 
 def run_analysis(
@@ -381,22 +410,14 @@ def run_analysis(
     ConfigError, ImageLoadError
         For an invalid configuration or a missing input folder.
     """
+    # long: the numpydoc docstring makes this function over 80 lines; its code is not
     config = config or AnalysisConfig()
     started = _now()
     fusing = config.similarity.fuses()
     clustering_metric = "fused" if fusing else config.similarity.metrics[0]
     timings: dict[str, float] = {}
 
-    t0 = time.perf_counter()
-    image_set = _load(images, config, progress)
-    timings["load"] = time.perf_counter() - t0
-    if len(image_set) == 0:
-        reasons = "; ".join(f"{s.path}: {s.reason}" for s in image_set.skipped[:5])
-        raise NoUsableImageError(
-            "no usable image"
-            + (f" ({len(image_set.skipped)} skipped: {reasons})" if reasons else "")
-        )
-
+    image_set = _load_usable(images, config, progress, timings)
     with ExitStack() as stack:
         if compute is None:
             compute = stack.enter_context(
@@ -433,14 +454,7 @@ def run_analysis(
         timings=timings,
         evaluation=evaluation,
         compute=compute.as_dict(),
-        shortlist=None
-        if selected is None
-        else {
-            "k": selected.k,
-            "pairs": selected.n_pairs,
-            "fraction": round(selected.fraction(), 6),
-            "descriptor": "hog64+gradient32",
-        },
+        shortlist=None if selected is None else _shortlist_summary(selected),
         started=started,
         finished=_now(),
     )

@@ -328,6 +328,31 @@ def _serial_map(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> lis
     return [fn(*item) for item in items]
 
 
+def _quality(
+    aligned: Sequence[WorkImage],
+    method: str,
+    ncc_before: list[float],
+    inliers: list[int | None],
+    notes: list[str],
+) -> list[AlignQuality]:
+    """Per image: correlation with the others before and after, and whether it aligned."""
+    ncc_after = _loo_ncc(aligned)
+    unaligned_ids = {n.split(":")[0] for n in notes if "left unaligned" in n}
+    quality = []
+    for i, im in enumerate(aligned):
+        fell = method != "none" and ncc_after[i] < ncc_before[i] - 0.02
+        ok = im.id not in unaligned_ids and not fell
+        note = (
+            "left unaligned"
+            if im.id in unaligned_ids
+            else "correlation with the others fell"
+            if fell
+            else ""
+        )
+        quality.append(AlignQuality(im.id, ncc_before[i], ncc_after[i], inliers[i], ok, note))
+    return quality
+
+
 def align(
     images: Sequence[WorkImage],
     *,
@@ -393,6 +418,7 @@ def align(
     improve object retrieval" (RootSIFT), CVPR 2012.
     :doi:`10.1109/CVPR.2012.6248018`
     """
+    # long: the numpydoc docstring makes this function over 80 lines; its code is not
     ids = [im.id for im in images]
     check_alignment_options(method, reference, ids, feature_model)
     if method in MOTION_MODELS and reference == "auto":
@@ -428,20 +454,7 @@ def align(
             tolerance=tolerance,
             map_fn=mapper,
         )
-    ncc_after = _loo_ncc(aligned)
-    unaligned_ids = {n.split(":")[0] for n in notes if "left unaligned" in n}
-    quality = []
-    for i, im in enumerate(aligned):
-        fell = method != "none" and ncc_after[i] < ncc_before[i] - 0.02
-        ok = im.id not in unaligned_ids and not fell
-        note = (
-            "left unaligned"
-            if im.id in unaligned_ids
-            else "correlation with the others fell"
-            if fell
-            else ""
-        )
-        quality.append(AlignQuality(im.id, ncc_before[i], ncc_after[i], inliers[i], ok, note))
+    quality = _quality(aligned, method, ncc_before, inliers, notes)
     return AlignedSet(
         images=tuple(aligned),
         size=size,

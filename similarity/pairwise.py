@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, as_completed
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,14 @@ from .cache import CacheStats, FeatureCache, metric_key, work_key
 from .matrix import SimilarityMatrix
 from .shortlist import Shortlist
 
-__all__ = ["pairwise", "extract_features", "block_tasks"]
+__all__ = [
+    "pairwise",
+    "extract_features",
+    "block_tasks",
+    "known_pairs",
+    "block_plan",
+    "run_blocks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +137,103 @@ def _features(
     return [merged[key] for key in keys]
 
 
+@dataclass
+class _Known:
+    """What is known before computing: values, which pairs, and the shortlist's mask."""
+
+    values: np.ndarray
+    known: np.ndarray
+    compared: np.ndarray | None
+
+
+def known_pairs(
+    n: int,
+    keys: list[str] | None,
+    cache: FeatureCache | None,
+    mkey: str,
+    stats: CacheStats,
+    selected: Shortlist | None,
+) -> _Known:
+    """Step 1: the pairs already known, from the cache, and those the shortlist leaves out
+    (0.0, never computed); ``known`` is True where nothing is left to compute."""
+    values = np.eye(n)
+    known = np.eye(n, dtype=bool)
+    if cache is not None and keys is not None:
+        rows = cache.get_rows(mkey, dict.fromkeys(keys), stats)
+        for i in range(n):
+            row = rows[keys[i]]
+            for j in range(i + 1, n):
+                v = row.get(keys[j])
+                if v is not None:
+                    values[i, j] = v
+                    known[i, j] = True
+    compared = None
+    if selected is not None:
+        if selected.n != n:
+            raise ValueError(f"a shortlist of {selected.n} images for {n} images")
+        compared = selected.mask()
+        values[~compared] = 0.0  # not on the shortlist: 0, never computed
+        known[~compared] = False
+    stats.pairs_cached = int(np.triu(known, k=1).sum())
+    if compared is not None:
+        known |= ~compared
+    return _Known(values, known, compared)
+
+
+#: One block of work: its origin (row, col), its pairs (block-relative), its row span
+#: and its column span (None on the diagonal: the rows are the columns).
+Block = tuple[tuple[int, int], list[tuple[int, int]], tuple[int, int], tuple[int, int] | None]
+
+
+def block_plan(n: int, block_size: int, known: np.ndarray) -> list[Block]:
+    """Step 2: the blocks that still hold a pair to compute, with those pairs."""
+    work: list[Block] = []
+    for r0, r1, c0, c1 in block_tasks(n, max(1, block_size)):
+        pairs = [
+            (i - r0, j - c0)
+            for i in range(r0, r1)
+            for j in range(max(c0, i + 1), c1)
+            if not known[i, j]
+        ]
+        if pairs:
+            work.append(((r0, c0), pairs, (r0, r1), None if r0 == c0 else (c0, c1)))
+    return work
+
+
+def run_blocks(
+    metric: Metric,
+    work: list[Block],
+    features: list[Any],
+    pool: Executor | None,
+    place: Callable[[tuple[int, int], list[tuple[int, int]], list[float]], None],
+) -> None:
+    """Step 3: compute every block (here, or on ``pool``) and ``place`` each result.
+
+    Each chunk's features are handed to the executor once (on a Dask cluster:
+    placed once on every worker), then referenced by every block that uses them.
+    """
+    chunks: dict[tuple[int, int], Any] = {}
+    for _, _, rows_span, cols_span in work:
+        for span in (rows_span, cols_span):
+            if span is not None and span not in chunks:
+                chunk = features[span[0] : span[1]]
+                chunks[span] = chunk if pool is None else share(pool, chunk)
+
+    def task(block: Block) -> tuple[Any, Any, Any, list[tuple[int, int]]]:
+        _, pairs, rows_span, cols_span = block
+        cols = None if cols_span is None else chunks[cols_span]
+        return metric, chunks[rows_span], cols, pairs
+
+    if pool is None:
+        for block in work:
+            place(block[0], block[1], _compare_pairs(*task(block)))
+        return
+    futures = {pool.submit(_compare_pairs, *task(block)): block[:2] for block in work}
+    for fut in as_completed(futures):
+        origin, pairs = futures[fut]
+        place(origin, pairs, fut.result())
+
+
 def pairwise(
     images: Sequence[WorkImage],
     metric: Metric,
@@ -143,6 +248,11 @@ def pairwise(
     min_pool_pairs: int = 0,
 ) -> SimilarityMatrix:
     """Similarity matrix of ``images`` under ``metric``.
+
+    Three steps: the pairs already known (:func:`known_pairs`: the cache, the
+    shortlist), the plan of blocks still holding pairs (:func:`block_plan`),
+    and running them (:func:`run_blocks`), after extracting the features of
+    the images that still have a pair to compute.
 
     Parameters
     ----------
@@ -181,55 +291,32 @@ def pairwise(
         Symmetric, 1.0 on the diagonal, values in [0, 1]; each unordered pair
         computed once; ``stats`` says what came from the cache.
     """
+    # long: the numpydoc docstring makes this function over 80 lines; its code is not
     n = len(images)
-    ids = tuple(im.id for im in images)
     for im in images:
         if not np.isfinite(im.gray).all():
             raise ValueError(f"{im.id}: work image has non-finite values (NaN or inf)")
-    values = np.eye(n)
     stats = CacheStats()
     mkey = metric_key(metric)
     keys = [work_key(im) for im in images] if cache is not None else None
-    tasks = block_tasks(n, max(1, block_size))
     jobs = resolve_jobs(n_jobs)
-    own_pool = executor is None and jobs > 1 and len(tasks) > 1
+    own_pool = executor is None and jobs > 1 and len(block_tasks(n, max(1, block_size))) > 1
     pool: Executor | None = process_pool(jobs) if own_pool else executor
     owned = pool if own_pool else None
     try:
-        known = np.eye(n, dtype=bool)
-        if cache is not None and keys is not None:
-            rows = cache.get_rows(mkey, dict.fromkeys(keys), stats)
-            for i in range(n):
-                row = rows[keys[i]]
-                for j in range(i + 1, n):
-                    v = row.get(keys[j])
-                    if v is not None:
-                        values[i, j] = v
-                        known[i, j] = True
-        compared = None
-        if selected is not None:
-            if selected.n != n:
-                raise ValueError(f"a shortlist of {selected.n} images for {n} images")
-            compared = selected.mask()
-            values[~compared] = 0.0  # not on the shortlist: 0, never computed
-            known[~compared] = False
-        stats.pairs_cached = int(np.triu(known, k=1).sum())
-        if compared is not None:
-            known |= ~compared
+        state = known_pairs(n, keys, cache, mkey, stats, selected)
+        values, known = state.values, state.known
+        if int(np.triu(~known, k=1).sum()) < min_pool_pairs:
+            pool = None  # a few pairs: cheaper here than shipped to workers
         t_features = time.perf_counter()
         # features only of the images that still have a pair to compute
         needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
-        if int(np.triu(~known, k=1).sum()) < min_pool_pairs:
-            pool = None  # a few pairs: cheaper here than shipped to workers
         features: list[Any] = [None] * n
         if needed:
-            subset = [images[i] for i in needed]
             sub_keys = [keys[i] for i in needed] if keys is not None else None
-            for i, f in zip(
-                needed,
-                _features(subset, metric, sub_keys, cache, mkey, stats, pool, feature_progress),
-                strict=True,
-            ):
+            subset = [images[i] for i in needed]
+            found = _features(subset, metric, sub_keys, cache, mkey, stats, pool, feature_progress)
+            for i, f in zip(needed, found, strict=True):
                 features[i] = f
         elif feature_progress is not None:
             feature_progress(n, n)
@@ -238,24 +325,6 @@ def pairwise(
         total = n * (n - 1) // 2 if selected is None else selected.n_pairs
         done = stats.pairs_cached
         fresh: dict[tuple[str, str], float] = {}
-        work = []
-        for r0, r1, c0, c1 in tasks:
-            pairs = [
-                (i - r0, j - c0)
-                for i in range(r0, r1)
-                for j in range(max(c0, i + 1), c1)
-                if not known[i, j]
-            ]
-            if pairs:
-                work.append(((r0, c0), pairs, (r0, r1), None if r0 == c0 else (c0, c1)))
-        # each chunk's features are handed to the executor once (on a Dask cluster:
-        # placed once on every worker), then referenced by every block that uses them
-        chunks: dict[tuple[int, int], Any] = {}
-        for _, _, rows_span, cols_span in work:
-            for span in (rows_span, cols_span):
-                if span is not None and span not in chunks:
-                    chunk = features[span[0] : span[1]]
-                    chunks[span] = chunk if pool is None else share(pool, chunk)
 
         def place(
             origin: tuple[int, int], pairs: list[tuple[int, int]], result: list[float]
@@ -270,22 +339,11 @@ def pairwise(
             if progress is not None:
                 progress(done, total)
 
-        def task(item: tuple) -> tuple[Any, Any, Any, list[tuple[int, int]]]:
-            _, pairs, rows_span, cols_span = item
-            cols = None if cols_span is None else chunks[cols_span]
-            return metric, chunks[rows_span], cols, pairs
-
-        if pool is None:
-            for item in work:
-                place(item[0], item[1], _compare_pairs(*task(item)))
-        else:
-            futures = {pool.submit(_compare_pairs, *task(item)): item[:2] for item in work}
-            for fut in as_completed(futures):
-                origin, pairs = futures[fut]
-                place(origin, pairs, fut.result())
+        work = block_plan(n, block_size, known)
+        run_blocks(metric, work, features, pool, place)
         if progress is not None and not work:
             progress(total, total)
-        stats.pairs_computed = sum(len(item[1]) for item in work)
+        stats.pairs_computed = sum(len(block[1]) for block in work)
         stats.seconds_pairs = round(time.perf_counter() - t_pairs, 4)
         if cache is not None and fresh:
             cache.put_pairs(mkey, fresh)
@@ -295,5 +353,11 @@ def pairwise(
     upper = np.triu(values, k=1)
     values = upper + upper.T + np.eye(n)
     return SimilarityMatrix(
-        ids, values, metric.name, metric.params(), stats=stats.as_dict(), compared=compared
-    )
+        ids_of(images), values, metric.name, metric.params(), stats=stats.as_dict(),
+        compared=state.compared,
+    )  # fmt: skip
+
+
+def ids_of(images: Sequence[WorkImage]) -> tuple[str, ...]:
+    """The images' ids, in order (the matrix's rows)."""
+    return tuple(im.id for im in images)
