@@ -17,11 +17,11 @@ $(PY):
 
 $(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 	$(PIP) install --quiet -c constraints.txt -e .
-	$(PY) .ci/check_opencv.py --repair
+	$(PY) .ci/check_opencv.py --repair --single
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,pdf,dist,onnx]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,pdf,dist,onnx,reference]"
 	$(PY) .ci/check_opencv.py --repair
 	touch $@
 
@@ -45,7 +45,7 @@ analyze-samples: install
 # Re-pin constraints.txt from a fresh venv with every extra (run by maintainers).
 constraints:
 	rm -rf /tmp/atelier-pin && $(PYTHON) -m venv /tmp/atelier-pin
-	/tmp/atelier-pin/bin/pip install --quiet -e ".[dev,pdf,dist,onnx]"
+	/tmp/atelier-pin/bin/pip install --quiet -e ".[dev,pdf,dist,onnx,reference]"
 	/tmp/atelier-pin/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:

@@ -1,12 +1,20 @@
-"""Check that the cv2 in use is the contrib build; repair it if the plain build won.
+"""Check that the cv2 in use is the contrib build and works; repair it if the plain build won.
 
-clustimage depends on opencv-python-headless, Atelier on the contrib build; both
-write the same cv2/ folder, so whichever pip installed last wins. Uninstalling
-either breaks cv2, so the repair reinstalls the contrib wheel (same pinned
-version) over the top without touching dependencies.
+Atelier needs OpenCV's contrib build (``cv2.img_hash``). The optional
+``reference`` extra installs clustimage, which depends on the plain
+``opencv-python-headless``: both distributions write the same ``cv2/`` folder,
+so whichever pip installed last wins. The plain build leaves the contrib
+build's typing-stub folders (``cv2/img_hash/``) behind, so ``cv2.img_hash``
+may still *import* while its classes are gone: this check therefore builds
+every object Atelier uses and runs it on a small image. The repair reinstalls
+the contrib wheel (same pinned version) over the top without touching
+dependencies; uninstalling either distribution would break ``cv2``.
 
-Usage: python .ci/check_opencv.py [--repair]
-Exit status 0 when cv2 has the contrib modules Atelier uses, 1 otherwise.
+Usage: python .ci/check_opencv.py [--repair] [--single]
+
+``--single``: also require exactly one installed distribution providing
+``cv2`` (the runtime install, without the reference extra).
+Exit status 0 when cv2 works as Atelier needs, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -16,48 +24,69 @@ import subprocess
 import sys
 from importlib import metadata
 
-REQUIRED = ("img_hash", "xfeatures2d", "ximgproc")
+CONTRIB = "opencv-contrib-python-headless"
 
 
-def missing() -> list[str]:
+def providers() -> list[str]:
+    """Installed distributions that write ``cv2/__init__.py``."""
+    out = []
+    for dist in metadata.distributions():
+        files = dist.files or []
+        if any(str(f).replace("\\", "/") == "cv2/__init__.py" for f in files):
+            out.append(f"{dist.metadata['Name']}=={dist.version}")
+    return sorted(out)
+
+
+def problems() -> list[str]:
+    """What Atelier uses of cv2 and does not work (empty when all works)."""
     for name in list(sys.modules):
         if name == "cv2" or name.startswith("cv2."):
             del sys.modules[name]
     importlib.invalidate_caches()
     try:
         cv2 = importlib.import_module("cv2")
+        import numpy as np
     except ImportError as err:
         return [f"cv2 does not import ({err})"]
-    return [m for m in REQUIRED if not hasattr(cv2, m)]
+    image = (np.arange(64 * 64, dtype=np.uint8).reshape(64, 64) * 7) % 251
+    checks = {
+        "SIFT": lambda: cv2.SIFT_create().detectAndCompute(image, None),
+        "img_hash.PHash": lambda: cv2.img_hash.PHash_create().compute(image),
+        "img_hash.AverageHash": lambda: cv2.img_hash.AverageHash_create().compute(image),
+        "img_hash.BlockMeanHash": lambda: cv2.img_hash.BlockMeanHash_create().compute(image),
+        "img_hash.MarrHildrethHash": lambda: cv2.img_hash.MarrHildrethHash_create().compute(
+            image
+        ),
+    }
+    failed = []
+    for name, run in checks.items():
+        try:
+            run()
+        except Exception as err:  # noqa: BLE001 - any failure means the build is wrong
+            failed.append(f"cv2.{name} ({type(err).__name__}: {err})")
+    return failed
 
 
 def main() -> int:
-    gone = missing()
-    if not gone:
-        print("opencv check: contrib modules present")
-        return 0
-    print(f"opencv check: missing {', '.join(gone)}")
-    if "--repair" not in sys.argv:
+    found = providers()
+    print(f"opencv check: cv2 provided by {', '.join(found) or 'nothing'}")
+    gone = problems()
+    if gone and "--repair" in sys.argv:
+        print(f"opencv check: not working: {'; '.join(gone)}; reinstalling {CONTRIB}")
+        version = metadata.version(CONTRIB)
+        subprocess.check_call(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+             "--force-reinstall", f"{CONTRIB}=={version}"]
+        )  # fmt: skip
+        gone = problems()
+    if gone:
+        print(f"opencv check: FAILED: {'; '.join(gone)}")
         return 1
-    version = metadata.version("opencv-contrib-python-headless")
-    subprocess.check_call(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--force-reinstall",
-            f"opencv-contrib-python-headless=={version}",
-        ]
-    )
-    gone = missing()
-    print(
-        "opencv check after repair: "
-        + ("contrib modules present" if not gone else f"still missing {gone}")
-    )
-    return 0 if not gone else 1
+    print("opencv check: SIFT and img_hash work")
+    if "--single" in sys.argv and len(found) != 1:
+        print(f"opencv check: FAILED: expected one cv2 provider, found {len(found)}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

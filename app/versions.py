@@ -18,7 +18,6 @@ _LIBRARIES = (
     "pillow",
     "matplotlib",
     "jinja2",
-    "hdbscan",
     "pystackreg",
     "clusteval",
     "clustimage",
