@@ -38,11 +38,25 @@ def providers() -> list[str]:
 
 
 def problems() -> list[str]:
-    """What Atelier uses of cv2 and does not work (empty when all works)."""
-    for name in list(sys.modules):
-        if name == "cv2" or name.startswith("cv2."):
-            del sys.modules[name]
-    importlib.invalidate_caches()
+    """What Atelier uses of cv2 and does not work (empty when all works), checked in a
+    fresh interpreter: a loaded cv2 extension cannot be reloaded after a repair."""
+    probe = subprocess.run(
+        [sys.executable, __file__, "--probe"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode == 0:
+        return []
+    return [line for line in probe.stdout.splitlines() if line] or [probe.stderr.strip()]
+
+
+def _probe() -> int:
+    """Build and run every cv2 object Atelier uses; print each failure on a line."""
+    failed = _failures()
+    for line in failed:
+        print(line)
+    return 1 if failed else 0
+
+
+def _failures() -> list[str]:
     try:
         cv2 = importlib.import_module("cv2")
         import numpy as np
@@ -68,6 +82,8 @@ def problems() -> list[str]:
 
 
 def main() -> int:
+    if "--probe" in sys.argv:
+        return _probe()
     found = providers()
     print(f"opencv check: cv2 provided by {', '.join(found) or 'nothing'}")
     gone = problems()

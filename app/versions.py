@@ -19,8 +19,6 @@ _LIBRARIES = (
     "matplotlib",
     "jinja2",
     "pystackreg",
-    "clusteval",
-    "clustimage",
     "streamlit",
 )
 

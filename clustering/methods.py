@@ -140,6 +140,8 @@ class ClusteringMethod:
     sparse : bool
         Whether it has a sparse fit (shortlist mode); ``sparse_needs_k`` when
         that fit needs a fixed number of clusters.
+    noise : bool
+        Whether it may leave images out of every cluster (label -1).
     """
 
     name: ClassVar[str]
@@ -151,6 +153,7 @@ class ClusteringMethod:
     cuts_threshold: ClassVar[bool] = False
     sparse: ClassVar[bool] = False
     sparse_needs_k: ClassVar[bool] = False
+    noise: ClassVar[bool] = False
 
     def __init__(self, config: ClusteringConfig, *, random_state: int = 0) -> None:
         self.config = config
@@ -277,6 +280,7 @@ class DBSCANMethod(ClusteringMethod):
     summary = "DBSCAN on distances or features (finds k; sparse points are noise)"
     consumes = ("distance", "features")
     chooses_k = True
+    noise = True
     criteria = ()
     sparse = True
 
@@ -304,6 +308,7 @@ class HDBSCANMethod(ClusteringMethod):
     summary = "HDBSCAN on distances or features (finds k; unstable points are noise)"
     consumes = ("distance", "features")
     chooses_k = True
+    noise = True
     criteria = ()
     sparse = True
 
