@@ -68,9 +68,7 @@ def _failures() -> list[str]:
         "img_hash.PHash": lambda: cv2.img_hash.PHash_create().compute(image),
         "img_hash.AverageHash": lambda: cv2.img_hash.AverageHash_create().compute(image),
         "img_hash.BlockMeanHash": lambda: cv2.img_hash.BlockMeanHash_create().compute(image),
-        "img_hash.MarrHildrethHash": lambda: cv2.img_hash.MarrHildrethHash_create().compute(
-            image
-        ),
+        "img_hash.MarrHildrethHash": lambda: cv2.img_hash.MarrHildrethHash_create().compute(image),
     }
     failed = []
     for name, run in checks.items():
