@@ -16,7 +16,8 @@ one with the best worst development set, then the best development mean; the
 held-out half is printed for every candidate but never read by the choice.
 Baselines: the reference tool's naive path (an SSIM or SIFT matrix, spectral
 clustering, k by a silhouette computed on the similarities) and clustimage's
-own pipeline as its users run it, when clustimage is installed.
+own pipeline as its users run it, and clusteval's choice of k on Atelier's
+features (MDS of the default matrix), when the reference extra is installed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ from benchsets import LabelledSet, benchmark_sets  # noqa: E402
 from app.config import AnalysisConfig  # noqa: E402
 from app.paintings import PaintingsUnavailable, fetch_paintings  # noqa: E402
 from app.pipeline import run_analysis  # noqa: E402
-from clustering import ClusteringConfig, cluster, evaluate_labels, read_labels  # noqa: E402
+from clustering import (  # noqa: E402
+    ClusteringConfig,
+    classical_mds,
+    cluster,
+    evaluate_labels,
+    read_labels,
+)
 from preprocessing import ImageSet, load_folder  # noqa: E402
 from similarity import SimilarityMatrix, fuse  # noqa: E402
 from similarity.fusion import local_scaling  # noqa: E402
@@ -148,6 +155,26 @@ def clustimage_labels(images: ImageSet) -> np.ndarray | None:
     return np.asarray(result["labels"], int)
 
 
+def clusteval_labels(similarity: np.ndarray) -> np.ndarray | None:
+    """clusteval's choice of k (agglomerative, silhouette, k = 2..25) on Atelier's features:
+    the classical MDS coordinates of the default matrix's distances."""
+    try:
+        from clusteval import clusteval
+    except ImportError:
+        return None
+    features = classical_mds(1.0 - similarity)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ce = clusteval(
+                cluster="agglomerative", evaluate="silhouette", min_clust=2,
+                max_clust=min(25, len(features) - 1), verbose="warning",
+            )  # fmt: skip
+            return np.asarray(ce.fit(features)["labx"], int)
+        except Exception:  # noqa: BLE001 - a reference tool's own failure is a result
+            return None
+
+
 def default_score(images: ImageSet, truth: dict[str, str], cache_dir: str | None) -> float:
     """The adjusted Rand index of Atelier's shipped default (``AnalysisConfig()``), as
     ``atelier analyze --labels`` and the web app compute it."""
@@ -243,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
             scores.setdefault(("clustimage", "default"), {})[name] = (
                 ari(ids, lab, truth) if lab is not None else float("nan")
             )
+            default_matrix = combos["learned(contour,sift,cw-ssim)"](mats).values
+            lab = clusteval_labels(default_matrix)
+            scores.setdefault(("clusteval on mds(learned)", "agglo+sil"), {})[name] = (
+                ari(ids, lab, truth) if lab is not None else float("nan")
+            )
     report(scores, columns)
     print(f"\nmeasured in {time.perf_counter() - t0:.0f} s")
     return 0
@@ -281,7 +313,9 @@ def report(scores: dict[tuple[str, str], dict[str, float]], columns: list[tuple[
         line += f"{dmin:>9.3f}{dmean:>9.3f} |" + "".join(f"{vals[n]:>10.3f}" for n in held)
         line += f"{hmin:>9.3f}{hmean:>10.3f}{vals.get('samples', np.nan):>9.3f}"
         print(line)
-    best = next(r for r in rows if not r[2].startswith(("naive", "clustimage", "atelier")))
+    best = next(
+        r for r in rows if not r[2].startswith(("naive", "clustimage", "clusteval", "atelier"))
+    )
     print(
         f"\nchosen on the development half: {best[2]} + {best[3]}: development worst "
         f"{best[0]:.3f}, mean {best[1]:.3f}; held-out worst {best[5]:.3f}, mean {best[6]:.3f}; "

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from benchsets import KINDS, RECIPES, benchmark_sets, write_set
+from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,3 +65,16 @@ def test_cli_labels_gives_the_benchmarks_score(tmp_path):
     assert done.returncode == 0, done.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["evaluation"]["adjusted_rand"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_clusteval_row_chooses_k_on_ateliers_features():
+    """The benchmark's clusteval row: its choice of k on the MDS of Atelier's matrix."""
+    pytest.importorskip("clusteval")
+    bench = _bench()
+    truth = np.repeat(np.arange(4), 5)
+    rng = np.random.default_rng(0)
+    s = np.where(truth[:, None] == truth[None, :], 0.85, 0.1) + rng.uniform(0, 0.05, (20, 20))
+    s = np.clip((s + s.T) / 2, 0, 1)
+    np.fill_diagonal(s, 1.0)
+    labels = bench.clusteval_labels(s)
+    assert labels is not None and adjusted_rand_score(truth, labels) == 1.0

@@ -11,6 +11,9 @@ from scipy.spatial.distance import squareform
 from sklearn.decomposition import PCA
 from sklearn.manifold import MDS, TSNE
 
+from clustering import METHODS
+from clustering.methods import MATRIX_LINKAGES
+
 from ..pipeline import AnalysisResult
 from ._base import thumbnail
 
@@ -47,11 +50,17 @@ def _palette(k: int) -> list[tuple[float, float, float, float]]:
     return [cmap(i % cmap.N) for i in range(max(k, 1))]
 
 
+def _cuts_this_tree(result: AnalysisResult) -> bool:
+    """Whether the clusters come from a hierarchical method (one with linkages): then its
+    cut is drawn on the dendrogram."""
+    return bool(METHODS[result.clustering.method].linkages)
+
+
 def _tree(result: AnalysisResult) -> tuple[np.ndarray, str]:
     c = result.clustering
     method = DENDROGRAM_LINKAGE
     cfg = result.config.clustering
-    if c.method == "agglomerative" and cfg.linkage in ("average", "complete", "single", "weighted"):
+    if _cuts_this_tree(result) and cfg.linkage in MATRIX_LINKAGES:
         method = cfg.linkage
     dist = (
         c.distance
@@ -94,7 +103,7 @@ def dendrogram_figure(result: AnalysisResult) -> Figure:
         lab = int(c.labels[leaf])
         colour = "black" if lab < 0 else colours[lab % len(colours)]
         ax.plot(5 + 10 * pos, 0, "s", color=colour, markersize=6, clip_on=False)
-    if c.method == "agglomerative" and c.criterion in ("threshold",):
+    if _cuts_this_tree(result) and c.criterion == "threshold":
         ax.axhline(
             1.0 - float(result.config.clustering.threshold or 0),
             color="tab:red",
@@ -103,7 +112,7 @@ def dendrogram_figure(result: AnalysisResult) -> Figure:
             label="similarity threshold",
         )
         ax.legend(fontsize=8)
-    elif c.method == "agglomerative" and c.k > 1 and c.k <= n - 1:
+    elif _cuts_this_tree(result) and c.k > 1 and c.k <= n - 1:
         heights = np.sort(tree[:, 2])
         cut = (heights[n - c.k] + heights[n - c.k - 1]) / 2
         ax.axhline(cut, color="tab:red", linestyle="--", linewidth=1, label=f"cut: {c.k} clusters")
