@@ -24,48 +24,58 @@ from similarity.pairmodel import DEFAULT_PAIR_MODEL
 
 from . import state
 
-__all__ = ["similarity_page", "clusters_page", "clustering_section", "render_clusters"]
+__all__ = [
+    "similarity_page",
+    "clusters_page",
+    "clustering_section",
+    "render_clusters",
+    "similarity_section",
+]
+
+
+def similarity_section(current: dict[str, Any]) -> dict[str, Any]:
+    """The metrics and their combination chosen on screen, as ``similarity`` settings
+    (metrics from the registry's ``READY_METRICS``)."""
+    metrics = st.multiselect(
+        "Metrics",
+        list(READY_METRICS),
+        key=state.remembered("sim_metrics", list(current.get("metrics", DEFAULT_METRICS))),
+        help="One similarity matrix per metric; see docs/similarity.md",
+    )
+    if not metrics:
+        st.warning("Choose at least one metric; the default ones are used until then.")
+        metrics = list(DEFAULT_METRICS)
+    if len(metrics) < 2:
+        return {"metrics": metrics, "fuse": "none"}
+    learned_ok = set(metrics) == set(DEFAULT_PAIR_MODEL.metrics)
+    modes = ["learned pair model", "weighted rank fusion"] if learned_ok else []
+    modes = modes or ["weighted rank fusion"]
+    saved = current.get("fuse", "auto")
+    mode = st.radio(
+        "Combine the metrics by",
+        modes,
+        index=0 if saved in ("auto", "learned") or not learned_ok else len(modes) - 1,
+        help="The learned pair model (default for contour + sift + cw-ssim) gives each pair "
+        "the probability that both share a template, from each metric's score and where it "
+        "stands among each image's own scores; it was fitted on the development half of "
+        "the accuracy benchmark (docs/accuracy.md). Weighted rank fusion averages the "
+        "rank-calibrated matrices.",
+    )
+    if mode == "learned pair model":
+        return {"metrics": metrics, "fuse": "auto"}
+    cols = st.columns(len(metrics))
+    weights = [
+        cols[i].number_input(
+            m, 0.0, 10.0, 1.0, 0.5, key=f"w_{m}", help=f"Weight of {m} in the fusion"
+        )
+        for i, m in enumerate(metrics)
+    ]
+    return {"metrics": metrics, "fuse": weights if sum(weights) > 0 else "equal"}
 
 
 def similarity_page() -> None:
     st.header("4. Similarity")
-    sim = state.settings().get("similarity", {})
-    metrics = st.multiselect(
-        "Metrics",
-        list(READY_METRICS),
-        default=sim.get("metrics", list(DEFAULT_METRICS)),
-        help="One similarity matrix per metric; see docs/similarity.md",
-    )
-    if metrics:
-        state.set_setting("similarity", "metrics", metrics)
-    learned_ok = set(metrics) == set(DEFAULT_PAIR_MODEL.metrics)
-    if len(metrics) > 1:
-        modes = ["learned pair model", "weighted rank fusion"] if learned_ok else []
-        modes = modes or ["weighted rank fusion"]
-        current = sim.get("fuse", "auto")
-        mode = st.radio(
-            "Combine the metrics by",
-            modes,
-            index=0 if current in ("auto", "learned") or not learned_ok else len(modes) - 1,
-            help="The learned pair model (default for contour + sift) gives each pair the "
-            "probability that both share a template, from each metric's score and where it "
-            "stands among each image's own scores; it was fitted on the development half of "
-            "the accuracy benchmark (docs/accuracy.md). Weighted rank fusion averages the "
-            "rank-calibrated matrices.",
-        )
-        if mode == "learned pair model":
-            state.set_setting("similarity", "fuse", "auto")
-        else:
-            cols = st.columns(len(metrics))
-            weights = [
-                cols[i].number_input(
-                    m, 0.0, 10.0, 1.0, 0.5, key=f"w_{m}", help=f"Weight of {m} in the fusion"
-                )
-                for i, m in enumerate(metrics)
-            ]
-            state.set_setting("similarity", "fuse", weights if sum(weights) > 0 else "equal")
-    else:
-        state.set_setting("similarity", "fuse", "none")
+    state.update_section("similarity", similarity_section(state.settings().get("similarity", {})))
     res = state.result()
     if res is None:
         st.info("Press **Run analysis** (sidebar) to compute the matrices.")
@@ -86,14 +96,6 @@ def similarity_page() -> None:
         st.pyplot(view.figures["contour"])
 
 
-def _remembered(key: str, value: Any) -> str:
-    """A widget key whose value starts from the saved settings: Streamlit forgets a
-    widget's state on pages where it is not drawn, the settings do not."""
-    if key not in st.session_state:
-        st.session_state[key] = value
-    return key
-
-
 def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
     """The clustering settings chosen on screen, as a ``[clustering]`` section.
 
@@ -105,7 +107,7 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
     method = st.selectbox(
         "Method",
         list(METHODS),
-        key=_remembered("cl_method", current.get("method", default.method)),
+        key=state.remembered("cl_method", current.get("method", default.method)),
         help=f"{default.method} is the default (chosen on the accuracy benchmark, "
         "docs/accuracy.md)",
     )
@@ -115,39 +117,43 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
     if not chosen.chooses_k:
         fixed = current.get("n_clusters", "auto") != "auto"
         if st.toggle(
-            "Choose k automatically", key=_remembered("cl_auto", not fixed), help="Try k = 2..25"
+            "Choose k automatically",
+            key=state.remembered("cl_auto", not fixed),
+            help="Try k = 2..25",
         ):
             criteria = list(chosen.criteria)
             saved = current.get("selection", default.selection)
             section["selection"] = st.selectbox(
                 "Criterion",
                 criteria,
-                key=_remembered(f"cl_crit_{method}", saved if saved in criteria else criteria[0]),
+                key=state.remembered(
+                    f"cl_crit_{method}", saved if saved in criteria else criteria[0]
+                ),
                 help="What chooses k",
             )
         else:
             k = current.get("n_clusters") if fixed else 5
             section["n_clusters"] = int(
-                st.number_input("k", 1, 200, key=_remembered("cl_k", k), help="Clusters")
+                st.number_input("k", 1, 200, key=state.remembered("cl_k", k), help="Clusters")
             )
     if chosen.linkages:
         linkages = [x for x in chosen.linkages if x in MATRIX_LINKAGES]
         section["linkage"] = st.selectbox(
             "Linkage",
             linkages,
-            key=_remembered("cl_linkage", current.get("linkage", default.linkage)),
+            key=state.remembered("cl_linkage", current.get("linkage", default.linkage)),
             help="How the distance between groups is measured",
         )
     if chosen.cuts_threshold and st.checkbox(
         "Cut at a similarity threshold instead",
-        key=_remembered("cl_cut", current.get("threshold") is not None),
+        key=state.remembered("cl_cut", current.get("threshold") is not None),
         help="0-1; pairs above it join",
     ):
         section.pop("n_clusters", None)
         section.pop("selection", None)
         t = current.get("threshold") or 0.6
         section["threshold"] = float(
-            st.slider("Similarity threshold", 0.0, 1.0, key=_remembered("cl_t", t), step=0.01)
+            st.slider("Similarity threshold", 0.0, 1.0, key=state.remembered("cl_t", t), step=0.01)
         )
     if chosen.matrix_input() is None:
         section["features"] = "mds"

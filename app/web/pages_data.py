@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from preprocessing.align import (
     FEATURE_REFERENCES,
     STACKREG_REFERENCES,
 )
+from preprocessing.config import PreprocessConfig
 from preprocessing.equalize import MEASURES
 
 from . import state
@@ -108,19 +110,24 @@ def images_page() -> None:
             )
 
 
-def equalize_page() -> None:
-    st.header("2. Equalize brightness, contrast and sharpness")
-    chosen = state.settings().get("preprocess", {}).get("equalize", [])
-    picked = []
-    for m in MEASURES:
+def equalize_section(current: dict[str, Any]) -> dict[str, Any]:
+    """The measures chosen on screen, as ``preprocess`` settings (from ``MEASURES``)."""
+    chosen = current.get("equalize", [])
+    picked = [
+        m
+        for m in MEASURES
         if st.checkbox(
             m.capitalize(),
-            value=m in chosen,
-            key=f"eq_{m}",
+            key=state.remembered(f"eq_{m}", m in chosen),
             help=f"Match each image's {m} (on CIELAB lightness) to the set's median",
-        ):
-            picked.append(m)
-    state.set_setting("preprocess", "equalize", picked)
+        )
+    ]
+    return {"equalize": picked}
+
+
+def equalize_page() -> None:
+    st.header("2. Equalize brightness, contrast and sharpness")
+    state.update_section("preprocess", equalize_section(state.settings().get("preprocess", {})))
     res = state.result()
     if res is None or res.equalization is None:
         st.info("Press **Run analysis** (sidebar) to see the measures before and after.")
@@ -130,33 +137,38 @@ def equalize_page() -> None:
     st.pyplot(equalization_figure(res))
 
 
-def align_page() -> None:
-    st.header("3. Align")
-    pre = state.settings().get("preprocess", {})
-    options = list(ALIGN_METHODS)
+def alignment_section(current: dict[str, Any]) -> dict[str, Any]:
+    """The alignment chosen on screen, as ``preprocess`` settings (options from the core's
+    ``ALIGN_METHODS``, references and feature models)."""
+    default = PreprocessConfig()
     method = st.selectbox(
         "Motion model",
-        options,
-        index=options.index(pre.get("align", "none")),
+        list(ALIGN_METHODS),
+        key=state.remembered("al_method", current.get("align", default.align)),
         help="pystackreg models (small corrections) or SIFT + RANSAC features "
         "(large rotations, scale, perspective)",
     )
     refs = list(FEATURE_REFERENCES if method == "features" else STACKREG_REFERENCES)
+    saved = current.get("reference", default.reference)
     reference = st.selectbox(
         "Reference",
         refs,
+        key=state.remembered(f"al_ref_{method}", saved if saved in refs else refs[0]),
         help="auto: the iterated mean image (models) or the image with the most inliers (features)",
     )
     feature_model = st.selectbox(
         "Feature model",
         list(FEATURE_MODELS),
-        index=1,
+        key=state.remembered("al_fm", current.get("feature_model", default.feature_model)),
         disabled=method != "features",
         help="What the feature path fits with RANSAC",
     )
-    state.set_setting("preprocess", "align", method)
-    state.set_setting("preprocess", "reference", reference)
-    state.set_setting("preprocess", "feature_model", feature_model)
+    return {"align": method, "reference": reference, "feature_model": feature_model}
+
+
+def align_page() -> None:
+    st.header("3. Align")
+    state.update_section("preprocess", alignment_section(state.settings().get("preprocess", {})))
     res = state.result()
     if res is None or res.aligned.method == "none":
         st.info("Choose a model and press **Run analysis** (sidebar).")

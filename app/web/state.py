@@ -16,7 +16,8 @@ __all__ = [
     "LIMITS",
     "samples_folder",
     "settings",
-    "set_setting",
+    "update_section",
+    "remembered",
     "current_config",
     "images",
     "labels",
@@ -45,8 +46,17 @@ def settings() -> dict[str, dict[str, Any]]:
     return st.session_state["settings"]
 
 
-def set_setting(section: str, key: str, value: Any) -> None:
-    settings().setdefault(section, {})[key] = value
+def update_section(section: str, values: dict[str, Any]) -> None:
+    """Lay the settings a page returned over its configuration section."""
+    settings()[section] = {**settings().get(section, {}), **values}
+
+
+def remembered(key: str, value: Any) -> str:
+    """A widget key whose value starts from the saved settings: Streamlit forgets a
+    widget's state on pages where it is not drawn, the settings do not."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
 
 
 def current_config() -> AnalysisConfig:
