@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -211,20 +212,86 @@ def top_pairs(result: AnalysisResult, count: int) -> dict[str, list[tuple[int, i
     return {"within": within, "across": across}
 
 
-def _evidence_figures(result: AnalysisResult) -> dict[str, bytes]:
+def _evidence_jobs(result: AnalysisResult) -> list[tuple[str, Any]]:
     count = result.config.report.evidence_pairs
     if count == 0 or len(result.ids) < 2:
-        return {}
-    images = result.aligned.images
-    out = {}
-    for kind, pairs in top_pairs(result, count).items():
-        for rank, (i, j) in enumerate(pairs, start=1):
-            figs = pair_evidence(
-                images, result.matrices, result.config, i, j, record_a=result.images[result.ids[i]]
-            ).figures
-            out[f"pair_{kind}_{rank:02d}.png"] = figure_png(figs["pair"])
-            out[f"pair_{kind}_{rank:02d}_contour.png"] = figure_png(figs["contour"])
-    return out
+        return []
+    return [
+        ("evidence", (kind, rank, i, j))
+        for kind, pairs in top_pairs(result, count).items()
+        for rank, (i, j) in enumerate(pairs, start=1)
+    ]
+
+
+def _draw_evidence(result: AnalysisResult, spec: tuple[str, int, int, int]) -> dict[str, bytes]:
+    kind, rank, i, j = spec
+    figs = pair_evidence(
+        result.aligned.images,
+        result.matrices,
+        result.config,
+        i,
+        j,
+        record_a=result.images[result.ids[i]],
+    ).figures
+    return {
+        f"pair_{kind}_{rank:02d}.png": figure_png(figs["pair"]),
+        f"pair_{kind}_{rank:02d}_contour.png": figure_png(figs["contour"]),
+    }
+
+
+def _draw_grid(result: AnalysisResult, label: int) -> dict[str, bytes]:
+    name = ("noise" if label < 0 else f"cluster_{label:02d}") + ".png"
+    return {name: figure_png(cluster_grid(result, label=label))}
+
+
+#: Figure jobs by kind: ``draw(result, argument) -> {file name: PNG bytes}``. Module
+#: level, so a worker process draws a job from its name and argument alone.
+_DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
+    "clusters": lambda r, _: {"clusters.png": figure_png(cluster_grid(r))},
+    "dendrogram": lambda r, _: {"dendrogram.png": figure_png(dendrogram_figure(r))},
+    "scatter": lambda r, _: {
+        "scatter.png": figure_png(scatter_figure(r, embedding=r.config.report.embedding))
+    },
+    "silhouette": lambda r, _: {"silhouette.png": figure_png(silhouette_figure(r))},
+    "grid": _draw_grid,
+    "heatmap": lambda r, m: {f"heatmap_{m}.png": figure_png(similarity_heatmap(r, m))},
+    "equalization": lambda r, _: {"equalization.png": figure_png(equalization_figure(r))},
+    "alignment": lambda r, _: {"alignment.png": figure_png(alignment_figure(r))},
+    "k_selection": lambda r, _: {"k_selection.png": figure_png(k_selection_figure(r))},
+    "evidence": _draw_evidence,
+}
+
+_WORKER: dict[str, AnalysisResult] = {}
+
+
+def _worker_init(result: AnalysisResult) -> None:
+    from preprocessing.parallel import single_threaded
+
+    single_threaded()
+    _WORKER["result"] = result
+
+
+def _worker_draw(job: tuple[str, Any]) -> dict[str, bytes]:
+    return _DRAW[job[0]](_WORKER["result"], job[1])
+
+
+def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
+    """Every job's figures, in job order: on worker processes (each receives the result
+    once) when there are cores and enough figures to repay starting them, else here."""
+    from preprocessing.parallel import resolve_jobs
+
+    workers = min(resolve_jobs(result.config.n_jobs), len(jobs) // 4)
+    if workers < 2 or result.config.scheduler:
+        return [_DRAW[kind](result, arg) for kind, arg in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # heaviest first, so that no worker is left with a long job at the end
+    order = sorted(range(len(jobs)), key=lambda k: jobs[k][0] not in ("evidence", "clusters"))
+    ctx = get_context("forkserver")
+    with ProcessPoolExecutor(workers, ctx, _worker_init, (result,)) as pool:
+        drawn = dict(zip(order, pool.map(_worker_draw, [jobs[k] for k in order]), strict=True))
+    return [drawn[k] for k in range(len(jobs))]
 
 
 #: Where write_outputs records what each reusable figure was drawn from.
@@ -252,35 +319,45 @@ def build_figures(
     reuse: Mapping[str, bytes] | None = None,
     keys: dict[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """Figure file name -> PNG bytes.
+    """Figure file name -> PNG bytes, drawn in parallel where there are cores.
 
     ``reuse`` maps keys (:func:`grid_key`) to PNG bytes of an earlier run:
     a cluster grid with a known key is taken from there instead of drawn
     again. ``keys``, when given, is filled with each reusable figure's key.
+    Only figures the report shows are drawn.
     """
-    figures = {"clusters.png": figure_png(cluster_grid(result))}
-    figures["dendrogram.png"] = figure_png(dendrogram_figure(result))
-    figures["scatter.png"] = figure_png(
-        scatter_figure(result, embedding=result.config.report.embedding)
-    )
-    figures["silhouette.png"] = figure_png(silhouette_figure(result))
+    jobs: list[tuple[str, Any]] = [
+        ("clusters", None), ("dendrogram", None), ("scatter", None), ("silhouette", None)
+    ]  # fmt: skip
+    known: dict[str, bytes] = {}
+    grid_names = []
     for lab, members in result.clusters().items():
         name = ("noise" if lab < 0 else f"cluster_{lab:02d}") + ".png"
         key = grid_key(result, lab, members)
-        known = reuse.get(key) if reuse else None
-        figures[name] = known if known is not None else figure_png(cluster_grid(result, label=lab))
+        grid_names.append(name)
         if keys is not None:
             keys[name] = key
-    for metric in result.matrices:
-        figures[f"heatmap_{metric}.png"] = figure_png(similarity_heatmap(result, metric))
+        if reuse and key in reuse:
+            known[name] = reuse[key]
+        else:
+            jobs.append(("grid", lab))
+    jobs += [("heatmap", metric) for metric in result.matrices]
     if result.equalization is not None:
-        figures["equalization.png"] = figure_png(equalization_figure(result))
+        jobs.append(("equalization", None))
     if result.aligned.method != "none":
-        figures["alignment.png"] = figure_png(alignment_figure(result))
+        jobs.append(("alignment", None))
     if len(result.clustering.selection) > 1:
-        figures["k_selection.png"] = figure_png(k_selection_figure(result))
-    figures.update(_evidence_figures(result))
-    return figures
+        jobs.append(("k_selection", None))
+    jobs += _evidence_jobs(result)
+    drawn: dict[str, bytes] = {}
+    for part in _draw_all(result, jobs):
+        drawn.update(part)
+    drawn.update(known)
+    # the order the report and the folder list them in
+    head = ["clusters.png", "dendrogram.png", "scatter.png", "silhouette.png", *grid_names]
+    return {name: drawn[name] for name in head} | {
+        name: png for name, png in drawn.items() if name not in head
+    }
 
 
 def _earlier_figures(out: Path) -> dict[str, bytes]:
@@ -317,6 +394,7 @@ def write_outputs(
     dict of str to Path
         Output name -> written path.
     """
+    t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "figures"):
@@ -324,6 +402,7 @@ def write_outputs(
     written: dict[str, Path] = {}
     keys: dict[str, str] = {}
     figures = build_figures(result, reuse=_earlier_figures(out), keys=keys)
+    t_figures = time.perf_counter() - t_start
     steps = len(figures) + len(result.matrices) + 3
     done = 0
 
@@ -345,15 +424,18 @@ def write_outputs(
         written[path.name] = atomic_write_text(path, _matrix_csv(matrix.ids, matrix.values))
         tick()
     record = run_record(result, extra=extra)
-    written["run.json"] = atomic_write_text(
-        out / "run.json", json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    )
-    tick()
+    record["timings"]["figures"] = round(t_figures, 4)
     html = render_report(result, record, figures)
     written["report.html"] = atomic_write_text(out / "report.html", html)
     tick()
     if pdf:
         written["report.pdf"] = atomic_write_bytes(out / "report.pdf", html_to_pdf(html))
+    # the whole output stage, figures included (run.json itself is written last)
+    record["timings"]["report"] = round(time.perf_counter() - t_start, 4)
+    written["run.json"] = atomic_write_text(
+        out / "run.json", json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
+    tick()
     return written
 
 

@@ -129,8 +129,11 @@ def test_run_json_records_inputs_config_and_versions(sample_run, samples_dir):
         "similarity:sift",
         "similarity:cw-ssim",
         "clustering",
+        "figures",
+        "report",
     }
     assert all(v >= 0 for v in run["timings"].values())
+    assert run["timings"]["report"] >= run["timings"]["figures"] > 0
     for lib in ("numpy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless"):
         assert run["libraries"][lib] != "not installed"
 
