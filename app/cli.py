@@ -164,7 +164,7 @@ def _run_analysis(
 
     from .export import export_folders
     from .outputs import write_outputs
-    from .pipeline import run_analysis
+    from .pipeline import run_analysis, suggested_cut
 
     t0 = time.perf_counter()
     with (
@@ -193,6 +193,13 @@ def _run_analysis(
         f"{c.k} cluster(s) by {c.method} on {result.clustering_metric}; "
         f"{time.perf_counter() - t0:.1f} s; outputs in {args.out}"
     )
+    cut = suggested_cut(result)
+    if cut is not None:
+        print(
+            f"no cluster: {c.method} called every image noise; the dendrogram of the same "
+            f"matrix supports {cut.k} clusters (average linkage, k by silhouette): rerun "
+            f"with --cluster agglomerative --n-clusters {cut.k}"
+        )
     for s in result.images.skipped:
         print(f"  skipped {s.path}: {s.reason}")
     if result.evaluation is not None and "adjusted_rand" in result.evaluation:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from clustering import METHODS, ClusteringResult, cluster, evaluate_labels
+from clustering import METHODS, ClusteringConfig, ClusteringResult, cluster, evaluate_labels
 from clustering.sparse import cluster_sparse
 from preprocessing import (
     AlignedSet,
@@ -458,6 +458,24 @@ def run_analysis(
         started=started,
         finished=_now(),
     )
+
+
+def suggested_cut(result: AnalysisResult) -> ClusteringResult | None:
+    """When a method found no cluster at all (every image noise): the cut of the
+    dendrogram of the same matrix that the silhouette chooses (average linkage), so the
+    user is offered the structure the matrix supports. None when clusters were found or
+    no cut is possible."""
+    if result.clustering.k > 0 or len(result.ids) < 3:
+        return None
+    matrix = result.matrices[result.clustering_metric]
+    if matrix.compared is not None:  # shortlist mode: no full matrix to cut
+        return None
+    cut = cluster(
+        matrix.values,
+        ClusteringConfig(method="agglomerative", linkage="average"),
+        random_state=result.config.random_state,
+    )
+    return cut if cut.k > 0 else None
 
 
 def recluster(

@@ -92,7 +92,9 @@ def _strict_pillow(max_pixels: int) -> Iterator[list[warnings.WarningMessage]]:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         previous = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-        Image.MAX_IMAGE_PIXELS = max_pixels
+        # JPEGs up to DRAFT_FACTOR x the limit open: they are decoded reduced (draft
+        # mode); _decode checks every declared size against the limit itself
+        Image.MAX_IMAGE_PIXELS = max_pixels * DRAFT_FACTOR
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
             yield caught
@@ -131,6 +133,32 @@ def _describe_non_image(data: bytes) -> str:
     except UnicodeDecodeError:
         return "not an image: the content is not a recognised image format"
     return "not an image: the content is text"
+
+
+#: A JPEG larger than the pixel limit is decoded at 1/2, 1/4 or 1/8 of its size (its DCT
+#: scaled in the decoder: Pillow's draft mode), so it may declare up to 8 x 8 times the limit.
+DRAFT_FACTOR = 64
+
+
+def _draft_scale(cols: int, rows: int, max_pixels: int, max_side: int | None) -> int:
+    """The largest JPEG reduction (1, 2, 4 or 8) whose result is within the pixel limit
+    and, when ``max_side`` is set, still at least that long (it is then resized to it)."""
+    scale = 1
+    while scale < 8 and (cols // scale) * (rows // scale) > max_pixels:
+        scale *= 2
+    while scale < 8 and max_side is not None and max(cols, rows) // (2 * scale) >= max_side:
+        scale *= 2
+    return scale
+
+
+def _check_finite(gray: np.ndarray, name: str, mode: str) -> None:
+    bad = int(np.count_nonzero(~np.isfinite(gray)))
+    if bad:
+        raise ImageLoadError(
+            name,
+            f"non-finite samples: {bad} of {gray.size} {mode} samples are NaN or infinite "
+            "(no value to compare there); fix or crop them and load the image again",
+        )
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
@@ -195,14 +223,24 @@ def _composite_on_white(rgba: np.ndarray, notes: list[str]) -> np.ndarray:
     return rgba[:, :, :3] * alpha + (1.0 - alpha)
 
 
-def _to_float_rgb(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, str, int]:
-    """Convert a loaded Pillow image to RGB float32; return pixel format and depth."""
+def _to_float_rgb(
+    im: Image.Image, notes: list[str], name: str = "image"
+) -> tuple[np.ndarray, str, int]:
+    """Convert a loaded Pillow image to RGB float32; return pixel format and depth.
+
+    Raises
+    ------
+    ImageLoadError
+        A float image with NaN or infinite samples (a min-max rescale would
+        silently turn it into a flat image).
+    """
     mode = im.mode
     if mode in {"I;16", "I;16B", "I;16L", "I;16N"}:
         gray = np.asarray(im, dtype=np.float32) / 65535.0
         return np.repeat(gray[:, :, None], 3, axis=2), "gray", 16
     if mode in {"I", "F"}:
         gray = np.asarray(im, dtype=np.float64)
+        _check_finite(gray, name, mode)
         lo, hi = float(gray.min()), float(gray.max())
         if mode == "I" and lo >= 0 and hi <= 65535:
             depth = 16 if hi > 255 else 8
@@ -306,7 +344,10 @@ def _decode(
             + ", ".join(sorted(SUPPORTED_FORMATS - {"MPO"})),
         )
     cols, rows = im.size
-    if cols * rows > max_pixels:
+    draft = 1
+    if fmt in ("JPEG", "MPO"):
+        draft = _draft_scale(cols, rows, max_pixels, max_side)
+    if (cols // draft) * (rows // draft) > max_pixels:
         raise ImageLoadError(
             name,
             f"decompression bomb guard: declared size {cols}x{rows} = {cols * rows} pixels "
@@ -324,6 +365,16 @@ def _decode(
             notes.append(f"{unit} 1 of {frames} used")
         orientation, when = _exif_fields(im)
         im.seek(0)
+        if draft > 1:
+            im.draft("RGB", (-(-cols // draft), -(-rows // draft)))
+            why = (
+                f"its {cols}x{rows} px exceed load.max_pixels = {max_pixels}"
+                if cols * rows > max_pixels
+                else f"load.max_side is {max_side} px"
+            )
+            notes.append(
+                f"decoded at 1/{draft} size ({im.size[0]}x{im.size[1]} px, JPEG draft mode): " + why
+            )
         im.load()
         if _is_16bit_colour(im, data):
             arr = _orient_array(_decode_16bit_colour(data, name), orientation)
@@ -332,7 +383,7 @@ def _decode(
             pixel_format, depth = "RGB", 16
         else:
             oriented = ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
-            arr, pixel_format, depth = _to_float_rgb(oriented, notes)
+            arr, pixel_format, depth = _to_float_rgb(oriented, notes, name)
     except ImageLoadError:
         raise
     except MemoryError:
@@ -349,6 +400,8 @@ def _decode(
         new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
         arr = cv2.resize(arr, new_size, interpolation=cv2.INTER_AREA)
         notes.append(f"downsampled from {width}x{height} to {new_size[0]}x{new_size[1]} px")
+    if draft > 1:  # the record keeps the original's size (evidence is scaled to it)
+        width, height = (rows, cols) if orientation in (5, 6, 7, 8) else (cols, rows)
     arr = np.clip(np.ascontiguousarray(arr, dtype=np.float32), 0.0, 1.0)
     if not np.isfinite(arr).all():
         raise ImageLoadError(name, "image data contains non-finite values")

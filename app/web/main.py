@@ -27,14 +27,15 @@ nav = st.navigation(PAGES)
 with st.sidebar:
     st.title("Atelier")
     st.caption("Structural similarity of artworks: which copies come from the same template.")
-    done = state.step_status()
-    st.markdown("  \n".join(f"{'✔' if ok else '○'} {name}" for name, ok in done.items()))
+    ticks = st.empty()  # filled after a run below, so the ticks show its result
     if st.button(
         "Run analysis",
         type="primary",
         help="Run every step with the current settings (from any page)",
-    ):
+    ) or st.session_state.pop("run_now", False):
         state.run()
+    done = state.step_status()
+    ticks.markdown("  \n".join(f"{'✔' if ok else '○'} {name}" for name, ok in done.items()))
     res = state.result()
     if res is not None:
         st.success(f"{len(res.ids)} images, {res.clustering.k} clusters")

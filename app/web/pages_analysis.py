@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.evidence import pair_evidence
+from app.pipeline import suggested_cut
 from app.plots import (
     dendrogram_figure,
     k_selection_figure,
@@ -160,6 +161,15 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
     return section
 
 
+def _use_cut(k: int) -> None:
+    """Switch the controls to agglomerative clustering with ``k`` clusters and re-cluster."""
+    st.session_state.update(
+        {"cl_method": "agglomerative", "cl_auto": False, "cl_k": k, "cl_linkage": "average"}
+    )
+    state.settings()["clustering"] = {"method": "agglomerative", "n_clusters": k}
+    st.session_state["run_now"] = True
+
+
 def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
     c = res.clustering
     st.subheader(f"{c.k} clusters")
@@ -170,18 +180,34 @@ def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
     }.get(c.criterion, f"k chosen by {c.criterion}")
     st.caption(f"{c.method} on the {res.clustering_metric} similarity ({c.consumes}); {how}.")
     for w in c.warnings:
-        st.warning(w)
+        st.warning(state.literal(w))
+    cut = suggested_cut(res)
+    if cut is not None:
+        st.warning(
+            f"No cluster: {c.method} called every image noise. The dendrogram of the same "
+            f"matrix supports {state.plural(cut.k, 'cluster')} (average linkage, k chosen "
+            "by silhouette)."
+        )
+        st.button(
+            f"Use the dendrogram cut ({state.plural(cut.k, 'cluster')})",
+            on_click=_use_cut,
+            args=(cut.k,),
+        )
     for lab, members in res.clusters().items():
         name = "Noise" if lab < 0 else f"Cluster {lab}"
         exemplar = c.exemplars.get(lab)
         ex_id = res.ids[exemplar] if exemplar is not None else None
         st.markdown(
-            f"**{name}** ({len(members)} images)" + (f", exemplar {ex_id}" if ex_id else "")
+            f"**{name}** ({state.plural(len(members), 'image')})"
+            + (f", exemplar {state.literal(ex_id)}" if ex_id else "")
         )
         cols = st.columns(6)
         for pos, image_id in enumerate(members):
             with cols[pos % 6]:
-                st.image(thumbnail(res.images[image_id].pixels, side=200), caption=image_id)
+                st.image(
+                    thumbnail(res.images[image_id].pixels, side=200),
+                    caption=state.literal(image_id),
+                )
 
 
 def clusters_page() -> None:

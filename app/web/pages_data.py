@@ -54,7 +54,7 @@ def _set_images(image_set: ImageSet, folder: Path | None = None) -> None:
         try:
             st.session_state["labels"] = read_labels(truth)
         except AtelierError as err:
-            st.warning(f"families.csv is not used: {err}")
+            st.warning(f"families.csv is not used: {state.literal(err)}")
 
 
 def images_ui() -> None:
@@ -68,7 +68,7 @@ def images_ui() -> None:
         problems = check_uploads([(f.name, f.size) for f in uploads])
         if problems:
             for p in problems:
-                st.error(f"Upload refused: {p}")
+                st.error(f"Upload refused: {state.literal(p)}")
         else:
             _set_images(load_uploads([(f.name, f.getvalue()) for f in uploads]))
     cols = st.columns([3, 1, 1])
@@ -82,12 +82,12 @@ def images_ui() -> None:
             chosen = Path(folder).expanduser()
             _set_images(load_folder(chosen), chosen)
         except AtelierError as err:
-            st.error(f"Cannot load the folder: {err}")
+            st.error(f"Cannot load the folder: {state.literal(err)}")
     if cols[2].button("Load sample artworks", help="The 45 bundled sample artworks, 11 families"):
         try:
             _set_images(load_folder(state.samples_folder()), state.samples_folder())
         except AtelierError as err:
-            st.error(f"Could not load the sample artworks: {err}")
+            st.error(f"Could not load the sample artworks: {state.literal(err)}")
 
 
 def images_page() -> None:
@@ -99,14 +99,14 @@ def images_page() -> None:
         return
     st.write(f"{len(image_set)} image(s) loaded, {len(image_set.skipped)} skipped.")
     for s in image_set.skipped:
-        st.warning(f"Skipped {s.path}: {s.reason}")
+        st.warning(f"Skipped {state.literal(s.path)}: {state.literal(s.reason)}")
     n_cols = st.slider("Columns", 2, 10, 6, help="Thumbnails per row")
     cols = st.columns(n_cols)
     for pos, rec in enumerate(image_set):
         with cols[pos % n_cols]:
             st.image(
                 thumbnail(rec.pixels, side=200),
-                caption=f"{rec.id} ({rec.meta.width}x{rec.meta.height})",
+                caption=state.literal(f"{rec.id} ({rec.meta.width}x{rec.meta.height})"),
             )
 
 
@@ -188,4 +188,4 @@ def align_page() -> None:
     st.dataframe(pd.DataFrame(rows), width="stretch")
     bad = [q.id for q in res.aligned.quality if not q.aligned]
     if bad:
-        st.warning(f"{len(bad)} image(s) did not align: {', '.join(bad)}")
+        st.warning(f"{len(bad)} image(s) did not align: {state.literal(', '.join(bad))}")

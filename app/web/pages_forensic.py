@@ -37,8 +37,8 @@ def compare_page() -> None:
     view = pair_evidence(res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a])
     sift = view.matched
     cols = st.columns(2)
-    cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {a}")
-    cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {b}")
+    cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {state.literal(a)}")
+    cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {state.literal(b)}")
     alpha = st.slider(
         "Overlay: share of B (moved onto A by SIFT's transform)",
         0.0,
@@ -103,7 +103,10 @@ def query_page() -> None:
         return
     qset = load_uploads([(upload.name, upload.getvalue())])
     if len(qset) == 0:
-        st.error(f"Cannot use {sanitize_upload_name(upload.name)}: {qset.skipped[0].reason}")
+        st.error(
+            f"Cannot use {state.literal(sanitize_upload_name(upload.name))}: "
+            f"{state.literal(qset.skipped[0].reason)}"
+        )
         return
     cfg = res.config
     q = make_work_image("questioned", qset.records[0].pixels, cfg.preprocess.work_size)
@@ -165,9 +168,9 @@ def export_page() -> None:
             try:
                 files["report.pdf"] = html_to_pdf(html)
             except AtelierError as err:
-                st.caption(f"No PDF: {err}")
+                st.caption(f"No PDF: {state.literal(err)}")
             st.session_state["downloads"] = files
         except AtelierError as err:
-            st.error(f"The export failed: {err}")
+            st.error(f"The export failed: {state.literal(err)}")
     for name, data in st.session_state.get("downloads", {}).items():
         st.download_button(f"Download {name}", data, file_name=name, key=f"dl_{name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from preprocessing import AtelierError, ImageSet
 __all__ = [
     "LIMITS",
     "samples_folder",
+    "literal",
+    "plural",
     "settings",
     "update_section",
     "remembered",
@@ -37,6 +40,20 @@ LIMITS = {
 def samples_folder() -> Path:
     env = os.environ.get("ATELIER_SAMPLES")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "sample_artworks"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def literal(text: object) -> str:
+    """``text`` escaped so that Streamlit shows it as written: file names are data, not
+    Markdown (an upload named ``_x_.png`` must not show as an italic *x*.png)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def plural(count: int, word: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def settings() -> dict[str, dict[str, Any]]:
@@ -100,7 +117,7 @@ def run() -> None:
     try:
         config = current_config()
     except AtelierError as err:
-        st.error(f"The settings cannot be used: {err}")
+        st.error(f"The settings cannot be used: {literal(err)}")
         return
     previous = result()
     bar = st.progress(0.0, text="starting")
@@ -117,7 +134,7 @@ def run() -> None:
             )
             st.session_state["result_images"] = image_set
     except AtelierError as err:
-        st.error(f"The analysis stopped: {err}. Change the settings named and run again.")
+        st.error(f"The analysis stopped: {literal(err)}. Change the settings named and run again.")
     finally:
         bar.empty()
 

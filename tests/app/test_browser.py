@@ -118,6 +118,28 @@ def test_upload_three_files(server, page, samples_dir):
     assert outside == [], f"requests to other hosts: {outside}"
 
 
+def test_file_names_are_shown_as_written(server, page, samples_dir, tmp_path):
+    """Names are data: Markdown and HTML characters in them are shown literally."""
+    url, _, _ = server
+    pg, outside = page
+    names = ["_x_.jpg", "*b*.jpg", "[c](d).jpg", "e<f>.jpg", "g__h__.jpg"]
+    folder = tmp_path / "odd names"
+    folder.mkdir()
+    sources = sorted((samples_dir / "images").glob("print_cat_*"))
+    for name, src in zip(names, sources * 2, strict=False):
+        shutil.copy(src, folder / name)
+    pg.goto(url, wait_until="domcontentloaded")
+    box = pg.get_by_role("textbox", name="Or a folder on this machine")
+    box.fill(str(folder))
+    box.press("Enter")
+    pg.get_by_role("button", name="Load folder").click()
+    pg.get_by_text(f"{len(names)} image(s) loaded", exact=False).wait_for(timeout=60_000)
+    _wait_images(pg, len(names))
+    captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    assert sorted(c.rsplit(" (", 1)[0].strip() for c in captions) == sorted(names)
+    assert outside == [], f"requests to other hosts: {outside}"
+
+
 def test_query_page_ranks_the_family_first(server, page, samples_dir):
     url, _, _ = server
     pg, outside = page

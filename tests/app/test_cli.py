@@ -294,3 +294,15 @@ def test_default_reaches_ari_0_95_on_the_sample_artworks(sample_run, samples_dir
     pred = [int(r["cluster"]) if int(r["cluster"]) >= 0 else -2 - i for i, r in enumerate(rows)]
     ari = adjusted_rand_score([truth[i] for i in ids], pred)
     assert ari >= 0.95, ari  # measured 0.953 (bench/accuracy.py, samples row)
+
+
+def test_no_cluster_prints_the_cut_the_matrix_supports(tmp_path, samples_dir, capsys):
+    cfg = tmp_path / "noise.toml"
+    cfg.write_text('[clustering]\nmethod = "hdbscan"\nmin_cluster_size = 60\n')
+    out = tmp_path / "o"
+    args = ["analyze", str(samples_dir), "--out", str(out), "--config", str(cfg), "--no-progress"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "0 cluster(s) by hdbscan" in text
+    hint = re.search(r"supports (\d+) clusters .* --cluster agglomerative --n-clusters (\d+)", text)
+    assert hint and hint.group(1) == hint.group(2) and int(hint.group(1)) >= 2

@@ -211,3 +211,26 @@ def test_the_app_offers_exactly_the_registries(samples_dir, monkeypatch):
     at.switch_page("views/align.py").run()
     model_box = next(s for s in at.selectbox if s.label == "Motion model")
     assert list(model_box.options) == list(ALIGN_METHODS)
+
+
+def test_no_cluster_is_said_and_the_dendrogram_cut_offered(samples_dir, monkeypatch):
+    """HDBSCAN calling every image noise: the page says so and one click applies the cut
+    of the same matrix's dendrogram (the CLI prints the same hint)."""
+    monkeypatch.setenv("ATELIER_SAMPLES", str(samples_dir))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.run()
+    button(at, "Load sample artworks").click().run()
+    at.session_state["settings"] = {"clustering": {"method": "hdbscan", "min_cluster_size": 60}}
+    button(at, "Run analysis").click().run()
+    assert at.session_state["result"].clustering.k == 0
+    at.switch_page("views/clusters.py").run()
+    assert not at.exception
+    assert at.subheader[0].value == "0 clusters"
+    assert any("No cluster: hdbscan called every image noise" in w.value for w in at.warning)
+    offer = next(b for b in at.button if b.label.startswith("Use the dendrogram cut"))
+    offer.click().run()
+    assert not at.exception
+    res = at.session_state["result"]
+    assert res.clustering.method == "agglomerative" and res.clustering.k >= 2
+    assert at.subheader[0].value == f"{res.clustering.k} clusters"
+    assert "✔ Clusters" in at.sidebar.markdown[0].value

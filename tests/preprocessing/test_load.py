@@ -236,3 +236,65 @@ def test_truncated_files_stay_refused_when_a_library_flips_pillows_switch(monkey
     with pytest.raises(ImageLoadError, match=reason):
         decode(data, name="truncated.jpg")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for whoever set it
+
+
+def test_float_tiff_with_nan_samples_is_refused_not_blackened():
+    """A NaN patch used to make the min-max rescale return a flat black image (silently)."""
+    rng = np.random.default_rng(0)
+    samples = rng.random((100, 100)).astype(np.float32) * 5.0
+    samples[40:60, 40:60] = np.nan
+    buf = io.BytesIO()
+    Image.fromarray(samples, mode="F").save(buf, format="TIFF")
+    with pytest.raises(ImageLoadError, match="non-finite samples: 400 of 10000 F samples"):
+        decode(buf.getvalue(), name="scan.tif")
+    samples[40:60, 40:60] = np.inf
+    buf = io.BytesIO()
+    Image.fromarray(samples, mode="F").save(buf, format="TIFF")
+    with pytest.raises(ImageLoadError, match="non-finite samples"):
+        decode(buf.getvalue(), name="scan.tif")
+
+
+def test_large_jpeg_is_decoded_reduced_and_a_bomb_still_refused():
+    big = cv2.resize(pattern(180, 240), (2400, 1800), interpolation=cv2.INTER_LINEAR)
+    data = encode(big, "JPEG", quality=90)
+    # 4.3 MP against a 1 MP limit: decoded at 1/4 (600 x 450), the original size kept
+    d = decode(data, name="scan.jpg", max_pixels=1_000_000, max_side=None)
+    assert d.pixels.shape == (450, 600, 3) and (d.width, d.height) == (2400, 1800)
+    assert any("decoded at 1/4 size (600x450 px, JPEG draft mode)" in n for n in d.notes)
+    assert any("exceed load.max_pixels = 1000000" in n for n in d.notes)
+    # the reduced decode is the image: close to an area resize of the full decode
+    full = decode(data, name="scan.jpg", max_side=None).pixels
+    area = cv2.resize(full, (600, 450), interpolation=cv2.INTER_AREA)
+    assert float(np.abs(area - d.pixels).mean()) < 0.02
+    # beyond 1/8 of the limit (64 x the pixels): still a decompression bomb
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        decode(data, name="scan.jpg", max_pixels=4_320_000 // 65, max_side=None)
+    # other formats are not decoded reduced: over the limit is refused
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        decode(encode(big, "PNG"), name="scan.png", max_pixels=1_000_000)
+
+
+@pytest.mark.slow
+def test_a_108_megapixel_jpeg_scan_loads_within_3_gib(tmp_path):
+    """A 12000 x 9000 museum scan: decoded at reduced size, peak memory of the process
+    under 3 GiB (measured in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "scan.jpg"
+    tile = Image.fromarray(pattern(300, 400))
+    tile.resize((12000, 9000), Image.Resampling.NEAREST).save(path, quality=85)
+    del tile
+    code = (
+        "import resource, sys\n"
+        "from preprocessing import load_paths\n"
+        f"s = load_paths([{str(path)!r}])\n"
+        "r = s.records[0]\n"
+        "print(r.meta.width, r.meta.height, r.pixels.shape[1], r.pixels.shape[0])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    sizes, peak_kib = out.stdout.split("\n")[:2]
+    width, height, cols, rows = map(int, sizes.split())
+    assert (width, height) == (12000, 9000) and max(cols, rows) == 2048
+    assert int(peak_kib) < 3 * 2**20, f"peak {int(peak_kib) / 2**20:.2f} GiB"
