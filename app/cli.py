@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from preprocessing import (
 
 from .cli_parser import ANALYZE_OPTIONS, EXIT_USAGE, build_parser, with_flags
 from .config import AnalysisConfig, config_from_dict, merge_config_data, read_config_data
+from .limits import LIMITS
 from .progress import ProgressBars
 
 __all__ = ["main", "build_parser"]
@@ -239,6 +241,9 @@ def _app(args: argparse.Namespace) -> int:
         "false",
         "--client.toolbarMode",
         "viewer",
+        # the uploader states (and Streamlit enforces) the app's own per-file limit
+        "--server.maxUploadSize",
+        str(max(1, math.ceil(LIMITS["max_file_mb"]))),
     ]
     print(f"Atelier web app on http://{args.address}:{args.port} (Ctrl+C to stop)", flush=True)
     server = subprocess.Popen(cmd, env=env)

@@ -39,4 +39,9 @@ with st.sidebar:
     res = state.result()
     if res is not None:
         st.success(f"{len(res.ids)} images, {res.clustering.k} clusters")
+    freshness = st.empty()  # filled after the page ran: its controls may change the settings
 nav.run()
+if res is not None and state.result() is res:
+    problem = state.out_of_date(res)
+    if problem:
+        freshness.warning(problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,13 @@ def check_uploads(files: list[tuple[str, int]]) -> list[str]:
     return problems
 
 
-def _set_images(image_set: ImageSet, folder: Path | None = None) -> None:
-    """Keep the images (and the folder's ``families.csv``, the ground truth, when it has one)."""
+def _set_images(
+    image_set: ImageSet, folder: Path | None = None, uploaded: dict[str, bytes] | None = None
+) -> None:
+    """Keep the images (and the folder's ``families.csv``, the ground truth, when it has
+    one); for uploads, their bytes by SHA-256, so that exports hold the files themselves."""
     st.session_state["images"] = image_set
+    st.session_state["upload_bytes"] = uploaded or {}
     st.session_state.pop("result", None)
     st.session_state.pop("labels", None)
     truth = folder / "families.csv" if folder is not None else None
@@ -70,7 +75,9 @@ def images_ui() -> None:
             for p in problems:
                 st.error(f"Upload refused: {state.literal(p)}")
         else:
-            _set_images(load_uploads([(f.name, f.getvalue()) for f in uploads]))
+            files = [(f.name, f.getvalue()) for f in uploads]
+            originals = {hashlib.sha256(data).hexdigest(): data for _, data in files}
+            _set_images(load_uploads(files), uploaded=originals)
     cols = st.columns([3, 1, 1])
     folder = cols[0].text_input(
         "Or a folder on this machine",
@@ -129,8 +136,14 @@ def equalize_page() -> None:
     st.header("2. Equalize brightness, contrast and sharpness")
     state.update_section("preprocess", equalize_section(state.settings().get("preprocess", {})))
     res = state.result()
-    if res is None or res.equalization is None:
+    if res is None:
         st.info("Press **Run analysis** (sidebar) to see the measures before and after.")
+        return
+    if res.equalization is None:
+        st.info(
+            "Equalization was off in the analysis shown: tick the measures to match and "
+            "press **Run analysis** (sidebar) to see them before and after."
+        )
         return
     eq = res.equalization
     st.dataframe(pd.DataFrame(eq.summary()).T, width="stretch")

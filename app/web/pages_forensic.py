@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -131,8 +132,9 @@ def query_page() -> None:
     st.table(wide.head(20).round(4))
 
 
-def cluster_zip(res) -> bytes:  # noqa: ANN001 - AnalysisResult
-    """A ZIP with one folder per cluster holding the originals (relative paths only)."""
+def cluster_zip(res, uploaded: Mapping[str, bytes] | None = None) -> bytes:  # noqa: ANN001
+    """A ZIP with one folder per cluster holding the originals (relative paths only): the
+    files on disk, and uploads from their bytes (``uploaded``: SHA-256 -> bytes)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for lab, members in res.clusters().items():
@@ -143,6 +145,8 @@ def cluster_zip(res) -> bytes:  # noqa: ANN001 - AnalysisResult
                 name = "/".join([folder, *parts])
                 if rec.path is not None:
                     zf.write(rec.path, name)
+                elif uploaded and rec.sha256 in uploaded:
+                    zf.writestr(name, uploaded[rec.sha256])
     return buf.getvalue()
 
 
@@ -160,7 +164,7 @@ def export_page() -> None:
             files = {
                 "report.html": html.encode("utf-8"),
                 "run.json": json.dumps(record, indent=2).encode("utf-8"),
-                "clusters.zip": cluster_zip(res),
+                "clusters.zip": cluster_zip(res, st.session_state.get("upload_bytes")),
             }
             for name, m in res.matrices.items():
                 frame = pd.DataFrame(m.values, index=m.ids, columns=m.ids)

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from app.config import AnalysisConfig, changed_before_clustering, config_from_dict
+from app.limits import LIMITS
 from app.pipeline import AnalysisResult, recluster, run_analysis
 from preprocessing import AtelierError, ImageSet
 
@@ -27,14 +28,8 @@ __all__ = [
     "result",
     "run",
     "step_status",
+    "out_of_date",
 ]
-
-#: Upload limits (count, per-file MB, total MB); environment variables override.
-LIMITS = {
-    "max_files": int(os.environ.get("ATELIER_MAX_UPLOAD_FILES", "500")),
-    "max_file_mb": float(os.environ.get("ATELIER_MAX_UPLOAD_MB", "50")),
-    "max_total_mb": float(os.environ.get("ATELIER_MAX_UPLOAD_TOTAL_MB", "1000")),
-}
 
 
 def samples_folder() -> Path:
@@ -137,6 +132,27 @@ def run() -> None:
         st.error(f"The analysis stopped: {literal(err)}. Change the settings named and run again.")
     finally:
         bar.empty()
+
+
+def out_of_date(res: AnalysisResult) -> str:
+    """Why the result on screen no longer matches the settings on screen ('' if it does)."""
+    try:
+        config = current_config()
+    except AtelierError as err:
+        return f"The settings on screen cannot be used ({literal(err)}); the result shown is older."
+    if config.to_dict() == res.config.to_dict():
+        return ""
+    changed = changed_before_clustering(res.config, config)
+    how = (
+        "re-computes the changed stages"
+        if changed
+        else "re-clusters the same matrices (well under a second)"
+    )
+    what = ", ".join(changed) if changed else "clustering"
+    return (
+        f"Out of date: the {what} settings on screen differ from those of the result shown. "
+        f"Run analysis {how}."
+    )
 
 
 def step_status() -> dict[str, bool]:

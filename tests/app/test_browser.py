@@ -109,12 +109,31 @@ def test_upload_three_files(server, page, samples_dir):
     pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         [str(f) for f in files]
     )
+    # the uploader states the app's own limit (not Streamlit's 200 MB default)
+    assert pg.get_by_text("50MB per file", exact=False).count() >= 1
     pg.get_by_role("button", name="Use the uploaded files").click()
     pg.get_by_text("3 image(s) loaded, 0 skipped", exact=False).wait_for(timeout=60_000)
     _wait_images(pg, 3)
     captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
     assert sorted(c.split(" (")[0] for c in captions) == sorted(f.name for f in files)
     pg.screenshot(path=str(ARTIFACTS / "web_upload.png"))
+    # the clusters ZIP of an upload holds every uploaded file, byte for byte
+    pg.get_by_role("button", name="Run analysis").click()
+    pg.locator('[data-testid="stSidebar"]').get_by_text("images,", exact=False).wait_for(
+        timeout=180_000
+    )
+    pg.get_by_role("link", name="8. Export").click()
+    pg.get_by_role("button", name="Prepare the downloads").click()
+    link = pg.get_by_role("button", name="Download clusters.zip")
+    link.wait_for(timeout=180_000)
+    with pg.expect_download() as info:
+        link.click()
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())) as zf:
+        stored = {Path(n).name: zf.read(n) for n in zf.namelist()}
+    assert stored == {f.name: f.read_bytes() for f in files}
     assert outside == [], f"requests to other hosts: {outside}"
 
 

@@ -13,6 +13,13 @@ from app.cli import main
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "web" / "main.py")
 
 
+def shown(markdown: str) -> str:
+    """What a caption shows: the app escapes names (Markdown) so they appear as written."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def button(at, label):
     return next(b for b in at.button if b.label == label)
 
@@ -45,7 +52,7 @@ def test_start_page_offers_the_three_sources(samples_dir, monkeypatch):
 
 def test_images_page_shows_every_sample_with_its_size(analysed, samples_dir):
     analysed.switch_page("views/images.py").run()
-    captions = [c for img in analysed.image for c in img.captions]
+    captions = [shown(c) for img in analysed.image for c in img.captions]
     with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
         ids = sorted(r["image"] for r in csv.DictReader(fh))
     assert sorted(c.split(" (")[0] for c in captions) == ids
@@ -56,7 +63,7 @@ def test_images_page_shows_every_sample_with_its_size(analysed, samples_dir):
 def test_clusters_page_matches_the_cli(analysed, samples_dir, tmp_path):
     analysed.switch_page("views/clusters.py").run()
     assert not analysed.exception
-    captions = [c for img in analysed.image for c in img.captions if c]
+    captions = [shown(c) for img in analysed.image for c in img.captions if c]
     with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
         expected = sorted(r["image"] for r in csv.DictReader(fh))
     assert sorted(captions) == expected  # every sample exactly once in the grids
@@ -234,3 +241,13 @@ def test_no_cluster_is_said_and_the_dendrogram_cut_offered(samples_dir, monkeypa
     assert res.clustering.method == "agglomerative" and res.clustering.k >= 2
     assert at.subheader[0].value == f"{res.clustering.k} clusters"
     assert "✔ Clusters" in at.sidebar.markdown[0].value
+
+
+def test_a_result_made_with_other_settings_is_marked_out_of_date(analysed):
+    analysed.switch_page("views/clusters.py").run()
+    next(s for s in analysed.selectbox if s.label == "Method").select("kmeans").run()
+    notes = [w.value for w in analysed.sidebar.warning]
+    assert any(n.startswith("Out of date: the clustering settings") for n in notes), notes
+    button(analysed, "Run analysis").click().run()
+    assert analysed.session_state["result"].clustering.method == "kmeans"
+    assert not [w.value for w in analysed.sidebar.warning if "Out of date" in w.value]
