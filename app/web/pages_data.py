@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app import paintings
 from app.plots import alignment_figure, equalization_figure, thumbnail
 from clustering import read_labels
 from preprocessing import AtelierError, ImageSet, load_folder, load_uploads
@@ -95,6 +96,23 @@ def images_ui() -> None:
             _set_images(load_folder(state.samples_folder()), state.samples_folder())
         except AtelierError as err:
             st.error(f"Could not load the sample artworks: {state.literal(err)}")
+    if st.button(
+        "Load real paintings: 11 copies of a Raphael",
+        help="Photographs of 11 painted copies of one Raphael composition (London, Naples, "
+        "Edinburgh, Nostell Priory, the Ashmolean, Zurich, ...), shipped by the unraphael "
+        "distribution: downloaded once from the package index into Atelier's cache when "
+        "you press this (the app's only download), each file checked by SHA-256. "
+        "docs/case-study-raphael.md walks through them.",
+    ):
+        try:
+            with st.spinner("Fetching the photographs (once; then from the cache)"):
+                folder = paintings.fetch_paintings()
+            _set_images(load_folder(folder), folder)
+        except AtelierError as err:
+            st.error(
+                f"The real paintings cannot be had: {state.literal(err)}. Without a connection "
+                "to the package index they stay unavailable; the sample artworks work offline."
+            )
 
 
 def images_page() -> None:

@@ -251,3 +251,32 @@ def test_a_result_made_with_other_settings_is_marked_out_of_date(analysed):
     button(analysed, "Run analysis").click().run()
     assert analysed.session_state["result"].clustering.method == "kmeans"
     assert not [w.value for w in analysed.sidebar.warning if "Out of date" in w.value]
+
+
+def test_real_paintings_are_one_click_away(samples_dir, monkeypatch, tmp_path):
+    """The button fetches the Raphael copies (here a stand-in folder: tests never use the
+    network) and loads them; offline, it says so plainly."""
+    import shutil
+
+    import app.paintings
+    from app.paintings import PaintingsUnavailable
+
+    stand_in = tmp_path / "paintings"
+    stand_in.mkdir()
+    for src in sorted((samples_dir / "images").glob("cartoon_a_*"))[:4]:
+        shutil.copy(src, stand_in / src.name)
+    monkeypatch.setattr(app.paintings, "fetch_paintings", lambda *a, **k: stand_in)
+    monkeypatch.setenv("ATELIER_SAMPLES", str(samples_dir))
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    at.run()
+    button(at, "Load real paintings: 11 copies of a Raphael").click().run()
+    assert not at.exception and not at.error
+    assert any("4 image(s) loaded, 0 skipped" in m.value for m in at.markdown)
+
+    def offline(*args, **kwargs):
+        raise PaintingsUnavailable("could not download unraphael==0.2.1 (offline?)")
+
+    monkeypatch.setattr(app.paintings, "fetch_paintings", offline)
+    button(at, "Load real paintings: 11 copies of a Raphael").click().run()
+    assert any("The real paintings cannot be had" in e.value for e in at.error)
+    assert any("offline" in e.value for e in at.error)
