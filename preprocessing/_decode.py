@@ -330,6 +330,29 @@ def decode_image(
         return _decode(data, name=name, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
 
 
+def _fit_side(arr: np.ndarray, max_side: int | None, notes: list[str]) -> np.ndarray:
+    """Downsample (area interpolation) so that the longer side is at most ``max_side``."""
+    height, width = arr.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return arr
+    scale = max_side / max(height, width)
+    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    notes.append(f"downsampled from {width}x{height} to {new_size[0]}x{new_size[1]} px")
+    return cv2.resize(arr, new_size, interpolation=cv2.INTER_AREA)
+
+
+def _draft(im: Image.Image, draft: int, max_pixels: int, max_side: int | None) -> str:
+    """Ask the JPEG decoder for 1/``draft`` of the size; the note saying so and why."""
+    cols, rows = im.size
+    im.draft("RGB", (-(-cols // draft), -(-rows // draft)))
+    why = (
+        f"its {cols}x{rows} px exceed load.max_pixels = {max_pixels}"
+        if cols * rows > max_pixels
+        else f"load.max_side is {max_side} px"
+    )
+    return f"decoded at 1/{draft} size ({im.size[0]}x{im.size[1]} px, JPEG draft mode): " + why
+
+
 def _decode(
     data: bytes, *, name: str, max_pixels: int, min_side: int, max_side: int | None
 ) -> DecodedImage:
@@ -366,15 +389,7 @@ def _decode(
         orientation, when = _exif_fields(im)
         im.seek(0)
         if draft > 1:
-            im.draft("RGB", (-(-cols // draft), -(-rows // draft)))
-            why = (
-                f"its {cols}x{rows} px exceed load.max_pixels = {max_pixels}"
-                if cols * rows > max_pixels
-                else f"load.max_side is {max_side} px"
-            )
-            notes.append(
-                f"decoded at 1/{draft} size ({im.size[0]}x{im.size[1]} px, JPEG draft mode): " + why
-            )
+            notes.append(_draft(im, draft, max_pixels, max_side))
         im.load()
         if _is_16bit_colour(im, data):
             arr = _orient_array(_decode_16bit_colour(data, name), orientation)
@@ -395,11 +410,7 @@ def _decode(
     if orientation not in (None, 1):
         notes.append(f"EXIF orientation {orientation} applied")
     height, width = arr.shape[:2]
-    if max_side is not None and max(height, width) > max_side:
-        scale = max_side / max(height, width)
-        new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        arr = cv2.resize(arr, new_size, interpolation=cv2.INTER_AREA)
-        notes.append(f"downsampled from {width}x{height} to {new_size[0]}x{new_size[1]} px")
+    arr = _fit_side(arr, max_side, notes)
     if draft > 1:  # the record keeps the original's size (evidence is scaled to it)
         width, height = (rows, cols) if orientation in (5, 6, 7, 8) else (cols, rows)
     arr = np.clip(np.ascontiguousarray(arr, dtype=np.float32), 0.0, 1.0)

@@ -106,8 +106,8 @@ def images_ui() -> None:
     ):
         try:
             with st.spinner("Fetching the photographs (once; then from the cache)"):
-                folder = paintings.fetch_paintings()
-            _set_images(load_folder(folder), folder)
+                fetched = paintings.fetch_paintings()
+            _set_images(load_folder(fetched), fetched)
         except AtelierError as err:
             st.error(
                 f"The real paintings cannot be had: {state.literal(err)}. Without a connection "
