@@ -140,13 +140,12 @@ def _describe_non_image(data: bytes) -> str:
 DRAFT_FACTOR = 64
 
 
-def _draft_scale(cols: int, rows: int, max_pixels: int, max_side: int | None) -> int:
-    """The largest JPEG reduction (1, 2, 4 or 8) whose result is within the pixel limit
-    and, when ``max_side`` is set, still at least that long (it is then resized to it)."""
+def _draft_scale(cols: int, rows: int, max_pixels: int) -> int:
+    """The smallest JPEG reduction (1, 2, 4 or 8) that brings the image within the pixel
+    limit. Images within the limit are decoded whole (then resized as any other), so
+    ordinary photographs decode exactly as before."""
     scale = 1
     while scale < 8 and (cols // scale) * (rows // scale) > max_pixels:
-        scale *= 2
-    while scale < 8 and max_side is not None and max(cols, rows) // (2 * scale) >= max_side:
         scale *= 2
     return scale
 
@@ -341,16 +340,26 @@ def _fit_side(arr: np.ndarray, max_side: int | None, notes: list[str]) -> np.nda
     return cv2.resize(arr, new_size, interpolation=cv2.INTER_AREA)
 
 
-def _draft(im: Image.Image, draft: int, max_pixels: int, max_side: int | None) -> str:
-    """Ask the JPEG decoder for 1/``draft`` of the size; the note saying so and why."""
+def _draft(im: Image.Image, draft: int, max_pixels: int, name: str) -> str:
+    """Have the JPEG decoder reduce the image by ``draft``; the note saying so and why.
+
+    Raises
+    ------
+    ImageLoadError
+        When the decoder cannot reduce it within the limit (still a bomb).
+    """
     cols, rows = im.size
     im.draft("RGB", (-(-cols // draft), -(-rows // draft)))
-    why = (
-        f"its {cols}x{rows} px exceed load.max_pixels = {max_pixels}"
-        if cols * rows > max_pixels
-        else f"load.max_side is {max_side} px"
+    if im.size[0] * im.size[1] > max_pixels:
+        raise ImageLoadError(
+            name,
+            f"decompression bomb guard: declared size {cols}x{rows} = {cols * rows} pixels "
+            f"exceeds the limit of {max_pixels} and the decoder cannot reduce it enough",
+        )
+    return (
+        f"decoded at 1/{draft} size ({im.size[0]}x{im.size[1]} px, JPEG draft mode): its "
+        f"{cols}x{rows} px exceed load.max_pixels = {max_pixels}"
     )
-    return f"decoded at 1/{draft} size ({im.size[0]}x{im.size[1]} px, JPEG draft mode): " + why
 
 
 def _decode(
@@ -369,7 +378,7 @@ def _decode(
     cols, rows = im.size
     draft = 1
     if fmt in ("JPEG", "MPO"):
-        draft = _draft_scale(cols, rows, max_pixels, max_side)
+        draft = _draft_scale(cols, rows, max_pixels)
     if (cols // draft) * (rows // draft) > max_pixels:
         raise ImageLoadError(
             name,
@@ -389,7 +398,7 @@ def _decode(
         orientation, when = _exif_fields(im)
         im.seek(0)
         if draft > 1:
-            notes.append(_draft(im, draft, max_pixels, max_side))
+            notes.append(_draft(im, draft, max_pixels, name))
         im.load()
         if _is_16bit_colour(im, data):
             arr = _orient_array(_decode_16bit_colour(data, name), orientation)

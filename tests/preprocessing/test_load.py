@@ -298,3 +298,15 @@ def test_a_108_megapixel_jpeg_scan_loads_within_3_gib(tmp_path):
     width, height, cols, rows = map(int, sizes.split())
     assert (width, height) == (12000, 9000) and max(cols, rows) == 2048
     assert int(peak_kib) < 3 * 2**20, f"peak {int(peak_kib) / 2**20:.2f} GiB"
+
+
+def test_jpeg_within_the_limit_decodes_whole_as_before():
+    """Only the pixel limit reduces a JPEG in the decoder: an ordinary photograph larger
+    than load.max_side is decoded whole, then area-resized (results unchanged)."""
+    big = cv2.resize(pattern(180, 240), (1200, 900), interpolation=cv2.INTER_LINEAR)
+    data = encode(big, "JPEG", quality=90)
+    d = decode(data, name="photo.jpg", max_side=256)
+    assert not any("draft" in n for n in d.notes)
+    full = decode(data, name="photo.jpg", max_side=None).pixels
+    expected = cv2.resize(full, d.pixels.shape[1::-1], interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(d.pixels, np.clip(expected, 0, 1))
