@@ -105,12 +105,13 @@ def test_upload_three_files(server, page, samples_dir):
     url, _, _ = server
     pg, outside = page
     pg.goto(url, wait_until="domcontentloaded")
+    # the uploader states the app's own limit (not Streamlit's 200 MB default)
+    pg.get_by_text("50MB per file", exact=False).first.wait_for(timeout=60_000)
+    assert pg.get_by_text("200MB per file", exact=False).count() == 0
     files = sorted((samples_dir / "images").glob("print_cat_*"))[:3]
     pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         [str(f) for f in files]
     )
-    # the uploader states the app's own limit (not Streamlit's 200 MB default)
-    assert pg.get_by_text("50MB per file", exact=False).count() >= 1
     pg.get_by_role("button", name="Use the uploaded files").click()
     pg.get_by_text("3 image(s) loaded, 0 skipped", exact=False).wait_for(timeout=60_000)
     _wait_images(pg, 3)
