@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from preprocessing import ImageRecord
@@ -21,7 +22,19 @@ from similarity import PairEvidence, SimilarityMatrix, explain, get_metric
 from .config import AnalysisConfig
 from .plots.evidence import contour_evidence_figure, pair_evidence_figure
 
-__all__ = ["PairView", "pair_evidence"]
+__all__ = ["PairView", "pair_evidence", "closer_than"]
+
+
+def closer_than(values: np.ndarray, i: int, j: int) -> float:
+    """The share (%) of the collection's other pairs that are less similar than (i, j)
+    in this matrix: "closer than 97 % of the pairs in this collection"."""
+    n = len(values)
+    iu = np.triu_indices(n, k=1)
+    others = values[iu]
+    if others.size <= 1:
+        return float("nan")
+    below = int(np.count_nonzero(others < values[i, j]))
+    return 100.0 * below / (others.size - 1)
 
 
 @dataclass(frozen=True, eq=False)

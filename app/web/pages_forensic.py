@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.evidence import pair_evidence
+from app.evidence import closer_than, pair_evidence
 from app.forensic import FORENSIC_METRICS, standing
 from app.outputs import build_figures, html_to_pdf, run_record
 from app.plots import thumbnail
@@ -49,6 +49,25 @@ def compare_page() -> None:
     )
     blend = (1 - alpha) * sift.image_a + alpha * np.where(sift.valid, sift.b_on_a, sift.image_a)
     st.image(np.clip(blend, 0, 1), caption="overlay", clamp=True)
+    key = res.clustering_metric
+    learned = key == "fused" and res.matrices[key].params.get("fusion", "").startswith("learned")
+    st.metric(
+        "Probability that A and B share a template" if learned else f"{key} similarity",
+        f"{view.scores[key]:.3f}",
+        help="The score the clusters were made from"
+        + (
+            ": the learned pair model's probability, from each metric's score and where it "
+            "stands among each image's own scores (docs/accuracy.md)"
+            if learned
+            else ""
+        ),
+    )
+    rank = closer_than(res.matrices[key].values, i, j)
+    if rank == rank:  # not NaN
+        st.caption(
+            f"A and B are closer than {rank:.0f} % of the other pairs in this collection "
+            f"({len(res.ids) * (len(res.ids) - 1) // 2} pairs). The table gives each matrix."
+        )
     st.dataframe(
         pd.DataFrame({"matrix": list(view.scores), "similarity": list(view.scores.values())}),
         width="stretch",

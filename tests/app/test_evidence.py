@@ -65,3 +65,13 @@ def test_the_seed_reaches_the_ransac_metrics(analysed):
     with pytest.raises(Exception, match="set random_state"):
         AnalysisConfig().replace(similarity={"metric_params": {"sift": {"seed": 1}}})
     assert np.isfinite(analysed.matrices["fused"].values).all()
+
+
+def test_closer_than_is_the_share_of_other_pairs_below():
+    from app.evidence import closer_than
+
+    s = np.array([[1.0, 0.9, 0.1, 0.2], [0.9, 1.0, 0.3, 0.4], [0.1, 0.3, 1.0, 0.5],
+                  [0.2, 0.4, 0.5, 1.0]])  # fmt: skip
+    assert closer_than(s, 0, 1) == 100.0  # the closest of 6 pairs: above the 5 others
+    assert closer_than(s, 0, 2) == 0.0
+    assert closer_than(s, 1, 3) == 60.0  # above 0.1, 0.2, 0.3 of the 5 others

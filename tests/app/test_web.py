@@ -130,6 +130,15 @@ def test_compare_page_lists_every_metric(analysed):
     assert list(frame["matrix"]) == list(res.matrices)
     for name, value in zip(frame["matrix"], frame["similarity"], strict=True):
         assert abs(value - res.matrices[name].values[0, 1]) <= 1e-9
+    # one headline: the score the clusters came from, and where it stands in the collection
+    from app.evidence import closer_than
+
+    fused = res.matrices["fused"].values
+    headline = analysed.metric[0]
+    assert headline.label == "Probability that A and B share a template"
+    assert headline.value == f"{fused[0, 1]:.3f}"
+    rank = closer_than(fused, 0, 1)
+    assert any(f"closer than {rank:.0f} % of the other pairs" in c.value for c in analysed.caption)
     # the other metrics, computed for this pair only, in their own table
     others = analysed.dataframe[1].value
     assert list(others["metric"]) == [m for m in FORENSIC_METRICS if m not in res.matrices]
