@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from preprocessing import ImageRecord
 from preprocessing.work import WorkImage
-from similarity import PairEvidence, SimilarityMatrix, explain, get_metric
+from similarity import PairEvidence, SimilarityMatrix, explain
+from similarity.registry import seeded_metric
 
 from .config import AnalysisConfig
 from .plots.evidence import contour_evidence_figure, pair_evidence_figure
@@ -68,9 +69,7 @@ def _metric(config: AnalysisConfig, name: str):  # noqa: ANN202 - a Metric
     (seeded with the run's random_state)."""
     if name in config.similarity.metrics:
         return config.metric(name)
-    defaults = get_metric(name)
-    seeded = {"seed": config.random_state} if "seed" in defaults.params() else {}
-    return get_metric(name, **seeded)
+    return seeded_metric(name, config.random_state)
 
 
 def pair_evidence(

@@ -10,11 +10,17 @@ from preprocessing import AtelierError
 
 from .pipeline import AnalysisResult
 
-__all__ = ["ExportError", "export_folders"]
+__all__ = ["ExportError", "cluster_folder", "export_folders"]
 
 
 class ExportError(AtelierError, OSError):
     """The cluster folders cannot be written."""
+
+
+def cluster_folder(label: int) -> str:
+    """The name of a cluster's folder (and of its grid figure): ``cluster_NN``, or
+    ``noise`` for the images in no cluster."""
+    return "noise" if label < 0 else f"cluster_{label:02d}"
 
 
 def _safe_relative(image_id: str) -> Path:
@@ -51,7 +57,7 @@ def export_folders(
     exported: dict[str, list[str]] = {}
     try:
         for lab, members in result.clusters().items():
-            folder = "noise" if lab < 0 else f"cluster_{lab:02d}"
+            folder = cluster_folder(lab)
             for image_id in members:
                 rec = result.images[image_id]
                 if rec.path is None:

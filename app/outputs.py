@@ -23,6 +23,7 @@ from similarity.cache import default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
 from .evidence import pair_evidence
+from .export import cluster_folder
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -240,7 +241,7 @@ def _draw_evidence(result: AnalysisResult, spec: tuple[str, int, int, int]) -> d
 
 
 def _draw_grid(result: AnalysisResult, label: int) -> dict[str, bytes]:
-    name = ("noise" if label < 0 else f"cluster_{label:02d}") + ".png"
+    name = cluster_folder(label) + ".png"
     return {name: figure_png(cluster_grid(result, label=label))}
 
 
@@ -332,7 +333,7 @@ def build_figures(
     known: dict[str, bytes] = {}
     grid_names = []
     for lab, members in result.clusters().items():
-        name = ("noise" if lab < 0 else f"cluster_{lab:02d}") + ".png"
+        name = cluster_folder(lab) + ".png"
         key = grid_key(result, lab, members)
         grid_names.append(name)
         if keys is not None:

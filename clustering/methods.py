@@ -275,21 +275,30 @@ def default_eps(data: np.ndarray, kind: Input, min_samples: int) -> float:
     return float(max(min(1.5 * np.median(kth), cap), 1e-9))
 
 
-class DBSCANMethod(ClusteringMethod):
-    name = "dbscan"
-    summary = "DBSCAN on distances or features (finds k; sparse points are noise)"
+class _DensityMethod(ClusteringMethod):
+    """What DBSCAN and HDBSCAN declare alike: distances or features in, their own number
+    of clusters out, points in no dense region left as noise, a sparse (shortlist) fit."""
+
     consumes = ("distance", "features")
     chooses_k = True
     noise = True
     criteria = ()
     sparse = True
 
+    @staticmethod
+    def _metric(kind: Input) -> str:
+        return "precomputed" if kind == "distance" else "euclidean"
+
+
+class DBSCANMethod(_DensityMethod):
+    name = "dbscan"
+    summary = "DBSCAN on distances or features (finds k; sparse points are noise)"
+
     def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
         eps = self.config.eps
         if eps is None:
             eps = default_eps(data, kind, self.config.min_samples)
-        metric = "precomputed" if kind == "distance" else "euclidean"
-        model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric=metric)
+        model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric=self._metric(kind))
         return Fit(model.fit_predict(data))
 
     def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
@@ -303,20 +312,15 @@ class DBSCANMethod(ClusteringMethod):
         return Fit(model.fit_predict(graph))
 
 
-class HDBSCANMethod(ClusteringMethod):
+class HDBSCANMethod(_DensityMethod):
     name = "hdbscan"
     summary = "HDBSCAN on distances or features (finds k; unstable points are noise)"
-    consumes = ("distance", "features")
-    chooses_k = True
-    noise = True
-    criteria = ()
-    sparse = True
 
     def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
         model = HDBSCAN(
             min_cluster_size=self.config.min_cluster_size,
             min_samples=self.config.min_samples,
-            metric="precomputed" if kind == "distance" else "euclidean",
+            metric=self._metric(kind),
             copy=True,
         )
         return Fit(model.fit_predict(data))

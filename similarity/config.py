@@ -9,7 +9,7 @@ from typing import Any
 from preprocessing.errors import ConfigError
 
 from .pairmodel import DEFAULT_PAIR_MODEL, PairModel
-from .registry import METRICS, get_metric
+from .registry import METRICS, get_metric, seeded_metric
 
 __all__ = [
     "SimilarityConfig",
@@ -212,7 +212,4 @@ class SimilarityConfig:
     def metric(self, name: str, *, random_state: int = 0):  # noqa: ANN201 - returns a Metric
         """The configured metric for ``name``; a metric with random steps (RANSAC) is
         seeded with ``random_state`` (the analysis' one seed)."""
-        params = dict(self.metric_params.get(name, {}))
-        if "seed" in get_metric(name).params():
-            params["seed"] = random_state
-        return get_metric(name, **params)
+        return seeded_metric(name, random_state, **dict(self.metric_params.get(name, {})))

@@ -18,7 +18,7 @@ from .mse import MSE
 from .sift import SIFT
 from .ssim import SSIM
 
-__all__ = ["METRICS", "READY_METRICS", "get_metric"]
+__all__ = ["METRICS", "READY_METRICS", "get_metric", "seeded_metric"]
 
 #: Name -> metric with default parameters. Adding a metric = one module + one entry.
 METRICS: dict[str, Metric] = {
@@ -70,3 +70,11 @@ def get_metric(name: str, **params: Any) -> Metric:
         return dataclasses.replace(base, **params)  # type: ignore[type-var]
     except (TypeError, ValueError) as err:
         raise ConfigError(f"bad parameters for metric {name!r}: {err}") from err
+
+
+def seeded_metric(name: str, random_state: int, **params: Any) -> Metric:
+    """The metric ``name`` with ``params``, its random steps (RANSAC) seeded with
+    ``random_state`` when it has any: the one rule by which a run's seed reaches a metric."""
+    if "seed" in get_metric(name).params():  # an unknown name: ConfigError listing them
+        params["seed"] = random_state
+    return get_metric(name, **params)

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.evidence import closer_than, pair_evidence
+from app.export import cluster_folder
 from app.forensic import FORENSIC_METRICS, standing
 from app.outputs import build_figures, html_to_pdf, run_record
 from app.plots import thumbnail
@@ -157,7 +158,7 @@ def cluster_zip(res, uploaded: Mapping[str, bytes] | None = None) -> bytes:  # n
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for lab, members in res.clusters().items():
-            folder = "noise" if lab < 0 else f"cluster_{lab:02d}"
+            folder = cluster_folder(lab)
             for image_id in members:
                 rec = res.images[image_id]
                 parts = [p for p in image_id.split("/") if p not in ("", ".", "..")]
