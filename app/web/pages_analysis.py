@@ -181,7 +181,11 @@ def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
     st.caption(f"{c.method} on the {res.clustering_metric} similarity ({c.consumes}); {how}.")
     for w in c.warnings:
         st.warning(state.literal(w))
-    cut = suggested_cut(res)
+    # the cut is a clustering of its own: made once per result, not on every rerun
+    memo = st.session_state.get("suggested_cut")
+    if memo is None or memo[0] is not res:
+        memo = st.session_state["suggested_cut"] = (res, suggested_cut(res))
+    cut = memo[1]
     if cut is not None:
         st.warning(
             f"No cluster: {c.method} called every image noise. The dendrogram of the same "
