@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from preprocessing import ImageSet, NoUsableImageError, load_folder, load_paths
+from preprocessing import ImageRecord, ImageSet, NoUsableImageError, load_folder, load_paths
 from similarity import READY_METRICS, SimilarityMatrix
 
 from ._atomic import atomic_write_bytes, atomic_write_text
@@ -164,7 +164,6 @@ def query(
         If the questioned image or every reference is unusable.
     """
     config = config or AnalysisConfig()
-    started = _now()
     refs = load_folder(references, config=config.load)
     qset = load_paths([questioned], config=config.load)
     if len(qset) != 1:
@@ -173,8 +172,23 @@ def query(
         )
     if len(refs) == 0:
         raise NoUsableImageError(f"{references}: no usable reference image")
-    q_id = "questioned:" + qset.records[0].id
-    q_rec = qset.records[0]
+    return query_images(qset.records[0], refs, config, top=top, progress=progress)
+
+
+def query_images(
+    q_rec: ImageRecord,
+    refs: ImageSet,
+    config: AnalysisConfig,
+    *,
+    top: int = 10,
+    progress: ProgressFn | None = None,
+) -> QueryResult:
+    """:func:`query` on images already loaded: the questioned image's record and the
+    references (the web app's analysed images). The same ranking and standing as the
+    command line's ``query``: by the matrix the analysis clusters (the pair model's
+    probability by default), each score's standing among the references' own pairs."""
+    started = _now()
+    q_id = "questioned:" + q_rec.id
     combined = ImageSet(
         (type(q_rec)(q_id, q_rec.path, q_rec.sha256, q_rec.pixels, q_rec.meta), *refs.records),
         refs.skipped,

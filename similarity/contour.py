@@ -38,10 +38,12 @@ class ContourSide(NamedTuple):
 
 
 class ContourFeatures(NamedTuple):
-    """The image's contours and, with ``mirror``, those of its mirror image."""
+    """The image's contours and, with ``mirror``, those of its mirror image; with
+    ``coarse_sigma``, the same found at that coarser scale (sharing the keypoints)."""
 
     upright: ContourSide
     mirrored: ContourSide | None
+    coarse: ContourFeatures | None = None
 
 
 class ContourMatch(NamedTuple):
@@ -54,6 +56,7 @@ class ContourMatch(NamedTuple):
     inliers: int
     deviation_ab: np.ndarray  # per a-point distance (px) to b's contours, NaN off the overlap
     deviation_ba: np.ndarray  # per b-point distance (px) to a's contours, NaN off the overlap
+    sigma: float = 0.0  # the scale (Gaussian sigma, px) whose contours matched
 
 
 def _inverted_descriptors(descriptors: np.ndarray) -> np.ndarray:
@@ -78,7 +81,8 @@ class Contour(Metric):
     outlines wander.
 
     Features (once per image): contours of the work image, smoothed by a
-    Gaussian of ``sigma`` px, found by Canny's detector on the gradient with
+    Gaussian of ``sigma`` px (and, with ``coarse_sigma``, again at that
+    coarser scale), found by Canny's detector on the gradient with
     thresholds at the ``edge_percentile`` (and half of it) of the image's own
     gradient magnitudes, so faint and strong images give contours of similar
     density. Each contour pixel keeps its gradient direction modulo 180
@@ -104,6 +108,12 @@ class Contour(Metric):
     ``mean(max(0, 1 - d / t))`` with ``t = tolerance x`` the work image's side
     (a truncated chamfer distance, after Shotton et al.'s oriented chamfer
     matching); the raw score is the mean of the two directions.
+
+    Scales: brushwork, canvas weave or grain that is stronger than the
+    drawing buries its outlines under short fragments at the fine scale; at
+    ``coarse_sigma`` the texture averages out and the outlines remain. The
+    pair is scored at both scales (the same keypoint fit) and the better
+    score is kept: the outlines coincide at one scale of observation at least.
 
     Transform: ``similarity = raw``, already in [0, 1], monotone decreasing
     in every residual distance, 1.0 when every contour lies on the other's.
@@ -141,10 +151,11 @@ class Contour(Metric):
     """
 
     name: ClassVar[str] = "contour"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     order_slack: ClassVar[float] = 0.03  # measured: +0.02 from blur 1 to 2 px on one base
 
     sigma: float = 2.0
+    coarse_sigma: float | None = 4.0
     edge_percentile: float = 92.0
     n_bins: int = 8
     tolerance: float = 0.01
@@ -165,6 +176,10 @@ class Contour(Metric):
     def __post_init__(self) -> None:
         if not self.sigma > 0:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
+        if self.coarse_sigma is not None and not self.coarse_sigma > self.sigma:
+            raise ValueError(
+                f"coarse_sigma must exceed sigma ({self.sigma}) or be None, got {self.coarse_sigma}"
+            )
         if not 50.0 <= self.edge_percentile < 100.0:
             raise ValueError(f"edge_percentile must be in [50, 100), got {self.edge_percentile}")
         if not 4 <= self.n_bins <= 36:
@@ -181,21 +196,38 @@ class Contour(Metric):
     def extract(self, image: np.ndarray, mask: np.ndarray) -> ContourFeatures:
         image = np.asarray(image, np.float32)
         mask = np.asarray(mask, bool)
-        upright = self._side(image, mask)
-        mirrored = (
-            self._side(np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(mask[:, ::-1]))
+        flipped = np.ascontiguousarray(image[:, ::-1])
+        flipped_mask = np.ascontiguousarray(mask[:, ::-1])
+        kp = detect_rootsift(image, mask, max_keypoints=self.max_keypoints, border=self.border)
+        kp_flipped = (
+            detect_rootsift(
+                flipped, flipped_mask, max_keypoints=self.max_keypoints, border=self.border
+            )
             if self.mirror
             else None
         )
-        return ContourFeatures(upright, mirrored)
 
-    def _side(self, image: np.ndarray, mask: np.ndarray) -> ContourSide:
+        def at(sigma: float) -> ContourFeatures:
+            upright = self._side(image, mask, sigma, kp)
+            mirrored = (
+                self._side(flipped, flipped_mask, sigma, kp_flipped)
+                if kp_flipped is not None
+                else None
+            )
+            return ContourFeatures(upright, mirrored)
+
+        fine = at(self.sigma)
+        return fine if self.coarse_sigma is None else fine._replace(coarse=at(self.coarse_sigma))
+
+    def _side(
+        self, image: np.ndarray, mask: np.ndarray, sigma: float, kp: Keypoints
+    ) -> ContourSide:
         size = 2 * self.border + 1
         valid = cv2.erode(mask.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
         # fill the padding with the content's mean so its edge makes no contour
         fill = float(image[mask].mean()) if mask.any() else 0.0
         img = np.where(mask, np.clip(image, 0.0, 1.0), fill).astype(np.float32)
-        smooth = cv2.GaussianBlur(img, (0, 0), self.sigma)
+        smooth = cv2.GaussianBlur(img, (0, 0), sigma)
         gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
         mag = np.hypot(gx, gy)
@@ -232,7 +264,6 @@ class Contour(Metric):
         if len(rows) > self.max_points:  # an even subsample in raster order bounds the cost
             keep = np.linspace(0, len(rows) - 1, self.max_points).round().astype(int)
             rows, cols, angles = rows[keep], cols[keep], angles[keep]
-        kp = detect_rootsift(image, mask, max_keypoints=self.max_keypoints, border=self.border)
         return ContourSide(
             np.stack([rows, cols], axis=1).astype(np.float32),
             angles,
@@ -371,8 +402,10 @@ class Contour(Metric):
             return 0.0, 0
         return float(np.mean(_closeness(d, self.tolerance * side))), int(d.size)
 
-    def _match_sides(self, a: ContourSide, b: ContourSide) -> ContourMatch:
-        fitted, inliers = self._fit(a, b)
+    def _match_sides(
+        self, a: ContourSide, b: ContourSide, fit: tuple[np.ndarray | None, int]
+    ) -> ContourMatch:
+        fitted, inliers = fit
         hypotheses = []
         if fitted is not None:
             hypotheses.append(self._chamfer_fit(a, b, fitted, search=False))
@@ -394,12 +427,25 @@ class Contour(Metric):
         return max(matches, key=lambda m: m.similarity)
 
     def match(self, a: ContourFeatures, b: ContourFeatures) -> ContourMatch:
-        """Align ``b`` onto ``a`` (and its mirror image, with ``mirror``); the better match."""
-        best = self._match_sides(a.upright, b.upright)
-        if self.mirror and b.mirrored is not None:
-            flipped = self._match_sides(a.upright, b.mirrored)
-            if flipped.similarity > best.similarity:
-                best = flipped._replace(mirrored=True)
+        """Align ``b`` onto ``a`` (and its mirror image, with ``mirror``) at each scale;
+        the best match. The keypoint fit is made once and shared by the scales."""
+        scales = [(self.sigma, a, b)]
+        if self.coarse_sigma is not None and a.coarse is not None and b.coarse is not None:
+            scales.append((self.coarse_sigma, a.coarse, b.coarse))
+        fit = self._fit(a.upright, b.upright)
+        fit_mirrored = (
+            self._fit(a.upright, b.mirrored) if self.mirror and b.mirrored is not None else None
+        )
+        best: ContourMatch | None = None
+        for sigma, fa, fb in scales:
+            found = self._match_sides(fa.upright, fb.upright, fit)._replace(sigma=sigma)
+            if fit_mirrored is not None and fb.mirrored is not None:
+                flipped = self._match_sides(fa.upright, fb.mirrored, fit_mirrored)
+                if flipped.similarity > found.similarity:
+                    found = flipped._replace(mirrored=True, sigma=sigma)
+            if best is None or found.similarity > best.similarity:
+                best = found
+        assert best is not None
         return best
 
     def compare(self, a: ContourFeatures, b: ContourFeatures) -> float:
@@ -416,10 +462,13 @@ class Contour(Metric):
         Keys: ``contours_a`` (A's contour pixels, ``(col, row)``), ``contours_b``
         (B's, carried onto A), ``deviation`` (for each of B's, its distance in
         work-image pixels to A's nearest compatible contour, NaN off the
-        overlap), ``transform`` (3 x 3, A -> B's side as matched), ``mirrored``
-        and ``aligned`` (a transform was fitted, not the work images' own kept).
+        overlap), ``transform`` (3 x 3, A -> B's side as matched), ``mirrored``,
+        ``aligned`` (a transform was fitted, not the work images' own kept) and
+        ``sigma`` (the scale whose contours matched; they are the ones shown).
         """
         m = self.match(a, b)
+        if m.sigma != self.sigma and a.coarse is not None and b.coarse is not None:
+            a, b = a.coarse, b.coarse
         side_b = b.mirrored if m.mirrored and b.mirrored is not None else b.upright
         inv = np.linalg.inv(m.transform)
         pts = np.column_stack(
@@ -434,6 +483,7 @@ class Contour(Metric):
             "transform": m.transform,
             "mirrored": m.mirrored,
             "aligned": m.aligned,
+            "sigma": m.sigma,
         }
 
 

@@ -44,7 +44,8 @@ class PairEvidence:
         for each of B's, its distance in work-image pixels to A's nearest
         contour of a compatible orientation (NaN off the overlap); whether B's
         mirror image matched better (``image_b`` and ``b_on_a`` are then the
-        mirror image); whether a transform was fitted.
+        mirror image); whether a transform was fitted; ``sigma``, the scale
+        (Gaussian sigma, work-image px) at which the shown contours were found.
     """
 
     metric: str
@@ -65,6 +66,7 @@ class PairEvidence:
     deviation: np.ndarray | None = None
     mirrored: bool = False
     aligned: bool | None = None
+    sigma: float | None = None
 
 
 _EXTRA = (
@@ -119,5 +121,6 @@ def explain(
         difference=difference,
         mirrored=mirrored,
         aligned=extra.get("aligned"),  # type: ignore[arg-type]
+        sigma=extra.get("sigma"),  # type: ignore[arg-type]
         **{k: extra.get(k) for k in _EXTRA},
     )

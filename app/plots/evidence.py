@@ -151,7 +151,8 @@ def contour_evidence_figure(
     )
     how = "B's mirror image" if contour.mirrored else "B"
     moved = "aligned onto A" if contour.aligned else "as placed (no transform found)"
-    axes[0].set_title(f"outlines: A magenta, {how} green, {moved}", fontsize=9)
+    scale = f"; found at blur {contour.sigma:g} px" if contour.sigma else ""
+    axes[0].set_title(f"outlines: A magenta, {how} green, {moved}{scale}", fontsize=9)
     axes[0].legend(loc="lower right", fontsize=7, markerscale=8)
     dev = contour.deviation * pixel_scale
     shown = np.isfinite(dev) & inside

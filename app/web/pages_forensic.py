@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import zipfile
@@ -10,15 +11,15 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from app.evidence import closer_than, pair_evidence
 from app.export import cluster_folder
-from app.forensic import FORENSIC_METRICS, standing
+from app.forensic import FORENSIC_METRICS, query_images
 from app.outputs import build_figures, html_to_pdf, run_record
 from app.plots import thumbnail
 from app.report import render_report
 from preprocessing import AtelierError, load_uploads, sanitize_upload_name
-from preprocessing.work import make_work_image
 
 from . import state
 
@@ -106,6 +107,30 @@ def other_scores(res, i: int, j: int) -> dict[str, float]:  # noqa: ANN001 - Ana
     return scores
 
 
+def _png_data_url(pixels: np.ndarray, side: int = 96) -> str:
+    """A small PNG thumbnail as a data URL (for a table's image column)."""
+    buf = io.BytesIO()
+    Image.fromarray(thumbnail(pixels, side=side)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _query_result(res, record):  # noqa: ANN001, ANN202 - an AnalysisResult, an ImageRecord
+    """The questioned image ranked against the analysed ones, kept for this result."""
+    key = (id(res), record.sha256)
+    kept = st.session_state.get("query_result")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    bar = st.progress(0.0, text="comparing with every reference")
+    try:
+        found = query_images(
+            record, res.images, res.config, top=len(res.images), progress=state.progress_to(bar)
+        )
+    finally:
+        bar.empty()
+    st.session_state["query_result"] = (key, found)
+    return found
+
+
 def query_page() -> None:
     st.header("7. Query a questioned image")
     res = state.result()
@@ -129,27 +154,66 @@ def query_page() -> None:
             f"{state.literal(qset.skipped[0].reason)}"
         )
         return
-    cfg = res.config
-    q = make_work_image("questioned", qset.records[0].pixels, cfg.preprocess.work_size)
-    rows = []
-    for name in cfg.similarity.metrics:
-        metric = cfg.metric(name)
-        fq = metric.prepare(metric.extract(q.gray, q.mask))
-        among = res.matrices[name].off_diagonal()
-        for im in res.aligned.images:
-            s = metric.compare(fq, metric.prepare(metric.extract(im.gray, im.mask)))
-            rows.append({"reference": im.id, "metric": name, "similarity": s, **standing(s, among)})
-    table = pd.DataFrame(rows)
-    wide = table.pivot(index="reference", columns="metric", values="similarity")
-    wide["mean"] = wide.mean(axis=1)
-    p_values = table.pivot(index="reference", columns="metric", values="p_value").max(axis=1)
-    wide["largest p-value"] = p_values
-    wide = wide.sort_values("mean", ascending=False)
-    st.caption(
-        "p-value: the share of pairs of references at least as similar "
-        "((1 + count) / (1 + pairs)), the largest over the metrics."
+    record = qset.records[0]
+    try:
+        found = _query_result(res, record)
+    except AtelierError as err:
+        st.error(f"The query stopped: {state.literal(err)}")
+        return
+    key = "fused" if "fused" in found.matrices else res.config.similarity.metrics[0]
+    learned = key == "fused" and res.config.similarity.fusion() == "learned"
+    meaning = (
+        "the probability that the questioned image and the reference share a template"
+        if learned
+        else f"the {key} similarity"
     )
-    st.table(wide.head(20).round(4))
+    st.markdown(
+        f"References ranked by {meaning} (the matrix the clusters came from, as the "
+        "command line's `atelier query` ranks them). The p-value is the share of pairs "
+        "of references at least as similar: how unusual such a match is between "
+        "different references."
+    )
+    shown = found.ranking[:5]
+    cols = st.columns(len(shown) + 1)
+    cols[0].image(thumbnail(record.pixels, side=240), caption="questioned: " + record.id)
+    for col, row in zip(cols[1:], shown, strict=True):
+        pixels = found.images[row["reference"]].pixels
+        col.image(
+            thumbnail(pixels, side=240),
+            caption=f"{row['rank']}. {row['reference']}: {row[key]:.3f}",
+        )
+    metrics = [m for m in found.matrices if m != key]
+    table = pd.DataFrame(
+        [
+            {
+                "rank": row["rank"],
+                "image": _png_data_url(found.images[row["reference"]].pixels),
+                "reference": row["reference"],
+                "score": row[key],
+                "p-value": row[f"{key}_p_value"],
+                **{m: row[m] for m in metrics},
+            }
+            for row in found.ranking
+        ]
+    )
+    st.caption("Click a column's header to sort by it.")
+    st.dataframe(
+        table,
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "image": st.column_config.ImageColumn("image", width="small"),
+            "score": st.column_config.NumberColumn(key, format="%.3f", help=meaning),
+            "p-value": st.column_config.NumberColumn("p-value", format="%.3f"),
+            **{m: st.column_config.NumberColumn(m, format="%.3f") for m in metrics},
+        },
+    )
+    for name, png in found.figures.items():
+        rank = int(name.split("_")[2].split(".")[0])
+        row = found.ranking[rank - 1]
+        kind = "outlines (tracing test)" if name.endswith("_contour.png") else "evidence"
+        with st.expander(f"Rank {rank}, {state.literal(row['reference'])}: {kind}"):
+            st.image(png, use_container_width=True)
 
 
 def cluster_zip(res, uploaded: Mapping[str, bytes] | None = None) -> bytes:  # noqa: ANN001

@@ -95,7 +95,8 @@ def labels() -> dict[str, str] | None:
     return st.session_state.get("labels")
 
 
-def _progress(bar: Any):  # noqa: ANN202 - a streamlit progress widget
+def progress_to(bar: Any):  # noqa: ANN202 - a streamlit progress widget
+    """A pipeline progress callback that moves ``bar`` (an ``st.progress`` widget)."""
     def report(stage: str, done: int, total: int) -> None:
         label = stage.replace(":", " ")
         bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done} / {total}")
@@ -125,7 +126,7 @@ def run() -> None:
             st.session_state["result"] = recluster(previous, config, labels=labels())
         else:
             st.session_state["result"] = run_analysis(
-                image_set, config, progress=_progress(bar), labels=labels()
+                image_set, config, progress=progress_to(bar), labels=labels()
             )
             st.session_state["result_images"] = image_set
     except AtelierError as err:
