@@ -97,6 +97,7 @@ def labels() -> dict[str, str] | None:
 
 def progress_to(bar: Any):  # noqa: ANN202 - a streamlit progress widget
     """A pipeline progress callback that moves ``bar`` (an ``st.progress`` widget)."""
+
     def report(stage: str, done: int, total: int) -> None:
         label = stage.replace(":", " ")
         bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done} / {total}")
