@@ -23,7 +23,7 @@ from similarity.registry import seeded_metric
 from .config import AnalysisConfig
 from .plots.evidence import contour_evidence_figure, pair_evidence_figure
 
-__all__ = ["PairView", "pair_evidence", "closer_than"]
+__all__ = ["PairView", "pair_evidence", "closer_than", "standing_in_rows", "why_fused_disagrees"]
 
 
 def closer_than(values: np.ndarray, i: int, j: int) -> float:
@@ -36,6 +36,63 @@ def closer_than(values: np.ndarray, i: int, j: int) -> float:
         return float("nan")
     below = int(np.count_nonzero(others < values[i, j]))
     return 100.0 * below / (others.size - 1)
+
+
+def standing_in_rows(values: np.ndarray, i: int, j: int) -> tuple[int, int, float]:
+    """Where the pair (i, j) stands among each image's own similarities: j's rank among
+    i's neighbours (1 = nearest), i's rank among j's, and how many standard deviations
+    the pair lies above the two images' mean similarity to the others (averaged), the
+    quantities the learned pair model reads (similarity.pairmodel.pair_features)."""
+    n = len(values)
+    ranks, excess = [], []
+    for a, b in ((i, j), (j, i)):
+        row = np.delete(values[a], a)
+        ranks.append(1 + int(np.count_nonzero(row > values[a, b])))
+        std = float(row.std())
+        excess.append((values[a, b] - float(row.mean())) / std if std > 0 else 0.0)
+    return ranks[0], ranks[1], float(np.mean(excess)) if n > 2 else 0.0
+
+
+def why_fused_disagrees(
+    matrices: Mapping[str, SimilarityMatrix], key: str, i: int, j: int
+) -> list[str]:
+    """Sentences explaining the combined score where a metric's own score points the
+    other way. Against the pairs the combined score calls the same template (0.5 or
+    more; the pair itself left out): a pair called the same whose metric score is under
+    half their median, or a pair called different whose metric score reaches their
+    median. Empty when nothing disagrees (or no other pair is called the same)."""
+    fused = matrices[key]
+    p = float(fused.values[i, j])
+    n = len(fused.values)
+    rows, cols = np.triu_indices(n, k=1)
+    other = ~((rows == min(i, j)) & (cols == max(i, j)))
+    same = other & (fused.values[rows, cols] >= 0.5)
+    if not same.any():
+        return []
+    lines = []
+    for name, m in matrices.items():
+        if name == key:
+            continue
+        s = float(m.values[i, j])
+        typical = float(np.median(m.values[rows[same], cols[same]]))
+        low = p >= 0.5 and s < 0.5 * typical
+        high = p < 0.5 and s >= typical
+        if not (low or high):
+            continue
+        r_ab, r_ba, z = standing_in_rows(m.values, i, j)
+        how = "low" if low else "high"
+        lines.append(
+            f"{name} {s:.3f} is {how} next to the pairs called the same template here "
+            f"(their median {typical:.3f}), but under {name} B is A's {_ordinal(r_ab)} "
+            f"nearest image and A is B's {_ordinal(r_ba)}, {z:+.1f} standard deviations "
+            f"from the two images' usual {name} score."
+        )
+    return lines
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 @dataclass(frozen=True, eq=False)

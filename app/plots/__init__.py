@@ -6,6 +6,7 @@ from ._base import (
     cluster_grid,
     equalization_figure,
     figure_png,
+    framed,
     k_selection_figure,
     thumbnail,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "dendrogram_figure",
     "equalization_figure",
     "figure_png",
+    "framed",
     "k_selection_figure",
     "leaf_order",
     "pair_evidence_figure",

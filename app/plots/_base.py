@@ -38,6 +38,16 @@ def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
     return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def framed(
+    thumb: np.ndarray, *, width: int = 5, colour: tuple[int, int, int] = (214, 39, 40)
+) -> np.ndarray:
+    """``thumb`` (RGB uint8) inside a frame of ``width`` pixels: how an exemplar is marked."""
+    out = np.empty((thumb.shape[0] + 2 * width, thumb.shape[1] + 2 * width, 3), np.uint8)
+    out[:] = colour
+    out[width:-width, width:-width] = thumb
+    return out
+
+
 def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     """Render a figure to PNG bytes."""
     buf = io.BytesIO()

@@ -11,6 +11,7 @@ from app.evidence import pair_evidence
 from app.pipeline import suggested_cut
 from app.plots import (
     dendrogram_figure,
+    framed,
     k_selection_figure,
     scatter_figure,
     silhouette_figure,
@@ -205,13 +206,17 @@ def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
             f"**{name}** ({state.plural(len(members), 'image')})"
             + (f", exemplar {state.literal(ex_id)}" if ex_id else "")
         )
+        if ex_id is not None:  # the exemplar first, framed in red as in the report's grids
+            members = [ex_id, *(m for m in members if m != ex_id)]
         cols = st.columns(6)
         for pos, image_id in enumerate(members):
+            thumb = thumbnail(res.images[image_id].pixels, side=200)
+            caption = state.literal(image_id)
+            if image_id == ex_id:
+                thumb = framed(thumb)
+                caption = "exemplar: " + caption
             with cols[pos % 6]:
-                st.image(
-                    thumbnail(res.images[image_id].pixels, side=200),
-                    caption=state.literal(image_id),
-                )
+                st.image(thumb, caption=caption)
 
 
 def clusters_page() -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from app.evidence import closer_than, pair_evidence
+from app.evidence import closer_than, pair_evidence, why_fused_disagrees
 from app.export import cluster_folder
 from app.forensic import FORENSIC_METRICS, query_images
 from app.outputs import build_figures, html_to_pdf, run_record
@@ -69,6 +69,14 @@ def compare_page() -> None:
         st.caption(
             f"A and B are closer than {rank:.0f} % of the other pairs in this collection "
             f"({len(res.ids) * (len(res.ids) - 1) // 2} pairs). The table gives each matrix."
+        )
+    disagree = why_fused_disagrees(res.matrices, key, i, j) if learned else []
+    if disagree:
+        st.info(
+            "Why the probability and a metric disagree: the pair model judges each "
+            "metric's score against each image's own scores, so a score that is low "
+            "overall can still be the pair's strongest link, and a high one its "
+            "weakest.\n\n" + "\n\n".join(f"- {line}" for line in disagree)
         )
     st.dataframe(
         pd.DataFrame({"matrix": list(view.scores), "similarity": list(view.scores.values())}),

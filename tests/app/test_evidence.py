@@ -75,3 +75,27 @@ def test_closer_than_is_the_share_of_other_pairs_below():
     assert closer_than(s, 0, 1) == 100.0  # the closest of 6 pairs: above the 5 others
     assert closer_than(s, 0, 2) == 0.0
     assert closer_than(s, 1, 3) == 60.0  # above 0.1, 0.2, 0.3 of the 5 others
+
+
+def test_why_the_probability_disagrees_with_a_metric():
+    from app.evidence import standing_in_rows, why_fused_disagrees
+    from similarity import SimilarityMatrix
+
+    ids = ("a", "b", "c", "d", "e")
+    # sift is low everywhere; the pair (a, b) is low overall but each one's nearest
+    sift = np.array([[1, .06, .01, .02, .01], [.06, 1, .02, .01, .01], [.01, .02, 1, .9, .8],
+                     [.02, .01, .9, 1, .85], [.01, .01, .8, .85, 1]])  # fmt: skip
+    fused = np.array([[1, .9, .1, .1, .1], [.9, 1, .1, .1, .1], [.1, .1, 1, .9, .9],
+                      [.1, .1, .9, 1, .9], [.1, .1, .9, .9, 1]])  # fmt: skip
+    mats = {"sift": SimilarityMatrix(ids, sift, "sift", {}),
+            "fused": SimilarityMatrix(ids, fused, "fused", {})}  # fmt: skip
+    assert standing_in_rows(sift, 0, 1)[:2] == (1, 1)
+    lines = why_fused_disagrees(mats, "fused", 0, 1)
+    assert (
+        len(lines) == 1
+        and "sift 0.060 is low next to the pairs called the same template here (their median 0.850)"
+        in lines[0]
+    ), lines
+    assert "B is A's 1st nearest image and A is B's 1st" in lines[0], lines
+    # agreement (a high probability and a high score) says nothing
+    assert why_fused_disagrees(mats, "fused", 2, 3) == []
