@@ -24,6 +24,7 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
+restored = state.restore_from_address()
 with st.sidebar:
     st.title("Atelier")
     st.caption("Structural similarity of artworks: which copies come from the same template.")
@@ -40,7 +41,10 @@ with st.sidebar:
     if res is not None:
         st.success(f"{len(res.ids)} images, {res.clustering.k} clusters")
     freshness = st.empty()  # filled after the page ran: its controls may change the settings
+    if restored:
+        st.info(f"Restored after the reload: {restored}.")
 nav.run()
+state.to_address()
 if res is not None and state.result() is res:
     problem = state.out_of_date(res)
     if problem:

@@ -116,7 +116,18 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
     chosen = METHODS[method]
     st.caption(chosen.summary)
     section: dict[str, Any] = {"method": method}
-    if not chosen.chooses_k:
+    # one way of deciding the number of clusters is shown: a threshold cut, or k
+    cut = chosen.cuts_threshold and st.checkbox(
+        "Cut at a similarity threshold (instead of choosing k)",
+        key=state.remembered("cl_cut", current.get("threshold") is not None),
+        help="0-1; pairs above it join; the number of clusters follows from the cut",
+    )
+    if cut:
+        t = current.get("threshold") or 0.6
+        section["threshold"] = float(
+            st.slider("Similarity threshold", 0.0, 1.0, key=state.remembered("cl_t", t), step=0.01)
+        )
+    elif not chosen.chooses_k:
         fixed = current.get("n_clusters", "auto") != "auto"
         if st.toggle(
             "Choose k automatically",
@@ -146,17 +157,6 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
             key=state.remembered("cl_linkage", current.get("linkage", default.linkage)),
             help="How the distance between groups is measured",
         )
-    if chosen.cuts_threshold and st.checkbox(
-        "Cut at a similarity threshold instead",
-        key=state.remembered("cl_cut", current.get("threshold") is not None),
-        help="0-1; pairs above it join",
-    ):
-        section.pop("n_clusters", None)
-        section.pop("selection", None)
-        t = current.get("threshold") or 0.6
-        section["threshold"] = float(
-            st.slider("Similarity threshold", 0.0, 1.0, key=state.remembered("cl_t", t), step=0.01)
-        )
     if chosen.matrix_input() is None:
         section["features"] = "mds"
     return section
@@ -165,7 +165,13 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
 def _use_cut(k: int) -> None:
     """Switch the controls to agglomerative clustering with ``k`` clusters and re-cluster."""
     st.session_state.update(
-        {"cl_method": "agglomerative", "cl_auto": False, "cl_k": k, "cl_linkage": "average"}
+        {
+            "cl_method": "agglomerative",
+            "cl_cut": False,
+            "cl_auto": False,
+            "cl_k": k,
+            "cl_linkage": "average",
+        }
     )
     state.settings()["clustering"] = {"method": "agglomerative", "n_clusters": k}
     st.session_state["run_now"] = True

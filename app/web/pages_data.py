@@ -11,8 +11,7 @@ import streamlit as st
 
 from app import paintings
 from app.plots import alignment_figure, equalization_figure, thumbnail
-from clustering import read_labels
-from preprocessing import AtelierError, ImageSet, load_folder, load_uploads
+from preprocessing import AtelierError, load_folder, load_uploads
 from preprocessing.align import (
     ALIGN_METHODS,
     FEATURE_MODELS,
@@ -46,23 +45,6 @@ def check_uploads(files: list[tuple[str, int]]) -> list[str]:
     return problems
 
 
-def _set_images(
-    image_set: ImageSet, folder: Path | None = None, uploaded: dict[str, bytes] | None = None
-) -> None:
-    """Keep the images (and the folder's ``families.csv``, the ground truth, when it has
-    one); for uploads, their bytes by SHA-256, so that exports hold the files themselves."""
-    st.session_state["images"] = image_set
-    st.session_state["upload_bytes"] = uploaded or {}
-    st.session_state.pop("result", None)
-    st.session_state.pop("labels", None)
-    truth = folder / "families.csv" if folder is not None else None
-    if truth is not None and truth.is_file():
-        try:
-            st.session_state["labels"] = read_labels(truth)
-        except AtelierError as err:
-            st.warning(f"families.csv is not used: {state.literal(err)}")
-
-
 def images_ui() -> None:
     """The three ways to bring images in."""
     uploads = st.file_uploader(
@@ -78,7 +60,7 @@ def images_ui() -> None:
         else:
             files = [(f.name, f.getvalue()) for f in uploads]
             originals = {hashlib.sha256(data).hexdigest(): data for _, data in files}
-            _set_images(load_uploads(files), uploaded=originals)
+            state.set_images(load_uploads(files), uploaded=originals)
     cols = st.columns([3, 1, 1])
     folder = cols[0].text_input(
         "Or a folder on this machine",
@@ -88,12 +70,12 @@ def images_ui() -> None:
     if cols[1].button("Load folder", help="Load every image below that folder"):
         try:
             chosen = Path(folder).expanduser()
-            _set_images(load_folder(chosen), chosen)
+            state.set_images(load_folder(chosen), chosen)
         except AtelierError as err:
             st.error(f"Cannot load the folder: {state.literal(err)}")
     if cols[2].button("Load sample artworks", help="The 45 bundled sample artworks, 11 families"):
         try:
-            _set_images(load_folder(state.samples_folder()), state.samples_folder())
+            state.set_images(load_folder(state.samples_folder()), state.samples_folder())
         except AtelierError as err:
             st.error(f"Could not load the sample artworks: {state.literal(err)}")
     if st.button(
@@ -107,7 +89,7 @@ def images_ui() -> None:
         try:
             with st.spinner("Fetching the photographs (once; then from the cache)"):
                 fetched = paintings.fetch_paintings()
-            _set_images(load_folder(fetched), fetched)
+            state.set_images(load_folder(fetched), fetched)
         except AtelierError as err:
             st.error(
                 f"The real paintings cannot be had: {state.literal(err)}. Without a connection "

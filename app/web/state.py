@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -12,7 +13,8 @@ import streamlit as st
 from app.config import AnalysisConfig, changed_before_clustering, config_from_dict
 from app.limits import LIMITS
 from app.pipeline import AnalysisResult, recluster, run_analysis
-from preprocessing import AtelierError, ImageSet
+from clustering import read_labels
+from preprocessing import AtelierError, ImageSet, load_folder
 
 __all__ = [
     "LIMITS",
@@ -29,6 +31,9 @@ __all__ = [
     "run",
     "step_status",
     "out_of_date",
+    "to_address",
+    "restore_from_address",
+    "set_images",
 ]
 
 
@@ -167,3 +172,72 @@ def step_status() -> dict[str, bool]:
         "Similarity": res is not None,
         "Clusters": res is not None,
     }
+
+
+def to_address() -> None:
+    """Keep what a reload needs in the page's address (its query parameters): the
+    settings, the folder the images came from, and whether a result was shown. Uploaded
+    files are not kept (their bytes stay in this browser session only)."""
+    wanted: dict[str, str] = {}
+    if settings():
+        wanted["settings"] = json.dumps(settings(), sort_keys=True, separators=(",", ":"))
+    source = st.session_state.get("source")
+    if source is not None and images() is not None:
+        wanted["folder"] = source
+        if result() is not None:
+            wanted["run"] = "1"
+    for key in ("settings", "folder", "run"):
+        if key in wanted and st.query_params.get(key) != wanted[key]:
+            st.query_params[key] = wanted[key]
+        elif key not in wanted and key in st.query_params:
+            del st.query_params[key]
+
+
+def restore_from_address() -> str:
+    """On a session's first run, bring back what :func:`to_address` kept (after a reload):
+    the settings, the images of the folder (read again from disk), and the analysis
+    (run again: features and pairs come from the disk cache). Returns what was restored,
+    for the page to say, or ''."""
+    if st.session_state.get("address_read"):
+        return ""
+    st.session_state["address_read"] = True
+    done = []
+    raw = st.query_params.get("settings")
+    if raw:
+        try:
+            restored = json.loads(raw)
+            if isinstance(restored, dict) and all(isinstance(v, dict) for v in restored.values()):
+                st.session_state["settings"] = restored
+                current_config()  # raises when the address holds settings that cannot be used
+                done.append("the settings")
+        except (ValueError, AtelierError):
+            st.session_state["settings"] = {}
+    folder = st.query_params.get("folder")
+    if folder and Path(folder).is_dir():
+        try:
+            set_images(load_folder(Path(folder)), Path(folder))
+            done.append(f"the images of {literal(folder)}")
+            if st.query_params.get("run") == "1":
+                st.session_state["run_now"] = True
+                done.append("the analysis (run again; cached features make it quick)")
+        except AtelierError:
+            pass
+    return ", ".join(done)
+
+
+def set_images(
+    image_set: ImageSet, folder: Path | None = None, uploaded: dict[str, bytes] | None = None
+) -> None:
+    """Keep the images (and the folder's ``families.csv``, the ground truth, when it has
+    one); for uploads, their bytes by SHA-256, so that exports hold the files themselves."""
+    st.session_state["images"] = image_set
+    st.session_state["upload_bytes"] = uploaded or {}
+    st.session_state["source"] = str(folder) if folder is not None else None
+    st.session_state.pop("result", None)
+    st.session_state.pop("labels", None)
+    truth = folder / "families.csv" if folder is not None else None
+    if truth is not None and truth.is_file():
+        try:
+            st.session_state["labels"] = read_labels(truth)
+        except AtelierError as err:
+            st.warning(f"families.csv is not used: {literal(err)}")

@@ -223,3 +223,40 @@ def test_upload_the_bad_corpus(server, page, tmp_path):
     assert dialogs == []
     pg.screenshot(path=str(ARTIFACTS / "web_upload_corpus.png"), full_page=True)
     assert outside == [], f"requests to other hosts: {outside}"
+
+
+def test_a_reload_keeps_images_settings_and_result(server, page, samples_dir):
+    """The address holds the settings, the folder and whether a result was shown; a reload
+    (or the address opened again) brings them back."""
+    import json
+    from urllib.parse import parse_qs, quote
+
+    url, _, _ = server
+    pg, outside = page
+    sidebar = pg.locator('[data-testid="stSidebar"]')
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.get_by_role("button", name="Load sample artworks").click()
+    _wait_images(pg, 45)
+    pg.get_by_role("button", name="Run analysis").click()
+    sidebar.get_by_text("45 images,", exact=False).wait_for(timeout=180_000)
+    pg.wait_for_function("window.location.search.includes('run=1')", timeout=30_000)
+    query = parse_qs(urlparse(pg.url).query)
+    assert Path(query["folder"][0]) == samples_dir
+    pg.reload(wait_until="domcontentloaded")
+    sidebar.get_by_text("Restored after the reload", exact=False).wait_for(timeout=60_000)
+    sidebar.get_by_text("45 images,", exact=False).wait_for(timeout=180_000)
+    _wait_images(pg, 45)
+    # settings from the address: another clustering method, shown on its page and used
+    wanted = json.dumps({"clustering": {"method": "agglomerative"}})
+    pg.goto(
+        f"{url}/clusters?settings={quote(wanted)}&folder={quote(str(samples_dir))}&run=1",
+        wait_until="domcontentloaded",
+    )
+    sidebar.get_by_text("45 images,", exact=False).wait_for(timeout=180_000)
+    pg.get_by_text("5. Clusters").first.wait_for(timeout=60_000)
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(ARTIFACTS / "web_restored.png"))
+    method = pg.locator('[data-testid="stSelectbox"]').first.inner_text()
+    assert "agglomerative" in method, method
+    assert sidebar.get_by_text("Out of date", exact=False).count() == 0
+    assert outside == [], f"requests to other hosts: {outside}"

@@ -222,6 +222,14 @@ def test_the_app_offers_exactly_the_registries(samples_dir, monkeypatch):
         assert ("k" in [n.label for n in at.number_input]) is False or not method.chooses_k
         toggles = [t.label for t in at.toggle]
         assert ("Choose k automatically" in toggles) == (not method.chooses_k), name
+    # a threshold cut decides the number of clusters: the k controls are not shown with it
+    next(s for s in at.selectbox if s.label == "Method").select("agglomerative").run()
+    next(
+        c for c in at.checkbox if c.label.startswith("Cut at a similarity threshold")
+    ).check().run()
+    assert "Choose k automatically" not in [t.label for t in at.toggle]
+    assert "k" not in [n.label for n in at.number_input]
+    assert "Similarity threshold" in [sl.label for sl in at.slider]
     at.switch_page("views/similarity.py").run()
     assert list(at.multiselect[0].options) == list(READY_METRICS)
     at.switch_page("views/align.py").run()
