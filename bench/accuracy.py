@@ -54,9 +54,9 @@ from similarity.pairmodel import PairModel, fit_pair_model  # noqa: E402
 
 #: matrix name -> (metric, parameters)
 BASE = {
-    "contour": ("contour", {}),  # its defaults: two scales (blur 2 and 4 px), mirror
-    "contour-fine": ("contour", {"coarse_sigma": None}),  # the fine scale only
-    "contour-coarse": ("contour", {"sigma": 4.0, "coarse_sigma": None}),  # the coarse only
+    "contour": ("contour", {}),  # its defaults: blur 4 px, mirror
+    "contour-fine": ("contour", {"sigma": 2.0}),  # blur 2 px (the previous default)
+    "contour-two": ("contour", {"sigma": 2.0, "coarse_sigma": 4.0}),  # both, the better
     "contour-nomirror": ("contour", {"mirror": False}),
     "sift": ("sift", {}),
     "cw-ssim": ("cw-ssim", {"first_scale": 0, "height": 3}),
@@ -81,7 +81,7 @@ COMBOS: dict[str, Combo] = {
 PAIR_MODELS = {
     "learned(contour,sift,cw-ssim)": ("contour", "sift", "cw-ssim"),
     "learned(contour-fine,sift,cw-ssim)": ("contour-fine", "sift", "cw-ssim"),
-    "learned(contour-coarse,sift,cw-ssim)": ("contour-coarse", "sift", "cw-ssim"),
+    "learned(contour-two,sift,cw-ssim)": ("contour-two", "sift", "cw-ssim"),
     "learned(contour,sift)": ("contour", "sift"),
     "learned(contour)": ("contour",),
 }

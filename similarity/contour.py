@@ -82,7 +82,7 @@ class Contour(Metric):
 
     Features (once per image): contours of the work image, smoothed by a
     Gaussian of ``sigma`` px (and, with ``coarse_sigma``, again at that
-    coarser scale), found by Canny's detector on the gradient with
+    coarser scale: a second scale), found by Canny's detector on the gradient with
     thresholds at the ``edge_percentile`` (and half of it) of the image's own
     gradient magnitudes, so faint and strong images give contours of similar
     density. Each contour pixel keeps its gradient direction modulo 180
@@ -110,10 +110,11 @@ class Contour(Metric):
     matching); the raw score is the mean of the two directions.
 
     Scales: brushwork, canvas weave or grain that is stronger than the
-    drawing buries its outlines under short fragments at the fine scale; at
-    ``coarse_sigma`` the texture averages out and the outlines remain. The
-    pair is scored at both scales (the same keypoint fit) and the better
-    score is kept: the outlines coincide at one scale of observation at least.
+    drawing buries its outlines under short fragments at a fine scale (blur
+    2 px at 256 px); at 4 px the texture averages out and the outlines
+    remain, which is why the default is 4 px. With ``coarse_sigma`` the pair
+    is scored at two scales (the same keypoint fit) and the better score is
+    kept: the outlines coincide at one scale of observation at least.
 
     Transform: ``similarity = raw``, already in [0, 1], monotone decreasing
     in every residual distance, 1.0 when every contour lies on the other's.
@@ -154,8 +155,10 @@ class Contour(Metric):
     version: ClassVar[str] = "3"
     order_slack: ClassVar[float] = 0.03  # measured: +0.02 from blur 1 to 2 px on one base
 
-    sigma: float = 2.0
-    coarse_sigma: float | None = 4.0
+    # chosen on the accuracy benchmark's development half (docs/accuracy.md): one scale,
+    # blur 4 px, against 2 px alone and 2 px + 4 px
+    sigma: float = 4.0
+    coarse_sigma: float | None = None
     edge_percentile: float = 92.0
     n_bins: int = 8
     tolerance: float = 0.01

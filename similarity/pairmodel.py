@@ -201,20 +201,20 @@ def fit_pair_model(
 DEFAULT_PAIR_MODEL = PairModel(
     metrics=("contour", "sift", "cw-ssim"),
     coef=(
-        (0.3630753277083969, 1.6659176517738221, -5.145585215305391),
-        (4.796837517427673, -0.4738785190590096, -0.7545647214217607),
-        (-1.7878153139229391, 0.42201288485775196, 0.060201028013893015),
+        (-0.9951655733918112, 1.6642549669777917, -5.804457490919183),
+        (5.567369096875428, -0.40592778570227306, -1.4194983830052548),
+        (-1.5242018565908682, 0.5716283748163482, 0.6916769487475795),
     ),
-    intercept=-1.3349279440079642,
+    intercept=-0.9677732037048451,
     params=(
         (
             "contour",
             (
-                ("border", 3), ("edge_percentile", 92.0), ("icp_iters", 8),
-                ("max_keypoints", 300), ("max_points", 2500), ("min_inliers", 6),
-                ("min_length", 12), ("min_points", 20), ("mirror", True), ("n_bins", 8),
-                ("ransac_px", 3.0), ("ratio", 0.8), ("refine_above", 0.25),
-                ("search_shift", 0.06), ("sigma", 2.0), ("tolerance", 0.01),
+                ("border", 3), ("coarse_sigma", None), ("edge_percentile", 92.0),
+                ("icp_iters", 8), ("max_keypoints", 300), ("max_points", 2500),
+                ("min_inliers", 6), ("min_length", 12), ("min_points", 20), ("mirror", True),
+                ("n_bins", 8), ("ransac_px", 3.0), ("ratio", 0.8), ("refine_above", 0.25),
+                ("search_shift", 0.06), ("sigma", 4.0), ("tolerance", 0.01),
             ),
         ),
         (
