@@ -37,15 +37,24 @@ class ReportConfig:
     embedding : str
         The scatter plot's 2-D embedding: ``mds`` (of the distances),
         ``tsne``, or ``pca`` (of the features, for feature methods).
+    evidence_side : int
+        The longer side, in pixels, of the full-resolution pair views (B
+        registered onto A from the originals; never enlarged): 256-8192.
     """
 
     evidence_pairs: int = 3
     embedding: str = "mds"
+    evidence_side: int = 2048
 
     def __post_init__(self) -> None:
         n = self.evidence_pairs
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 50:
             raise ConfigError(f"report.evidence_pairs must be an integer in [0, 50], got {n!r}")
+        side = self.evidence_side
+        if isinstance(side, bool) or not isinstance(side, int) or not 256 <= side <= 8192:
+            raise ConfigError(
+                f"report.evidence_side must be an integer in [256, 8192], got {side!r}"
+            )
         if self.embedding not in ("mds", "tsne", "pca"):
             raise ConfigError(f"report.embedding must be mds, tsne or pca, got {self.embedding!r}")
 

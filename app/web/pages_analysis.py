@@ -25,6 +25,7 @@ from similarity.config import DEFAULT_METRICS
 from similarity.pairmodel import DEFAULT_PAIR_MODEL
 
 from . import state
+from .viewer import show_full_resolution
 
 __all__ = [
     "similarity_page",
@@ -90,10 +91,13 @@ def similarity_page() -> None:
     a = c1.selectbox("Image A", ids, key="sim_a")
     b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="sim_b")
     if st.button("Show evidence", help="Matches, local similarity, overlay and difference"):
+        st.session_state["sim_pair"] = (id(res), a, b)
+    if st.session_state.get("sim_pair") == (id(res), a, b):
         i, j = ids.index(a), ids.index(b)
         view = pair_evidence(
             res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a]
         )
+        show_full_resolution(res, view)
         st.pyplot(view.figures["pair"])
         st.pyplot(view.figures["contour"])
 

@@ -22,6 +22,7 @@ from app.report import render_report
 from preprocessing import AtelierError, load_uploads, sanitize_upload_name
 
 from . import state
+from .viewer import show_full_resolution
 
 __all__ = ["compare_page", "query_page", "export_page", "cluster_zip", "other_scores"]
 
@@ -38,19 +39,10 @@ def compare_page() -> None:
     b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="cmp_b")
     i, j = ids.index(a), ids.index(b)
     view = pair_evidence(res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a])
-    sift = view.matched
     cols = st.columns(2)
     cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {state.literal(a)}")
     cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {state.literal(b)}")
-    alpha = st.slider(
-        "Overlay: share of B (moved onto A by SIFT's transform)",
-        0.0,
-        1.0,
-        0.5,
-        help="0 shows A, 1 shows B; structure that stays put is shared",
-    )
-    blend = (1 - alpha) * sift.image_a + alpha * np.where(sift.valid, sift.b_on_a, sift.image_a)
-    st.image(np.clip(blend, 0, 1), caption="overlay", clamp=True)
+    show_full_resolution(res, view)
     key = res.clustering_metric
     learned = key == "fused" and res.matrices[key].params.get("fusion", "").startswith("learned")
     st.metric(

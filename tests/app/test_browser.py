@@ -260,3 +260,37 @@ def test_a_reload_keeps_images_settings_and_result(server, page, samples_dir):
     assert "agglomerative" in method, method
     assert sidebar.get_by_text("Out of date", exact=False).count() == 0
     assert outside == [], f"requests to other hosts: {outside}"
+
+
+def test_compare_shows_the_originals_registered_with_zoom_and_wipe(server, page, samples_dir):
+    """Compare: the full-resolution viewer holds A and B registered at the originals' size;
+    zooming one pane zooms both, and the wipe moves the boundary between A and B."""
+    url, _, _ = server
+    pg, outside = page
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.get_by_role("button", name="Load sample artworks").click()
+    _wait_images(pg, 45)
+    pg.get_by_role("button", name="Run analysis").click()
+    pg.locator('[data-testid="stSidebar"]').get_by_text("45 images,", exact=False).wait_for(
+        timeout=180_000
+    )
+    pg.get_by_role("link", name="6. Compare").click()
+    pg.get_by_text("At the originals' resolution", exact=False).wait_for(timeout=120_000)
+    frame = pg.frame_locator("iframe").first
+    frame.get_by_role("button", name="Wipe").wait_for(timeout=60_000)
+    imgs = frame.locator(".pane img")
+    widths = [imgs.nth(k).evaluate("i => i.naturalWidth") for k in range(imgs.count())]
+    assert len(widths) == 2 and min(widths) >= 400, widths  # the originals, not 256 px
+    before = imgs.nth(0).evaluate("i => i.style.transform")
+    frame.locator(".pane").first.hover()
+    pg.mouse.wheel(0, -600)
+    pg.wait_for_timeout(300)
+    after = [imgs.nth(k).evaluate("i => i.style.transform") for k in range(2)]
+    assert after[0] != before and after[0] == after[1], (before, after)  # synchronized
+    frame.get_by_role("button", name="Wipe").click()
+    wiped = frame.locator(".pane img").nth(1)
+    first = wiped.evaluate("i => i.style.clipPath")
+    frame.locator("#wipe").fill("20")
+    assert wiped.evaluate("i => i.style.clipPath") != first
+    pg.screenshot(path=str(ARTIFACTS / "web_compare_viewer.png"), full_page=True)
+    assert outside == [], f"requests to other hosts: {outside}"

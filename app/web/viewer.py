@@ -1,0 +1,107 @@
+"""A full-resolution pair viewer: side by side with synchronized zoom and pan, a wipe
+between A and B registered, a colour overlay and the difference.
+
+Plain HTML and JavaScript in the page (``st.components.v1.html``); the images are
+embedded as data URLs, so nothing is fetched from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import streamlit as st
+import streamlit.components.v1 as components
+
+from app.evidence import PairView
+from app.fullres import RegisteredPair, register_originals
+
+__all__ = ["pair_viewer", "viewer_html", "show_full_resolution"]
+
+
+def _jpeg_url(rgb: np.ndarray, quality: int = 90) -> str:
+    u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
+        raise RuntimeError("JPEG encoding failed")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _views(pair: RegisteredPair) -> dict[str, str]:
+    """The four pictures of the viewer, as data URLs."""
+    luma = np.float32([0.2126, 0.7152, 0.0722])
+    ga = pair.a @ luma
+    gb = pair.b_on_a @ luma
+    shown_b = np.where(pair.valid[..., None], pair.b_on_a, 0.5)
+    # A in magenta, B in green: where they agree the picture is grey
+    overlay = np.stack([ga, np.where(pair.valid, gb, ga), ga], axis=-1)
+    diff = np.where(pair.valid, np.abs(ga - gb), 0.0)
+    top = max(float(np.percentile(diff[pair.valid], 99)) if pair.valid.any() else 1.0, 1e-3)
+    diff_rgb = np.repeat(np.clip(diff / top, 0, 1)[..., None], 3, axis=2)
+    return {
+        "a": _jpeg_url(pair.a),
+        "b": _jpeg_url(shown_b),
+        "overlay": _jpeg_url(overlay),
+        "difference": _jpeg_url(1.0 - diff_rgb),
+    }
+
+
+#: the page: controls, panes and the script that zooms, pans and wipes (placeholders
+#: __VIEWS__, __NAMES__, __W__, __HH__, __H__, __NOTE__ filled by :func:`viewer_html`)
+_TEMPLATE = (Path(__file__).with_name("viewer.html")).read_text(encoding="utf-8")
+
+
+def viewer_html(pair: RegisteredPair, name_a: str, name_b: str, *, height: int = 620) -> str:
+    """The viewer's page: the pair's four pictures and the controls."""
+    rows, cols = pair.a.shape[:2]
+    how = (
+        "B carried onto A by SIFT's verified transform"
+        if pair.registered
+        else "no verified SIFT transform: B placed by the analysis' alignment only"
+    )
+    reduced = f"; A shown at 1/{pair.scale_a:.2f} of its original size" if pair.scale_a > 1 else ""
+    note = f"Scroll to zoom, drag to pan (both panes move together); {how}{reduced}."
+    return (
+        _TEMPLATE.replace("__VIEWS__", json.dumps(_views(pair)))
+        .replace("__NAMES__", json.dumps([name_a, name_b]))
+        .replace("__W__", str(cols))
+        .replace("__HH__", str(rows))
+        .replace("__H__", str(height))
+        .replace("__NOTE__", html.escape(note))
+    )
+
+
+def pair_viewer(pair: RegisteredPair, name_a: str, name_b: str, *, height: int = 620) -> None:
+    """Show the viewer in the page."""
+    components.html(viewer_html(pair, name_a, name_b, height=height), height=height + 70)
+
+
+def show_full_resolution(res, view: PairView) -> None:  # noqa: ANN001 - AnalysisResult
+    """The pair at the originals' resolution (``report.evidence_side``), registered as
+    the evidence beside it registered the work images; kept for the last pair shown."""
+    side = res.config.report.evidence_side
+    key = (id(res), view.id_a, view.id_b, side)
+    kept = st.session_state.get("full_resolution")
+    if kept is None or kept[0] != key:
+        ims = {im.id: im for im in res.aligned.images}
+        with st.spinner("Registering the originals"):
+            pair = register_originals(
+                res.images[view.id_a],
+                res.images[view.id_b],
+                ims[view.id_a],
+                ims[view.id_b],
+                view.matched.transform,
+                max_side=side,
+            )
+            page = viewer_html(pair, view.id_a, view.id_b)
+        kept = (key, page)
+        st.session_state["full_resolution"] = kept
+    st.markdown(
+        f"**At the originals' resolution** (up to {side} px on the longer side; "
+        "`report.evidence_side`)"
+    )
+    components.html(kept[1], height=620 + 70)
