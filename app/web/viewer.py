@@ -33,7 +33,7 @@ def _jpeg_url(rgb: np.ndarray, quality: int = 90) -> str:
 
 def _views(pair: RegisteredPair) -> dict[str, str]:
     """The four pictures of the viewer, as data URLs."""
-    luma = np.float32([0.2126, 0.7152, 0.0722])
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
     ga = pair.a @ luma
     gb = pair.b_on_a @ luma
     shown_b = np.where(pair.valid[..., None], pair.b_on_a, 0.5)
