@@ -37,8 +37,9 @@ def _views(pair: RegisteredPair) -> dict[str, str]:
     ga = pair.a @ luma
     gb = pair.b_on_a @ luma
     shown_b = np.where(pair.valid[..., None], pair.b_on_a, 0.5)
-    # A in magenta, B in green: where they agree the picture is grey
-    overlay = np.stack([ga, np.where(pair.valid, gb, ga), ga], axis=-1)
+    # what is dark in A shows magenta, what is dark in B green; dark in both, dark grey
+    gb_valid = np.where(pair.valid, gb, ga)
+    overlay = np.stack([gb_valid, ga, gb_valid], axis=-1)
     diff = np.where(pair.valid, np.abs(ga - gb), 0.0)
     top = max(float(np.percentile(diff[pair.valid], 99)) if pair.valid.any() else 1.0, 1e-3)
     diff_rgb = np.repeat(np.clip(diff / top, 0, 1)[..., None], 3, axis=2)
