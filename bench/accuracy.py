@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             scores.setdefault(("clustimage", "default"), {})[name] = (
                 ari(ids, lab, truth) if lab is not None else float("nan")
             )
-            default_matrix = combos["learned(contour,sift,cw-ssim)"](mats).values
+            default_matrix = combos["learned(contour,sift)"](mats).values
             lab = clusteval_labels(default_matrix)
             scores.setdefault(("clusteval on mds(learned)", "agglo+sil"), {})[name] = (
                 ari(ids, lab, truth) if lab is not None else float("nan")

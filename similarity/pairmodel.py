@@ -199,13 +199,12 @@ def fit_pair_model(
 #: the held-out half (docs/accuracy.md). Weights per metric, in the order of FEATURES:
 #: similarity, excess over each image's own similarities, mutual rank (lower is nearer).
 DEFAULT_PAIR_MODEL = PairModel(
-    metrics=("contour", "sift", "cw-ssim"),
+    metrics=("contour", "sift"),
     coef=(
-        (-0.9951655733918112, 1.6642549669777917, -5.804457490919183),
-        (5.567369096875428, -0.40592778570227306, -1.4194983830052548),
-        (-1.5242018565908682, 0.5716283748163482, 0.6916769487475795),
+        (-1.1953422293737002, 1.710606173237632, -6.270301945276451),
+        (5.215284637269397, -0.361604379263714, -2.129587822966237),
     ),
-    intercept=-0.9677732037048451,
+    intercept=0.2311392967482959,
     params=(
         (
             "contour",
@@ -223,10 +222,6 @@ DEFAULT_PAIR_MODEL = PairModel(
                 ("border", 4), ("max_keypoints", 1000), ("min_keypoints", 8),
                 ("model", "affine"), ("ransac_px", 3.0), ("ratio", 0.8), ("saturation", 0.5),
             ),
-        ),
-        (
-            "cw-ssim",
-            (("first_scale", 0), ("height", 3), ("k", 0.0001), ("order", 3), ("window", 7)),
         ),
     ),
 )  # fmt: skip

@@ -58,7 +58,7 @@ def similarity_section(current: dict[str, Any]) -> dict[str, Any]:
         "Combine the metrics by",
         modes,
         index=0 if saved in ("auto", "learned") or not learned_ok else len(modes) - 1,
-        help="The learned pair model (default for contour + sift + cw-ssim) gives each pair "
+        help="The learned pair model (default for contour + sift) gives each pair "
         "the probability that both share a template, from each metric's score and where it "
         "stands among each image's own scores; it was fitted on the development half of "
         "the accuracy benchmark (docs/accuracy.md). Weighted rank fusion averages the "

@@ -54,8 +54,8 @@ def test_toml_file(tmp_path):
         ("this is = not toml [", r"not valid TOML"),
         (
             "[similarity]\nfuse = [1, -1]\n",
-            r"similarity.fuse needs 3 non-negative weights "
-            r"\(one per metric: contour, sift, cw-ssim\)",
+            r"similarity.fuse needs 2 non-negative weights "
+            r"\(one per metric: contour, sift\)",
         ),
         ("[similarity]\ncalibration = 'zscore'\n", r"calibration must be 'rank' or 'minmax'"),
         ("[similarity]\ncache = 'yes'\n", r"similarity.cache must be true or false"),

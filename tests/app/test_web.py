@@ -106,7 +106,7 @@ def test_changing_a_clustering_parameter_reclusters_fast(analysed):
 def test_similarity_page_shows_heatmaps_and_evidence(analysed):
     analysed.switch_page("views/similarity.py").run()
     assert not analysed.exception
-    assert analysed.selectbox[0].options == ["contour", "sift", "cw-ssim", "fused"]
+    assert analysed.selectbox[0].options == ["contour", "sift", "fused"]
     button(analysed, "Show evidence").click().run()
     assert not analysed.exception
 
