@@ -24,7 +24,7 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
-restored = state.restore_from_address()
+restored, not_restored = state.restore_from_address()
 with st.sidebar:
     st.title("Atelier")
     st.caption("Structural similarity of artworks: which copies come from the same template.")
@@ -43,6 +43,8 @@ with st.sidebar:
     freshness = st.empty()  # filled after the page ran: its controls may change the settings
     if restored:
         st.info(f"Restored after the reload: {restored}.")
+    if not_restored:
+        st.warning(f"Not restored from the address: {not_restored}.")
 nav.run()
 state.to_address()
 if res is not None and state.result() is res:

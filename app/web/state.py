@@ -193,36 +193,42 @@ def to_address() -> None:
             del st.query_params[key]
 
 
-def restore_from_address() -> str:
+def restore_from_address() -> tuple[str, str]:
     """On a session's first run, bring back what :func:`to_address` kept (after a reload):
     the settings, the images of the folder (read again from disk), and the analysis
-    (run again: features and pairs come from the disk cache). Returns what was restored,
-    for the page to say, or ''."""
+    (run again: features and pairs come from the disk cache). Returns what was restored
+    and what could not be, for the page to say (both '' when the address held nothing)."""
     if st.session_state.get("address_read"):
-        return ""
+        return "", ""
     st.session_state["address_read"] = True
-    done = []
+    done, problems = [], []
     raw = st.query_params.get("settings")
     if raw:
         try:
             restored = json.loads(raw)
-            if isinstance(restored, dict) and all(isinstance(v, dict) for v in restored.values()):
-                st.session_state["settings"] = restored
-                current_config()  # raises when the address holds settings that cannot be used
-                done.append("the settings")
-        except (ValueError, AtelierError):
+            if not isinstance(restored, dict) or not all(
+                isinstance(v, dict) for v in restored.values()
+            ):
+                raise ValueError("not a table of sections")
+            st.session_state["settings"] = restored
+            current_config()  # raises when the address holds settings that cannot be used
+            done.append("the settings")
+        except (ValueError, AtelierError) as err:
             st.session_state["settings"] = {}
+            problems.append(f"the settings in the address ({literal(err)}): the defaults apply")
     folder = st.query_params.get("folder")
-    if folder and Path(folder).is_dir():
+    if folder:
         try:
+            if not Path(folder).is_dir():
+                raise AtelierError("no such folder on this machine now")
             set_images(load_folder(Path(folder)), Path(folder))
             done.append(f"the images of {literal(folder)}")
             if st.query_params.get("run") == "1":
                 st.session_state["run_now"] = True
                 done.append("the analysis (run again; cached features make it quick)")
-        except AtelierError:
-            pass
-    return ", ".join(done)
+        except AtelierError as err:
+            problems.append(f"the images of {literal(folder)} ({literal(err)})")
+    return ", ".join(done), "; ".join(problems)
 
 
 def set_images(

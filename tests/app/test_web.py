@@ -297,3 +297,23 @@ def test_real_paintings_are_one_click_away(samples_dir, monkeypatch, tmp_path):
     button(at, "Load real paintings: 11 copies of a Raphael").click().run()
     assert any("The real paintings cannot be had" in e.value for e in at.error)
     assert any("offline" in e.value for e in at.error)
+
+
+def test_an_address_that_cannot_be_restored_is_said(samples_dir, monkeypatch, tmp_path):
+    """Settings that do not validate and a folder that is gone: the defaults apply, the
+    sidebar says what was not restored and why; good settings come back."""
+    monkeypatch.setenv("ATELIER_SAMPLES", str(samples_dir))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.query_params["settings"] = '{"clustering": {"method": "magic"}}'
+    at.query_params["folder"] = str(tmp_path / "gone")
+    at.run()
+    assert not at.exception
+    said = " ".join(w.value for w in at.sidebar.warning)
+    assert "Not restored from the address" in said and "magic" in said, said
+    assert "no such folder" in said, said
+    assert at.session_state["settings"] == {}
+    good = AppTest.from_file(MAIN, default_timeout=120)
+    good.query_params["settings"] = '{"clustering": {"method": "agglomerative"}}'
+    good.run()
+    assert good.session_state["settings"] == {"clustering": {"method": "agglomerative"}}
+    assert "the settings" in " ".join(i.value for i in good.sidebar.info)
