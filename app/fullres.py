@@ -24,7 +24,7 @@ from preprocessing.align import map_points
 from preprocessing.errors import ConfigError
 from preprocessing.work import WorkImage
 
-__all__ = ["RegisteredPair", "register_originals"]
+__all__ = ["RegisteredPair", "register_originals", "overlay", "jpeg"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,3 +159,21 @@ def register_originals(
         scale_a=1.0 / fa,
         registered=transform is not None,
     )
+
+
+def overlay(pair: RegisteredPair) -> np.ndarray:
+    """A and B registered in one picture: what is dark in A shows magenta, what is dark
+    in B green, what is dark in both grey to black (RGB float32 in [0, 1])."""
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    ga = pair.a @ luma
+    gb = np.where(pair.valid, pair.b_on_a @ luma, ga)
+    return np.stack([gb, ga, gb], axis=-1)
+
+
+def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """RGB float in [0, 1] as JPEG bytes."""
+    u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()

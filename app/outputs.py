@@ -24,6 +24,7 @@ from similarity.cache import default_cache_dir
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
 from .evidence import pair_evidence
 from .export import cluster_folder
+from .fullres import jpeg, overlay, register_originals
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -225,18 +226,32 @@ def _evidence_jobs(result: AnalysisResult) -> list[tuple[str, Any]]:
 
 
 def _draw_evidence(result: AnalysisResult, spec: tuple[str, int, int, int]) -> dict[str, bytes]:
+    """The pair's evidence figures, and B registered onto A at the originals' resolution
+    (up to ``report.evidence_side``; a JPEG file beside the report, linked from it)."""
     kind, rank, i, j = spec
-    figs = pair_evidence(
+    view = pair_evidence(
         result.aligned.images,
         result.matrices,
         result.config,
         i,
         j,
         record_a=result.images[result.ids[i]],
-    ).figures
+    )
+    registered = register_originals(
+        result.images[result.ids[i]],
+        result.images[result.ids[j]],
+        result.aligned.images[i],
+        result.aligned.images[j],
+        view.matched.transform,
+        max_side=result.config.report.evidence_side,
+    )
     return {
-        f"pair_{kind}_{rank:02d}.png": figure_png(figs["pair"]),
-        f"pair_{kind}_{rank:02d}_contour.png": figure_png(figs["contour"]),
+        f"pair_{kind}_{rank:02d}.png": figure_png(view.figures["pair"]),
+        f"pair_{kind}_{rank:02d}_contour.png": figure_png(view.figures["contour"]),
+        # same frame and size: flip between the two in any viewer
+        f"pair_{kind}_{rank:02d}_a.jpg": jpeg(registered.a, quality=92),
+        f"pair_{kind}_{rank:02d}_b_on_a.jpg": jpeg(registered.b_on_a, quality=92),
+        f"pair_{kind}_{rank:02d}_overlay.jpg": jpeg(overlay(registered), quality=92),
     }
 
 
@@ -426,7 +441,7 @@ def write_outputs(
         tick()
     record = run_record(result, extra=extra)
     record["timings"]["figures"] = round(t_figures, 4)
-    html = render_report(result, record, figures)
+    html = render_report(result, record, figures, link_files=True)
     written["report.html"] = atomic_write_text(out / "report.html", html)
     tick()
     if pdf:

@@ -34,9 +34,13 @@ def _thumb_uri(pixels: np.ndarray) -> str:
 
 
 def render_report(
-    result: AnalysisResult, record: Mapping[str, Any], figures: Mapping[str, bytes]
+    result: AnalysisResult,
+    record: Mapping[str, Any],
+    figures: Mapping[str, bytes],
+    *,
+    link_files: bool = False,
 ) -> str:
-    """The report as one HTML string; every image is a ``data:`` URI.
+    """The report as one HTML string; every figure is a ``data:`` URI.
 
     Parameters
     ----------
@@ -44,7 +48,11 @@ def render_report(
     record : mapping
         The run record (run.json content), the source of every number shown.
     figures : mapping of str to bytes
-        Figure file name -> PNG bytes.
+        Figure file name -> PNG bytes; the pairs' full-resolution JPEG views
+        (``*.jpg``) are not embedded (they are large).
+    link_files : bool
+        The report is written beside its ``figures/`` folder: link each pair's
+        full-resolution views there.
     """
     template = _ENV.get_template("template.html.j2")
     cluster_members = {
@@ -58,8 +66,9 @@ def render_report(
         record=record,
         inputs=inputs,
         clusters=cluster_members,
-        figures={name: _data_uri(png) for name, png in figures.items()},
-        pairs=sorted(name for name in figures if name.startswith("pair_")),
+        figures={name: _data_uri(png) for name, png in figures.items() if name.endswith(".png")},
+        pairs=sorted(n for n in figures if n.startswith("pair_") and n.endswith(".png")),
+        views=sorted(n for n in figures if n.endswith(".jpg")) if link_files else [],
         grid=_data_uri(figures["clusters.png"]),
         heatmaps={m: _data_uri(figures[f"heatmap_{m}.png"]) for m in result.matrices},
     )

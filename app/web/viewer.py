@@ -12,23 +12,18 @@ import html
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
 from app.evidence import PairView
-from app.fullres import RegisteredPair, register_originals
+from app.fullres import RegisteredPair, jpeg, overlay, register_originals
 
 __all__ = ["pair_viewer", "viewer_html", "show_full_resolution"]
 
 
-def _jpeg_url(rgb: np.ndarray, quality: int = 90) -> str:
-    u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
-        raise RuntimeError("JPEG encoding failed")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+def _jpeg_url(rgb: np.ndarray) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg(rgb)).decode("ascii")
 
 
 def _views(pair: RegisteredPair) -> dict[str, str]:
@@ -37,16 +32,13 @@ def _views(pair: RegisteredPair) -> dict[str, str]:
     ga = pair.a @ luma
     gb = pair.b_on_a @ luma
     shown_b = np.where(pair.valid[..., None], pair.b_on_a, 0.5)
-    # what is dark in A shows magenta, what is dark in B green; dark in both, dark grey
-    gb_valid = np.where(pair.valid, gb, ga)
-    overlay = np.stack([gb_valid, ga, gb_valid], axis=-1)
     diff = np.where(pair.valid, np.abs(ga - gb), 0.0)
     top = max(float(np.percentile(diff[pair.valid], 99)) if pair.valid.any() else 1.0, 1e-3)
     diff_rgb = np.repeat(np.clip(diff / top, 0, 1)[..., None], 3, axis=2)
     return {
         "a": _jpeg_url(pair.a),
         "b": _jpeg_url(shown_b),
-        "overlay": _jpeg_url(overlay),
+        "overlay": _jpeg_url(overlay(pair)),
         "difference": _jpeg_url(1.0 - diff_rgb),
     }
 

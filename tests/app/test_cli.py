@@ -62,7 +62,6 @@ def test_analyze_samples_writes_every_output(sample_run, samples_dir):
         "clusters.csv",
         "similarity_contour.csv",
         "similarity_sift.csv",
-        "similarity_cw-ssim.csv",
         "similarity_fused.csv",
         "run.json",
         "report.html",
@@ -70,6 +69,17 @@ def test_analyze_samples_writes_every_output(sample_run, samples_dir):
     for name in names:
         assert (out / name).is_file(), name
     assert (out / "figures" / "clusters.png").is_file()
+    # each evidence pair also at the originals' resolution, linked from the report
+    html = (out / "report.html").read_text()
+    for view in ("a", "b_on_a", "overlay"):
+        path = out / "figures" / f"pair_within_01_{view}.jpg"
+        assert path.is_file() and path.stat().st_size > 1000, view
+        assert f'href="figures/pair_within_01_{view}.jpg"' in html, view
+    import cv2
+
+    a = cv2.imread(str(out / "figures" / "pair_within_01_a.jpg"))
+    b = cv2.imread(str(out / "figures" / "pair_within_01_b_on_a.jpg"))
+    assert a.shape == b.shape  # one frame: flip between them (sizes: tests/app/test_fullres.py)
     assert not list(out.rglob("*.part")), "temporary files left behind"
     assert "loading images" in proc.stderr and "100%" in proc.stderr  # progress bars
 
@@ -127,7 +137,6 @@ def test_run_json_records_inputs_config_and_versions(sample_run, samples_dir):
         "preprocess",
         "similarity:contour",
         "similarity:sift",
-        "similarity:cw-ssim",
         "clustering",
         "figures",
         "report",
@@ -145,6 +154,11 @@ def test_report_is_self_contained_and_lists_inputs(sample_run):
     parser.feed(html)
     assert parser.refs, "report has no images"
     for tag, key, value in parser.refs:
+        if tag == "a" and value.startswith("figures/"):
+            # links to the pairs' full-resolution views beside the report (not loaded
+            # resources: the report renders whole without them); they must exist there
+            assert ".." not in value and (out / value).is_file(), value
+            continue
         assert value.startswith(("data:", "#")), f"external reference {tag} {key}={value[:60]}"
     assert "<script" not in html.lower() and "<link" not in html.lower()
     run = json.loads((out / "run.json").read_text())
