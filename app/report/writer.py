@@ -80,7 +80,8 @@ def render_forensic(
     figures: Mapping[str, bytes],
     thumbs: Mapping[str, bytes],
 ) -> str:
-    """The self-contained report of ``atelier compare`` or ``atelier query``."""
+    """The self-contained report of ``atelier compare`` or ``atelier query``: PNG figures
+    embedded, full-resolution JPEG views (``*.jpg``, written in ``figures/``) linked."""
     template = _ENV.get_template("forensic.html.j2")
     main_key = "fused"
     score_keys: list[str] = []
@@ -93,7 +94,8 @@ def render_forensic(
     return template.render(
         kind=kind,
         record=record,
-        figures={name: _data_uri(png) for name, png in figures.items()},
+        figures={name: _data_uri(png) for name, png in figures.items() if name.endswith(".png")},
+        views=sorted(name for name in figures if name.endswith(".jpg")),
         thumbs={name: _data_uri(png) if png else "" for name, png in thumbs.items()},
         score_keys=score_keys,
         main_key=main_key,

@@ -44,7 +44,7 @@ def test_figures_exist_with_readable_sizes(analysed):
         "scatter.png",
         "silhouette.png",
         "heatmap_sift.png",
-        "heatmap_cw-ssim.png",
+        "heatmap_contour.png",
         "heatmap_fused.png",
         "pair_within_01.png",
         "pair_across_01.png",
@@ -163,6 +163,13 @@ def test_compare_writes_every_metric_and_both_hashes(tmp_path, samples_dir):
         assert im.size[0] > 800
     with Image.open(out / "figures" / "contour_evidence.png") as im:  # the tracing view
         assert im.size[0] > 800
+    # A and B registered onto A at the originals' resolution, linked from the report
+    with Image.open(a) as im:
+        original = im.size
+    for name in ("a.jpg", "b_on_a.jpg", "overlay.jpg"):
+        with Image.open(out / "figures" / name) as im:
+            assert im.size == original, name
+        assert f'href="figures/{name}"' in html
     assert main(["compare", str(a), str(tmp_path / "missing.png"), "--out", str(out)]) == 2
 
 
