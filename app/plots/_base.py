@@ -63,6 +63,18 @@ def _sample(members: list[int], limit: int) -> list[int]:
     return [members[i] for i in picks]
 
 
+def _wrapped(name: str, width: int = 24) -> str:
+    """A file name on lines of at most ``width`` characters, broken after a ``/``, ``_``,
+    ``-`` or space where one is near, else anywhere: whole, never cut."""
+    lines, rest = [], name
+    while len(rest) > width:
+        cut = max(rest.rfind(ch, width // 2, width) for ch in "/_- ")
+        cut = cut + 1 if cut > 0 else width
+        lines.append(rest[:cut])
+        rest = rest[cut:]
+    return "\n".join([*lines, rest])
+
+
 def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: int = 6) -> Figure:
     """Every image of every cluster (or of one cluster), one block of rows per cluster.
 
@@ -95,9 +107,11 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
         blocks.append((lab, _sample(members, budget), len(members)))
     cols = max(1, min(columns, max(len(m) for _, m, _ in blocks)))
     n_rows = sum(math.ceil(len(m) / cols) for _, m, _ in blocks)
-    row_height = 2.1 if n_rows <= 20 else 1.25
+    # full names, wrapped (never cut): the rows make room for the longest
+    lines = max(_wrapped(result.ids[i]).count("\n") + 1 for _, m, _ in blocks for i in m)
+    row_height = (2.1 if n_rows <= 20 else 1.25) + 0.13 * (lines - 1)
     fig = Figure(figsize=(cols * 1.9, n_rows * row_height + 0.4))
-    grid = fig.add_gridspec(n_rows, cols, hspace=0.45, wspace=0.08)
+    grid = fig.add_gridspec(n_rows, cols, hspace=0.45 + 0.12 * (lines - 1), wspace=0.08)
     row = 0
     records = result.images
     for lab, members, total in blocks:
@@ -108,10 +122,7 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
             ax.imshow(thumbnail(records[result.ids[idx]].pixels))
             ax.set_xticks([])
             ax.set_yticks([])
-            title = result.ids[idx]
-            if len(title) > 22:
-                title = "..." + title[-19:]
-            ax.set_title(title, fontsize=7)
+            ax.set_title(_wrapped(result.ids[idx]), fontsize=7)
             if pos == 0:
                 ax.set_ylabel(f"{name}\n({shown})", fontsize=8)
             is_exemplar = result.clustering.exemplars.get(lab) == idx

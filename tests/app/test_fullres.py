@@ -62,3 +62,17 @@ def test_the_view_is_reduced_to_the_chosen_size_and_identity_is_exact():
     assert np.abs(pair.a - pair.b_on_a)[2:-2, 2:-2].max() < 1e-3
     with pytest.raises(ConfigError, match="evidence size"):
         register_originals(records[0], records[0], wa, wa, None, max_side=10)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a.png", "images/print_astronaut_2.jpg", "x" * 61,
+     "images/very_long_name_of_a_painting_from_the_national_gallery_london_1520.tif"],
+)  # fmt: skip
+def test_figure_names_are_wrapped_whole(name):
+    """Grid figures show every file name whole (wrapped, never cut at the start)."""
+    from app.plots._base import _wrapped
+
+    lines = _wrapped(name).split("\n")
+    assert "".join(lines) == name
+    assert all(len(line) <= 24 for line in lines)
