@@ -1,6 +1,6 @@
 """Accuracy that generalises: choose on the development half, report on the held-out half.
 
-    .venv/bin/python bench/accuracy.py            # every set (about 15 min here)
+    .venv/bin/python bench/accuracy.py            # every set (about 17 min here)
     .venv/bin/python bench/accuracy.py --quick    # a small subset (the test suite's)
     .venv/bin/python bench/accuracy.py --offline  # never download the real paintings
 
