@@ -85,8 +85,12 @@ def test_load_samples_run_and_see_every_image(server, page, samples_dir, tmp_pat
     captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
     with open(samples_dir / "families.csv", newline="", encoding="utf-8") as fh:
         expected = sorted(r["image"] for r in csv.DictReader(fh))
-    assert sorted(c.strip() for c in captions) == expected
+    names = [c.strip().removeprefix("exemplar: ") for c in captions]
+    assert sorted(names) == expected
+    # each cluster's exemplar is marked (first in its cluster, captioned)
+    marked = [c for c in captions if c.startswith("exemplar: ")]
     shown = pg.locator("h3", has_text="clusters").first.inner_text()
+    assert len(marked) == int(shown.split()[0]), marked
     from app.cli import main
 
     assert main(["analyze", str(samples_dir), "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
@@ -256,8 +260,11 @@ def test_a_reload_keeps_images_settings_and_result(server, page, samples_dir):
     pg.get_by_text("5. Clusters").first.wait_for(timeout=60_000)
     pg.wait_for_timeout(1000)
     pg.screenshot(path=str(ARTIFACTS / "web_restored.png"))
-    method = pg.locator('[data-testid="stSelectbox"]').first.inner_text()
-    assert "agglomerative" in method, method
+    box = pg.locator('[data-testid="stSelectbox"]').first
+    method = box.locator("input").first  # a combobox: the value is the input's
+    pg.wait_for_function(
+        "e => e.value === 'agglomerative'", arg=method.element_handle(), timeout=60_000
+    )
     assert sidebar.get_by_text("Out of date", exact=False).count() == 0
     assert outside == [], f"requests to other hosts: {outside}"
 
