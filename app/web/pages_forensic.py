@@ -203,7 +203,9 @@ def query_page() -> None:
         use_container_width=True,
         column_config={
             "image": st.column_config.ImageColumn("image", width="small"),
-            "score": st.column_config.NumberColumn(key, format="%.3f", help=meaning),
+            "score": st.column_config.NumberColumn(
+                "same template (probability)" if learned else key, format="%.3f", help=meaning
+            ),
             "p-value": st.column_config.NumberColumn("p-value", format="%.3f"),
             **{m: st.column_config.NumberColumn(m, format="%.3f") for m in metrics},
         },
