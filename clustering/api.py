@@ -264,7 +264,7 @@ class _Run:
     def choose_k(self, one: Fit) -> ClusteringResult:
         """Fit every k of the range and keep the best under the criterion."""
         config, n = self.config, len(self.inputs.distance)
-        ks = list(range(min(config.k_min, n - 1), min(config.k_max, n - 1) + 1))
+        ks = list(range(min(config.k_min, n - 1), config.k_upper(n) + 1))
         fits = {k: self.fit(k) for k in ks}
         selection = [self.row(k, fits[k].labels) for k in ks]
         tree = self.estimator.merge_heights(self.inputs.data, self.inputs.kind)

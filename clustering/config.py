@@ -52,8 +52,12 @@ class ClusteringConfig:
         ``silhouette`` (on distances, higher is better), ``davies-bouldin``
         (lower is better), ``calinski-harabasz`` (higher is better), or
         ``derivative`` (the elbow of agglomerative merge heights).
-    k_min, k_max : int
-        The range searched by ``"auto"``, clipped to ``n - 1``.
+    k_min, k_max : int, or "auto" for k_max
+        The range searched by ``"auto"``, clipped to ``n - 1``. ``k_max =
+        "auto"`` (default): ``max(25, n // 4)`` (:meth:`k_upper`), so a large
+        collection can hold as many families as it has (a fixed 25 capped
+        1,000 images of 200 families at 25 clusters: ARI 0.03; with the
+        quarter, 193 clusters, ARI 0.94).
     linkage : str
         Agglomerative linkage, one of ``LINKAGES``; ward, centroid and median
         need features.
@@ -79,7 +83,7 @@ class ClusteringConfig:
     n_clusters: int | str = "auto"
     selection: str = "silhouette"
     k_min: int = 2
-    k_max: int = 25
+    k_max: int | str = "auto"
     linkage: str = "average"
     threshold: float | None = None
     features: str | None = None
@@ -168,12 +172,24 @@ class ClusteringConfig:
             )
         for name in ("k_min", "k_max"):
             value = getattr(self, name)
+            if name == "k_max" and value == "auto":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise ConfigError(f"clustering.{name} must be an integer >= 2, got {value!r}")
-        if self.k_max < self.k_min:
+                raise ConfigError(
+                    f"clustering.{name} must be an integer >= 2"
+                    + (' or "auto"' if name == "k_max" else "")
+                    + f", got {value!r}"
+                )
+        if self.k_max != "auto" and int(self.k_max) < self.k_min:
             raise ConfigError(
                 f"clustering.k_max ({self.k_max}) must be >= clustering.k_min ({self.k_min})"
             )
+
+    def k_upper(self, n_images: int) -> int:
+        """The largest k the automatic choice tries for ``n_images`` images: ``k_max``, or
+        with ``"auto"`` at least 25 and up to a quarter of the images; at most ``n - 1``."""
+        top = max(25, n_images // 4) if self.k_max == "auto" else int(self.k_max)
+        return max(1, min(top, n_images - 1))
 
     def feature_source(self) -> str | None:
         """The features the method will consume (``mds`` for k-means by default), or None."""

@@ -136,7 +136,7 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
         if st.toggle(
             "Choose k automatically",
             key=state.remembered("cl_auto", not fixed),
-            help="Try k = 2..25",
+            help="Try k from 2 to 25, or to a quarter of the images when that is more",
         ):
             criteria = list(chosen.criteria)
             saved = current.get("selection", default.selection)

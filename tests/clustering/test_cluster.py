@@ -230,3 +230,22 @@ def test_evaluation_against_ground_truth(tmp_path):
     path.write_text("image,family\na,x\na,y\n")
     with pytest.raises(ConfigError, match="line 3: image 'a' listed twice"):
         read_labels(path)
+
+
+def test_k_max_auto_lets_a_large_collection_hold_its_families():
+    """k_max = "auto": 25 for small sets (as before), a quarter of the images for large
+    ones; 150 images in 30 well-separated families are found as 30, not capped at 25."""
+    cfg = ClusteringConfig()
+    assert cfg.k_max == "auto"
+    assert [cfg.k_upper(n) for n in (10, 45, 103, 104, 1000)] == [9, 25, 25, 26, 250]
+    assert ClusteringConfig(k_max=12).k_upper(1000) == 12
+    truth = np.repeat(np.arange(30), 5)
+    rng = np.random.default_rng(0)
+    s = np.where(truth[:, None] == truth[None, :], 0.9, 0.05) + rng.uniform(0, 0.05, (150, 150))
+    s = np.clip((s + s.T) / 2, 0, 1)
+    np.fill_diagonal(s, 1.0)
+    found = cluster(s, cfg, random_state=0)
+    assert found.k == 30
+    assert adjusted_rand_score(truth, found.labels) == 1.0
+    capped = cluster(s, ClusteringConfig(k_max=25), random_state=0)
+    assert capped.k == 25
