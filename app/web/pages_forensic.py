@@ -175,12 +175,14 @@ def query_page() -> None:
     )
     shown = found.ranking[:5]
     cols = st.columns(len(shown) + 1)
-    cols[0].image(thumbnail(record.pixels, side=240), caption="questioned: " + record.id)
+    cols[0].image(
+        thumbnail(record.pixels, side=240), caption="questioned: " + state.literal(record.id)
+    )
     for col, row in zip(cols[1:], shown, strict=True):
         pixels = found.images[row["reference"]].pixels
         col.image(
             thumbnail(pixels, side=240),
-            caption=f"{row['rank']}. {row['reference']}: {row[key]:.3f}",
+            caption=f"rank {row['rank']}: {state.literal(row['reference'])} ({row[key]:.3f})",
         )
     metrics = [m for m in found.matrices if m != key]
     table = pd.DataFrame(

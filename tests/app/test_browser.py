@@ -182,9 +182,9 @@ def test_query_page_ranks_the_family_first(server, page, samples_dir):
     pg.wait_for_timeout(1000)
     pg.screenshot(path=str(ARTIFACTS / "web_query.png"), full_page=True)
     captions = pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
-    # the questioned image, then the five best references: "1. images/...: 1.000"
+    # the questioned image, then the five best references: "rank 1: images/... (1.000)"
     assert captions[0] == "questioned: photo_rocket_2.jpg", captions
-    ranked = [c.split(". ", 1)[1].rsplit(": ", 1)[0] for c in captions[1:6]]
+    ranked = [c.split(": ", 1)[1].rsplit(" (", 1)[0] for c in captions[1:6]]
     # the questioned file is itself among the references (probability 1), then its family
     assert sorted(ranked[:4]) == [f"images/photo_rocket_{i}.jpg" for i in (1, 2, 3, 4)], ranked
     assert ranked[0] == "images/photo_rocket_2.jpg", ranked
