@@ -131,6 +131,49 @@ def _query_result(res, record):  # noqa: ANN001, ANN202 - an AnalysisResult, an 
     return found
 
 
+def _show_ranking(found, record, key: str, meaning: str, learned: bool) -> None:  # noqa: ANN001
+    """The questioned image and the best matches as thumbnails, then the sortable table."""
+    shown = found.ranking[:5]
+    cols = st.columns(len(shown) + 1)
+    cols[0].image(
+        thumbnail(record.pixels, side=240), caption="questioned: " + state.literal(record.id)
+    )
+    for col, row in zip(cols[1:], shown, strict=True):
+        pixels = found.images[row["reference"]].pixels
+        col.image(
+            thumbnail(pixels, side=240),
+            caption=f"rank {row['rank']}: {state.literal(row['reference'])} ({row[key]:.3f})",
+        )
+    metrics = [m for m in found.matrices if m != key]
+    table = pd.DataFrame(
+        [
+            {
+                "rank": row["rank"],
+                "image": _png_data_url(found.images[row["reference"]].pixels),
+                "reference": row["reference"],
+                "score": row[key],
+                "p-value": row[f"{key}_p_value"],
+                **{m: row[m] for m in metrics},
+            }
+            for row in found.ranking
+        ]
+    )
+    st.caption("Click a column's header to sort by it.")
+    st.dataframe(
+        table,
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "image": st.column_config.ImageColumn("image", width="small"),
+            "score": st.column_config.NumberColumn(
+                "same template (probability)" if learned else key, format="%.3f", help=meaning
+            ),
+            "p-value": st.column_config.NumberColumn("p-value", format="%.3f"),
+            **{m: st.column_config.NumberColumn(m, format="%.3f") for m in metrics},
+        },
+    )
+
+
 def query_page() -> None:
     st.header("7. Query a questioned image")
     res = state.result()
@@ -173,45 +216,7 @@ def query_page() -> None:
         "of references at least as similar: how unusual such a match is between "
         "different references."
     )
-    shown = found.ranking[:5]
-    cols = st.columns(len(shown) + 1)
-    cols[0].image(
-        thumbnail(record.pixels, side=240), caption="questioned: " + state.literal(record.id)
-    )
-    for col, row in zip(cols[1:], shown, strict=True):
-        pixels = found.images[row["reference"]].pixels
-        col.image(
-            thumbnail(pixels, side=240),
-            caption=f"rank {row['rank']}: {state.literal(row['reference'])} ({row[key]:.3f})",
-        )
-    metrics = [m for m in found.matrices if m != key]
-    table = pd.DataFrame(
-        [
-            {
-                "rank": row["rank"],
-                "image": _png_data_url(found.images[row["reference"]].pixels),
-                "reference": row["reference"],
-                "score": row[key],
-                "p-value": row[f"{key}_p_value"],
-                **{m: row[m] for m in metrics},
-            }
-            for row in found.ranking
-        ]
-    )
-    st.caption("Click a column's header to sort by it.")
-    st.dataframe(
-        table,
-        hide_index=True,
-        use_container_width=True,
-        column_config={
-            "image": st.column_config.ImageColumn("image", width="small"),
-            "score": st.column_config.NumberColumn(
-                "same template (probability)" if learned else key, format="%.3f", help=meaning
-            ),
-            "p-value": st.column_config.NumberColumn("p-value", format="%.3f"),
-            **{m: st.column_config.NumberColumn(m, format="%.3f") for m in metrics},
-        },
-    )
+    _show_ranking(found, record, key, meaning, learned)
     for name, png in found.figures.items():
         rank = int(name.split("_")[2].split(".")[0])
         row = found.ranking[rank - 1]

@@ -51,7 +51,7 @@ def test_incremental_run_computes_only_the_new_image(tmp_path):
     second = _run(args)
     n = len(second["inputs"])
     assert n == len(first["inputs"]) + 1
-    for name in ("sift", "cw-ssim"):
+    for name in ("contour", "sift"):
         c = second["similarity"][name]["cache"]
         assert c["features_computed"] == 1 and c["features_cached"] == n - 1
         assert c["pairs_computed"] == n - 1 and c["pairs_cached"] == (n - 1) * (n - 2) // 2
