@@ -122,7 +122,15 @@ def _kill_at(marker: str, sig: int, args: list[str], env: dict[str, str], log) -
     processes may hold a pipe open, and reading it to the end would wait for them.
     """
     with open(log, "w") as err:
-        proc = subprocess.Popen([*ATELIER, *args], stderr=err, stdout=subprocess.DEVNULL, env=env)
+        # a suite started in the background (``cmd &``) inherits SIGINT ignored, and so would
+        # the child: give it the default handling a user's terminal gives it
+        proc = subprocess.Popen(
+            [*ATELIER, *args],
+            stderr=err,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+        )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if marker in log.read_text(errors="replace"):
