@@ -22,7 +22,7 @@ import numpy as np
 from preprocessing import ImageRecord
 from preprocessing.align import map_points
 from preprocessing.errors import ConfigError
-from preprocessing.work import WorkImage
+from preprocessing.work import WorkImage, rgb_to_gray
 
 __all__ = ["RegisteredPair", "register_originals", "overlay", "jpeg"]
 
@@ -164,9 +164,8 @@ def register_originals(
 def overlay(pair: RegisteredPair) -> np.ndarray:
     """A and B registered in one picture: what is dark in A shows magenta, what is dark
     in B green, what is dark in both grey to black (RGB float32 in [0, 1])."""
-    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
-    ga = pair.a @ luma
-    gb = np.where(pair.valid, pair.b_on_a @ luma, ga)
+    ga = rgb_to_gray(pair.a)
+    gb = np.where(pair.valid, rgb_to_gray(pair.b_on_a), ga)
     return np.stack([gb, ga, gb], axis=-1)
 
 

@@ -18,6 +18,7 @@ import streamlit.components.v1 as components
 
 from app.evidence import PairView
 from app.fullres import RegisteredPair, jpeg, overlay, register_originals
+from preprocessing.work import rgb_to_gray
 
 __all__ = ["pair_viewer", "viewer_html", "show_full_resolution"]
 
@@ -28,9 +29,8 @@ def _jpeg_url(rgb: np.ndarray) -> str:
 
 def _views(pair: RegisteredPair) -> dict[str, str]:
     """The four pictures of the viewer, as data URLs."""
-    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
-    ga = pair.a @ luma
-    gb = pair.b_on_a @ luma
+    ga = rgb_to_gray(pair.a)
+    gb = rgb_to_gray(pair.b_on_a)
     shown_b = np.where(pair.valid[..., None], pair.b_on_a, 0.5)
     diff = np.where(pair.valid, np.abs(ga - gb), 0.0)
     top = max(float(np.percentile(diff[pair.valid], 99)) if pair.valid.any() else 1.0, 1e-3)

@@ -66,6 +66,17 @@ def _wait_images(pg, count: int) -> None:
     )
 
 
+def _samples_analysed(pg, url: str) -> None:
+    """Open the app, load the 45 samples and run the default analysis."""
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.get_by_role("button", name="Load sample artworks").click()
+    _wait_images(pg, 45)
+    pg.get_by_role("button", name="Run analysis").click()
+    pg.locator('[data-testid="stSidebar"]').get_by_text("45 images,", exact=False).wait_for(
+        timeout=180_000
+    )
+
+
 def test_load_samples_run_and_see_every_image(server, page, samples_dir, tmp_path):
     url, _, _ = server
     pg, outside = page
@@ -167,13 +178,7 @@ def test_file_names_are_shown_as_written(server, page, samples_dir, tmp_path):
 def test_query_page_ranks_the_family_first(server, page, samples_dir):
     url, _, _ = server
     pg, outside = page
-    pg.goto(url, wait_until="domcontentloaded")
-    pg.get_by_role("button", name="Load sample artworks").click()
-    _wait_images(pg, 45)
-    pg.get_by_role("button", name="Run analysis").click()
-    pg.locator('[data-testid="stSidebar"]').get_by_text("images,", exact=False).wait_for(
-        timeout=180_000
-    )
+    _samples_analysed(pg, url)
     pg.get_by_role("link", name="7. Query").click()
     pg.get_by_text("7. Query a questioned image").wait_for(timeout=60_000)
     questioned = samples_dir / "images" / "photo_rocket_2.jpg"
@@ -274,13 +279,7 @@ def test_compare_shows_the_originals_registered_with_zoom_and_wipe(server, page,
     zooming one pane zooms both, and the wipe moves the boundary between A and B."""
     url, _, _ = server
     pg, outside = page
-    pg.goto(url, wait_until="domcontentloaded")
-    pg.get_by_role("button", name="Load sample artworks").click()
-    _wait_images(pg, 45)
-    pg.get_by_role("button", name="Run analysis").click()
-    pg.locator('[data-testid="stSidebar"]').get_by_text("45 images,", exact=False).wait_for(
-        timeout=180_000
-    )
+    _samples_analysed(pg, url)
     pg.get_by_role("link", name="6. Compare").click()
     pg.get_by_text("At the originals' resolution", exact=False).wait_for(timeout=120_000)
     frame = pg.frame_locator("iframe").first
