@@ -223,6 +223,13 @@ def _app(args: argparse.Namespace) -> int:
     script = Path(__file__).resolve().parent / "web" / "main.py"
     samples = Path(args.samples).resolve() if args.samples else default_samples()
     env = {**os.environ, "ATELIER_SAMPLES": str(samples)}
+    if args.session_cache_mb is not None:
+        env["ATELIER_SESSION_CACHE_MB"] = str(args.session_cache_mb)
+    if args.session_idle_min is not None:
+        env["ATELIER_SESSION_IDLE_MIN"] = str(args.session_idle_min)
+    # each session's script runs in its own thread; glibc gives threads their own heap
+    # arenas, which hold on to freed memory: two arenas let sessions' memory go back
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     cmd = [
         sys.executable,
         "-m",

@@ -237,4 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1: this machine only; the app has no "
                    "authentication, so expose it only behind an authenticating proxy)")  # fmt: skip
     w.add_argument("--samples", metavar="DIR", help="folder offered by 'Load sample artworks'")
+    w.add_argument("--session-cache-mb", type=float, metavar="MB",
+                   help="bound on the memory all sessions' images and results may hold; the "
+                   "least recently used session is released first (default 2048, or "
+                   "ATELIER_SESSION_CACHE_MB)")  # fmt: skip
+    w.add_argument("--session-idle-min", type=float, metavar="MIN",
+                   help="release a session unused for this long (default 30, or "
+                   "ATELIER_SESSION_IDLE_MIN); a closed browser's session goes after "
+                   "ATELIER_SESSION_GRACE_S seconds (default 60)")  # fmt: skip
     return parser

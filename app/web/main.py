@@ -45,6 +45,13 @@ with st.sidebar:
         st.info(f"Restored after the reload: {restored}.")
     if not_restored:
         st.warning(f"Not restored from the address: {not_restored}.")
+    gone = state.released()
+    if gone:
+        st.warning(
+            "This session's images and result were released to free the server's memory "
+            f"({gone}). Reload the page to bring back a folder's images and result "
+            "(cached features make it quick); uploaded files must be uploaded again."
+        )
 nav.run()
 state.to_address()
 if res is not None and state.result() is res:

@@ -193,9 +193,10 @@ def render_clusters(res) -> None:  # noqa: ANN001 - AnalysisResult
     for w in c.warnings:
         st.warning(state.literal(w))
     # the cut is a clustering of its own: made once per result, not on every rerun
-    memo = st.session_state.get("suggested_cut")
-    if memo is None or memo[0] is not res:
-        memo = st.session_state["suggested_cut"] = (res, suggested_cut(res))
+    memo = state.kept("suggested_cut")
+    if memo is None or memo[0] != id(res):
+        memo = (id(res), suggested_cut(res))
+        state.keep("suggested_cut", memo)
     cut = memo[1]
     if cut is not None:
         st.warning(

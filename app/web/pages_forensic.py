@@ -117,7 +117,7 @@ def _png_data_url(pixels: np.ndarray, side: int = 96) -> str:
 def _query_result(res, record):  # noqa: ANN001, ANN202 - an AnalysisResult, an ImageRecord
     """The questioned image ranked against the analysed ones, kept for this result."""
     key = (id(res), record.sha256)
-    kept = st.session_state.get("query_result")
+    kept = state.kept("query_result")
     if kept is not None and kept[0] == key:
         return kept[1]
     bar = st.progress(0.0, text="comparing with every reference")
@@ -127,7 +127,7 @@ def _query_result(res, record):  # noqa: ANN001, ANN202 - an AnalysisResult, an 
         )
     finally:
         bar.empty()
-    st.session_state["query_result"] = (key, found)
+    state.keep("query_result", (key, found))
     return found
 
 
@@ -257,7 +257,7 @@ def export_page() -> None:
             files = {
                 "report.html": html.encode("utf-8"),
                 "run.json": json.dumps(record, indent=2).encode("utf-8"),
-                "clusters.zip": cluster_zip(res, st.session_state.get("upload_bytes")),
+                "clusters.zip": cluster_zip(res, state.kept("upload_bytes")),
             }
             for name, m in res.matrices.items():
                 frame = pd.DataFrame(m.values, index=m.ids, columns=m.ids)
@@ -266,8 +266,8 @@ def export_page() -> None:
                 files["report.pdf"] = html_to_pdf(html)
             except AtelierError as err:
                 st.caption(f"No PDF: {state.literal(err)}")
-            st.session_state["downloads"] = files
+            state.keep("downloads", files)
         except AtelierError as err:
             st.error(f"The export failed: {state.literal(err)}")
-    for name, data in st.session_state.get("downloads", {}).items():
+    for name, data in state.kept("downloads", {}).items():
         st.download_button(f"Download {name}", data, file_name=name, key=f"dl_{name}")

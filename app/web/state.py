@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.config import AnalysisConfig, changed_before_clustering, config_from_dict
 from app.limits import LIMITS
 from app.pipeline import AnalysisResult, recluster, run_analysis
+from app.sessions import store_from_environment
 from clustering import read_labels
 from preprocessing import AtelierError, ImageSet, load_folder
 
@@ -34,7 +40,92 @@ __all__ = [
     "to_address",
     "restore_from_address",
     "set_images",
+    "kept",
+    "keep",
+    "forget",
+    "released",
+    "STORE",
 ]
+
+# One store per server process for every session's images, results and evidence:
+# bounded in bytes, released when a browser has gone or sits idle (app/sessions.py).
+# Streamlit's own session state holds only settings and small flags.
+STORE = store_from_environment()
+_PRUNER_STARTED = threading.Event()
+
+
+def _session() -> str:
+    """This browser session's key in the store: Streamlit's session id (what the pruner
+    asks the server about) and a token of this session's own state (test harnesses
+    give every app the same id)."""
+    key = st.session_state.get("atelier_session")
+    if key is None:
+        ctx = get_script_run_ctx()
+        key = f"{ctx.session_id if ctx is not None else 'bare'}/{uuid.uuid4().hex}"
+        st.session_state["atelier_session"] = key
+    return key
+
+
+def _connected(session: str) -> bool:
+    streamlit_id = session.split("/")[0]
+    return Runtime.exists() and Runtime.instance().is_active_session(streamlit_id)
+
+
+def _close(session: str) -> None:
+    """Shut a disconnected session down for good once its grace period is over.
+
+    Streamlit keeps a closed browser's session for reconnection and later drops it
+    without shutting it down, so the images it showed stay in its media store; closing
+    it releases them. ``Runtime.close_session`` must run on the server's event loop.
+    """
+    runtime = Runtime.instance() if Runtime.exists() else None
+    try:
+        loop = runtime._get_async_objs().eventloop  # type: ignore[union-attr]
+        loop.call_soon_threadsafe(
+            runtime.close_session,  # type: ignore[union-attr]
+            session.split("/")[0],
+        )
+    except (AttributeError, RuntimeError):
+        pass  # another Streamlit: its own storage expiry applies
+
+
+def _prune_forever() -> None:
+    while True:
+        time.sleep(5.0)
+        try:
+            STORE.prune(_connected, _close)
+        except Exception:  # noqa: BLE001 - the pruner must outlive one bad pass
+            continue
+
+
+def _start_pruner() -> None:
+    if not _PRUNER_STARTED.is_set():
+        _PRUNER_STARTED.set()
+        threading.Thread(target=_prune_forever, name="atelier-sessions", daemon=True).start()
+
+
+def kept(key: str, default: Any = None) -> Any:
+    """This session's value under ``key`` in the store (``default`` if none)."""
+    _start_pruner()
+    return STORE.get(_session(), key, default)
+
+
+def keep(key: str, value: Any) -> None:
+    """Keep ``value`` for this session (may release the least recently used others)."""
+    _start_pruner()
+    STORE.put(_session(), key, value)
+
+
+def forget(key: str) -> None:
+    STORE.pop(_session(), key)
+
+
+def released() -> str:
+    """Why this session's images and results were released ('' if they were not);
+    asked once: the reason is forgotten after it has been shown."""
+    reason = STORE.released(_session())
+    STORE.acknowledge(_session())
+    return reason
 
 
 def samples_folder() -> Path:
@@ -88,11 +179,11 @@ def current_config() -> AnalysisConfig:
 
 
 def images() -> ImageSet | None:
-    return st.session_state.get("images")
+    return kept("images")
 
 
 def result() -> AnalysisResult | None:
-    return st.session_state.get("result")
+    return kept("result")
 
 
 def labels() -> dict[str, str] | None:
@@ -122,19 +213,23 @@ def run() -> None:
         st.error(f"The settings cannot be used: {literal(err)}")
         return
     previous = result()
+    for key in ("full_resolution", "suggested_cut", "query_result", "downloads"):
+        forget(key)  # drawn from the result being replaced
     bar = st.progress(0.0, text="starting")
     try:
         if (
             previous is not None
-            and st.session_state.get("result_images") is image_set
+            and kept("result_images") is image_set
             and not changed_before_clustering(previous.config, config)
         ):
-            st.session_state["result"] = recluster(previous, config, labels=labels())
+            keep("result", recluster(previous, config, labels=labels()))
         else:
-            st.session_state["result"] = run_analysis(
-                image_set, config, progress=progress_to(bar), labels=labels()
+            forget("result")  # the old result need not stay in memory beside the new
+            keep(
+                "result",
+                run_analysis(image_set, config, progress=progress_to(bar), labels=labels()),
             )
-            st.session_state["result_images"] = image_set
+            keep("result_images", image_set)
     except AtelierError as err:
         st.error(f"The analysis stopped: {literal(err)}. Change the settings named and run again.")
     finally:
@@ -236,10 +331,11 @@ def set_images(
 ) -> None:
     """Keep the images (and the folder's ``families.csv``, the ground truth, when it has
     one); for uploads, their bytes by SHA-256, so that exports hold the files themselves."""
-    st.session_state["images"] = image_set
-    st.session_state["upload_bytes"] = uploaded or {}
+    for key in ("result", "result_images", "full_resolution", "query_result", "downloads"):
+        forget(key)
+    keep("images", image_set)
+    keep("upload_bytes", uploaded or {})
     st.session_state["source"] = str(folder) if folder is not None else None
-    st.session_state.pop("result", None)
     st.session_state.pop("labels", None)
     truth = folder / "families.csv" if folder is not None else None
     if truth is not None and truth.is_file():

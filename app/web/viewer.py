@@ -20,6 +20,8 @@ from app.evidence import PairView
 from app.fullres import RegisteredPair, jpeg, overlay, register_originals
 from preprocessing.work import rgb_to_gray
 
+from . import state
+
 __all__ = ["pair_viewer", "viewer_html", "show_full_resolution"]
 
 
@@ -78,7 +80,7 @@ def show_full_resolution(res, view: PairView) -> None:  # noqa: ANN001 - Analysi
     the evidence beside it registered the work images; kept for the last pair shown."""
     side = res.config.report.evidence_side
     key = (id(res), view.id_a, view.id_b, side)
-    kept = st.session_state.get("full_resolution")
+    kept = state.kept("full_resolution")
     if kept is None or kept[0] != key:
         ims = {im.id: im for im in res.aligned.images}
         with st.spinner("Registering the originals"):
@@ -92,7 +94,7 @@ def show_full_resolution(res, view: PairView) -> None:  # noqa: ANN001 - Analysi
             )
             page = viewer_html(pair, view.id_a, view.id_b)
         kept = (key, page)
-        st.session_state["full_resolution"] = kept
+        state.keep("full_resolution", kept)
     st.markdown(
         f"**At the originals' resolution** (up to {side} px on the longer side; "
         "`report.evidence_side`)"

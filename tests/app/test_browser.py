@@ -9,23 +9,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from browsing import CHROMIUM, FLAGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(
     os.environ.get("ATELIER_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output")
 )
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

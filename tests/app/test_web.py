@@ -20,6 +20,13 @@ def shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
+def stored(at, key="result"):
+    """What the app keeps for this session (the session store, app/sessions.py)."""
+    from app.web.state import STORE
+
+    return STORE.get(at.session_state["atelier_session"], key)
+
+
 def button(at, label):
     return next(b for b in at.button if b.label == label)
 
@@ -126,7 +133,7 @@ def test_compare_page_lists_every_metric(analysed):
     frame = analysed.dataframe[0].value
     from app.forensic import FORENSIC_METRICS
 
-    res = analysed.session_state["result"]
+    res = stored(analysed)
     # the analysis' matrices first, each value the matrix entry of the pair shown
     assert list(frame["matrix"]) == list(res.matrices)
     for name, value in zip(frame["matrix"], frame["similarity"], strict=True):
@@ -172,7 +179,7 @@ def test_cluster_zip_holds_relative_paths_only(analysed):
 
     from app.web.pages_forensic import cluster_zip
 
-    res = analysed.session_state["result"]
+    res = stored(analysed)
     with zipfile.ZipFile(io.BytesIO(cluster_zip(res))) as zf:
         names = zf.namelist()
     assert len(names) == 45
@@ -185,7 +192,7 @@ def test_reclustering_reuses_the_matrices_in_under_a_second(analysed):
     from app.config import AnalysisConfig
     from app.pipeline import recluster
 
-    res = analysed.session_state["result"]
+    res = stored(analysed)
     cfg = res.config.replace(clustering={"method": "agglomerative", "linkage": "complete"})
     t0 = time.perf_counter()
     again = recluster(res, cfg)
@@ -247,7 +254,7 @@ def test_no_cluster_is_said_and_the_dendrogram_cut_offered(samples_dir, monkeypa
     button(at, "Load sample artworks").click().run()
     at.session_state["settings"] = {"clustering": {"method": "hdbscan", "min_cluster_size": 60}}
     button(at, "Run analysis").click().run()
-    assert at.session_state["result"].clustering.k == 0
+    assert stored(at).clustering.k == 0
     at.switch_page("views/clusters.py").run()
     assert not at.exception
     assert at.subheader[0].value == "0 clusters"
@@ -255,7 +262,7 @@ def test_no_cluster_is_said_and_the_dendrogram_cut_offered(samples_dir, monkeypa
     offer = next(b for b in at.button if b.label.startswith("Use the dendrogram cut"))
     offer.click().run()
     assert not at.exception
-    res = at.session_state["result"]
+    res = stored(at)
     assert res.clustering.method == "agglomerative" and res.clustering.k >= 2
     assert at.subheader[0].value == f"{res.clustering.k} clusters"
     assert "✔ Clusters" in at.sidebar.markdown[0].value
@@ -267,7 +274,7 @@ def test_a_result_made_with_other_settings_is_marked_out_of_date(analysed):
     notes = [w.value for w in analysed.sidebar.warning]
     assert any(n.startswith("Out of date: the clustering settings") for n in notes), notes
     button(analysed, "Run analysis").click().run()
-    assert analysed.session_state["result"].clustering.method == "kmeans"
+    assert stored(analysed).clustering.method == "kmeans"
     assert not [w.value for w in analysed.sidebar.warning if "Out of date" in w.value]
 
 
@@ -318,3 +325,24 @@ def test_an_address_that_cannot_be_restored_is_said(samples_dir, monkeypatch, tm
     good.run()
     assert good.session_state["settings"] == {"clustering": {"method": "agglomerative"}}
     assert "the settings" in " ".join(i.value for i in good.sidebar.info)
+
+
+def test_a_released_session_is_told_so(samples_dir):
+    """When the server released this session's images (memory bound, idle timeout) the
+    page says why and how to get them back, instead of silently showing an empty app."""
+    import os
+
+    from app.web.state import STORE
+
+    os.environ["ATELIER_SAMPLES"] = str(samples_dir)
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.run()
+    button(at, "Load sample artworks").click().run()
+    assert len(stored(at, "images")) == 45
+    STORE.drop_session(at.session_state["atelier_session"], "no use for 30 minutes")
+    at.run()
+    said = " ".join(w.value for w in at.warning)
+    assert "released to free the server's memory (no use for 30 minutes)" in said
+    assert "Reload the page" in said
+    at.run()  # said once
+    assert not any("released" in w.value for w in at.warning)
