@@ -18,12 +18,21 @@ from matplotlib.figure import Figure
 from preprocessing import ImageRecord
 from preprocessing.work import WorkImage
 from similarity import PairEvidence, SimilarityMatrix, explain
+from similarity.contour import Contour
 from similarity.registry import seeded_metric
 
 from .config import AnalysisConfig
 from .plots.evidence import contour_evidence_figure, pair_evidence_figure
 
-__all__ = ["PairView", "pair_evidence", "closer_than", "standing_in_rows", "why_fused_disagrees"]
+__all__ = [
+    "PairView",
+    "pair_evidence",
+    "contour_metric",
+    "registration",
+    "closer_than",
+    "standing_in_rows",
+    "why_fused_disagrees",
+]
 
 
 def closer_than(values: np.ndarray, i: int, j: int) -> float:
@@ -127,6 +136,30 @@ def _metric(config: AnalysisConfig, name: str):  # noqa: ANN202 - a Metric
     if name in config.similarity.metrics:
         return config.metric(name)
     return seeded_metric(name, config.random_state)
+
+
+def registration(view: PairView) -> tuple[np.ndarray | None, str]:
+    """The transform that carries A onto B for the full-resolution views, and whose it
+    is: SIFT's verified transform, unless the contour test scored the pair higher and
+    found its own (not mirrored): copies that swap light and dark defeat SIFT's
+    descriptors while their outlines still align. ``(None, "")`` when neither found one
+    (the analysis' alignment to the reference then relates the pair)."""
+    sift, traced = view.matched, view.traced
+    contour_better = view.scores.get("contour", -1.0) > view.scores.get("sift", -1.0)
+    if traced.transform is not None and not traced.mirrored and contour_better:
+        return np.asarray(traced.transform), "the contour test's fit"
+    if sift.transform is not None:
+        return np.asarray(sift.transform), "SIFT's verified transform"
+    if traced.transform is not None and not traced.mirrored:
+        return np.asarray(traced.transform), "the contour test's fit"
+    return None, ""
+
+
+def contour_metric(config: AnalysisConfig) -> Contour:
+    """The contour test as the analysis configured it (or the default, seeded)."""
+    metric = _metric(config, "contour")
+    assert isinstance(metric, Contour)
+    return metric
 
 
 def pair_evidence(

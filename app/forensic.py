@@ -22,8 +22,8 @@ from similarity import READY_METRICS, SimilarityMatrix
 
 from ._atomic import atomic_write_bytes, atomic_write_text
 from .config import AnalysisConfig
-from .evidence import pair_evidence
-from .fullres import jpeg, overlay, register_originals
+from .evidence import contour_metric, pair_evidence, registration
+from .fullres import evidence_jpegs, register_originals
 from .outputs import json_safe
 from .pipeline import ProgressFn, compute_similarities, prepare_images
 from .plots import figure_png, thumbnail
@@ -97,13 +97,15 @@ def compare(
     matrices = compute_similarities(aligned, config, None, progress, timings)
     view = pair_evidence(aligned.images, matrices, config, 0, 1, record_a=images[0])
     figs = view.figures
+    transform, by = registration(view)
     registered = register_originals(
         images[0],
         images[1],
         aligned.images[0],
         aligned.images[1],
-        view.matched.transform,
+        transform,
         max_side=config.report.evidence_side,
+        by=by,
     )
     return CompareResult(
         images,
@@ -112,9 +114,7 @@ def compare(
             "pair_evidence.png": figure_png(figs["pair"]),
             "contour_evidence.png": figure_png(figs["contour"]),
             # B registered onto A at the originals' resolution: one frame, flip between them
-            "a.jpg": jpeg(registered.a, quality=92),
-            "b_on_a.jpg": jpeg(registered.b_on_a, quality=92),
-            "overlay.jpg": jpeg(overlay(registered), quality=92),
+            **evidence_jpegs(registered, contour_metric(config), aligned.images[0].gray.shape[0]),
         },
         config,
         started,

@@ -18,13 +18,26 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from matplotlib import colormaps
 
 from preprocessing import ImageRecord
 from preprocessing.align import map_points
 from preprocessing.errors import ConfigError
+from preprocessing.keypoints import detect_rootsift, mutual_matches
 from preprocessing.work import WorkImage, rgb_to_gray
+from similarity.contour import Contour, find_outlines
 
-__all__ = ["RegisteredPair", "register_originals", "overlay", "jpeg"]
+__all__ = [
+    "RegisteredPair",
+    "register_originals",
+    "overlay",
+    "jpeg",
+    "OutlineViews",
+    "outline_views",
+    "MatchView",
+    "match_view",
+    "evidence_jpegs",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +57,10 @@ class RegisteredPair:
     scale_a : float
         Pixels of A's original per pixel of ``a`` (1.0 when not reduced).
     registered : bool
-        True when SIFT's verified transform carried A onto B; False when
-        only the analysis' alignment to the reference relates them.
+        True when a pair transform (``by``) carried A onto B; False when only
+        the analysis' alignment to the reference relates them.
+    by : str
+        Whose transform it was (e.g. "SIFT's verified transform").
     """
 
     a: np.ndarray
@@ -54,6 +69,7 @@ class RegisteredPair:
     valid: np.ndarray
     scale_a: float
     registered: bool
+    by: str = "SIFT's verified transform"
 
 
 def _reduced(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -99,6 +115,7 @@ def register_originals(
     transform: np.ndarray | None,
     *,
     max_side: int = 2048,
+    by: str = "SIFT's verified transform",
 ) -> RegisteredPair:
     """B's original registered onto A's original, both at most ``max_side`` px.
 
@@ -109,12 +126,15 @@ def register_originals(
     work_a, work_b : WorkImage
         Their aligned work images (the analysis' own).
     transform : (3, 3) ndarray or None
-        SIFT's verified transform from A's work positions to B's ``(col, row)``
-        (``PairEvidence.transform``); None when SIFT found none: the analysis'
-        alignment to the reference then relates the pair.
+        A pair transform from A's work positions to B's ``(col, row)``
+        (``PairEvidence.transform`` of SIFT or of the contour test;
+        ``app.evidence.registration`` chooses); None when there is none: the
+        analysis' alignment to the reference then relates the pair.
     max_side : int
         The longer side of the views, in pixels (the originals are never
         enlarged).
+    by : str
+        Whose transform ``transform`` is, said by the views.
 
     Returns
     -------
@@ -143,9 +163,9 @@ def register_originals(
         chain = np.asarray(transform, np.float64) @ chain
     cx, cy = map_points(chain, fx.ravel(), fy.ravel())
     # -> B's fitted canvas (its own alignment) -> B's original -> the view of B
-    bx, by = map_points(np.asarray(work_b.transform, np.float64), cx, cy)
+    bx, b_row = map_points(np.asarray(work_b.transform, np.float64), cx, cy)
     ox = ((bx - ox_b + 0.5) / sxb - 0.5 + 0.5) * fb - 0.5
-    oy = ((by - oy_b + 0.5) / syb - 0.5 + 0.5) * fb - 0.5
+    oy = ((b_row - oy_b + 0.5) / syb - 0.5 + 0.5) * fb - 0.5
     map_x = ox.reshape(out_rows, out_cols).astype(np.float32)
     map_y = oy.reshape(out_rows, out_cols).astype(np.float32)
     b_on_a = cv2.remap(b, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -158,6 +178,7 @@ def register_originals(
         valid=cover >= 0.99,
         scale_a=1.0 / fa,
         registered=transform is not None,
+        by=by if transform is not None else "",
     )
 
 
@@ -176,3 +197,154 @@ def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def _faded(gray: np.ndarray, keep: float = 0.3) -> np.ndarray:
+    """A grey picture faded towards white, as RGB (the backdrop of drawn evidence)."""
+    return np.repeat((1.0 - keep * (1.0 - gray))[..., None], 3, axis=2).astype(np.float32)
+
+
+def _thick(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` dilated by ``radius`` px: a 1 px outline of a 2048 px view vanishes when
+    the view is fitted to a screen."""
+    if radius < 1:
+        return mask
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), disk).astype(bool)
+
+
+@dataclass(frozen=True, eq=False)
+class OutlineViews:
+    """The contour (tracing) test drawn at the view's resolution.
+
+    Attributes
+    ----------
+    outlines : (M, N, 3) ndarray of float32
+        A's outlines magenta, B's (registered) green, where both: black; over A faded.
+    deviation : (M, N, 3) ndarray of float32
+        B's outlines coloured by their distance to A's nearest outline (plasma:
+        dark at 0, yellow at ``top_px`` and beyond), over A faded.
+    median_px : float
+        The median of those distances, in pixels of A's original (nan: no outline).
+    top_px : float
+        The distance (pixels of A's original) at the top of the colour scale.
+    sigma_px : float
+        The blur at which the outlines were found, in pixels of the view: the
+        contour test's ``sigma`` carried from the work image to the view.
+    """
+
+    outlines: np.ndarray
+    deviation: np.ndarray
+    median_px: float
+    top_px: float
+    sigma_px: float
+
+
+def outline_views(pair: RegisteredPair, metric: Contour, work_side: int) -> OutlineViews:
+    """The outlines of A and of B registered onto A, found as the contour test finds
+    them (:func:`similarity.contour.find_outlines`, its blur, threshold and minimum
+    length carried from the ``work_side`` px work image to the view), compared where
+    B covers A."""
+    ga, gb = rgb_to_gray(pair.a), rgb_to_gray(pair.b_on_a)
+    ratio = max(ga.shape) / float(work_side)
+    sigma = metric.sigma * ratio
+    min_length = max(1, round(metric.min_length * ratio))
+    inner = cv2.erode(pair.valid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    everywhere = np.ones(ga.shape, bool)
+    ea, _, _ = find_outlines(ga, everywhere, inner, sigma, metric.edge_percentile, min_length)
+    eb, _, _ = find_outlines(gb, pair.valid, inner, sigma, metric.edge_percentile, min_length)
+    radius = max(1, round(max(ga.shape) / 900))
+    ta, tb = _thick(ea, radius), _thick(eb, radius)
+    drawn = _faded(ga)
+    drawn[ta] = (0.82, 0.11, 0.55)
+    drawn[tb] = (0.10, 0.59, 0.25)
+    drawn[ta & tb] = (0.0, 0.0, 0.0)
+    # B's outline pixels: distance to A's nearest outline, in pixels of A's original
+    free = np.where(ea, 0, 1).astype(np.uint8)
+    dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * pair.scale_a
+    tol = metric.tolerance * work_side * ratio * pair.scale_a
+    top = max(2.0 * tol, 4.0)
+    median = float(np.median(dist[eb])) if eb.any() and ea.any() else float("nan")
+    colours = colormaps["plasma"](np.clip(dist / top, 0.0, 1.0))[..., :3].astype(np.float32)
+    if not ea.any():
+        colours[:] = colormaps["plasma"](1.0)[:3]
+    dev = _faded(ga, keep=0.2)
+    # each thickened pixel takes the colour of the B outline pixel under it (nearest)
+    near = cv2.distanceTransformWithLabels(
+        np.where(eb, 0, 1).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )[1]
+    rows, cols = np.nonzero(eb)
+    if rows.size:
+        lookup = np.zeros((int(near.max()) + 1, 3), np.float32)
+        lookup[near[rows, cols]] = colours[rows, cols]
+        dev[tb] = lookup[near[tb]]
+    return OutlineViews(drawn, dev, median, top, sigma)
+
+
+@dataclass(frozen=True, eq=False)
+class MatchView:
+    """SIFT keypoints of A found again in B at the view's resolution.
+
+    Attributes
+    ----------
+    a, b : (M, N, 3) ndarray of float32
+        A and B registered onto A, each with the agreeing keypoints circled
+        (green) and the others matched elsewhere marked (orange crosses).
+    agreeing, matched : int
+        Mutual ratio-test matches whose positions agree within ``tolerance_px``
+        after the registration, and all mutual matches.
+    tolerance_px : float
+        In pixels of the view.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    agreeing: int
+    matched: int
+    tolerance_px: float
+
+
+def match_view(
+    pair: RegisteredPair, *, max_keypoints: int = 4000, tolerance: float = 0.004
+) -> MatchView:
+    """SIFT (RootSIFT, mutual ratio test) on A and on B registered onto A: a match is
+    verified when both ends lie within ``tolerance`` x the view's longer side of each
+    other, since the registration already carried B's points onto A's."""
+    ga, gb = rgb_to_gray(pair.a), rgb_to_gray(pair.b_on_a)
+    ka = detect_rootsift(ga, np.ones(ga.shape, bool), max_keypoints=max_keypoints, border=3)
+    kb = detect_rootsift(gb, pair.valid, max_keypoints=max_keypoints, border=3)
+    pairs = mutual_matches(ka, kb, ratio=0.8)
+    tol = max(2.0, tolerance * max(ga.shape))
+    pa, pb = ka.points[pairs[:, 0]], kb.points[pairs[:, 1]]
+    agree = np.hypot(*(pa - pb).T) <= tol if len(pairs) else np.zeros(0, bool)
+    radius = max(3, round(max(ga.shape) / 250))
+    thick = max(1, radius // 3)
+    views = []
+    for gray, pts in ((ga, pa), (gb, pb)):
+        u8 = np.ascontiguousarray((_faded(gray, keep=0.6) * 255).astype(np.uint8))
+        for (x, y), ok in zip(pts, agree, strict=True):
+            centre = (round(float(x)), round(float(y)))
+            if ok:
+                cv2.circle(u8, centre, radius, (26, 150, 65), thick, cv2.LINE_AA)
+            else:
+                cv2.drawMarker(u8, centre, (230, 120, 0), cv2.MARKER_TILTED_CROSS, radius, thick)
+        views.append(u8.astype(np.float32) / 255.0)
+    return MatchView(views[0], views[1], int(agree.sum()), int(len(pairs)), float(tol))
+
+
+def evidence_jpegs(pair: RegisteredPair, metric: Contour, work_side: int) -> dict[str, bytes]:
+    """Every full-resolution view of a pair as JPEG files of one frame and size (flip
+    between them in any viewer): ``a``, ``b_on_a``, ``overlay``, ``outlines``,
+    ``deviation``, ``matches_a``, ``matches_b`` (each name + ``.jpg``)."""
+    lines = outline_views(pair, metric, work_side)
+    found = match_view(pair)
+    views = {
+        "a": pair.a,
+        "b_on_a": pair.b_on_a,
+        "overlay": overlay(pair),
+        "outlines": lines.outlines,
+        "deviation": lines.deviation,
+        "matches_a": found.a,
+        "matches_b": found.b,
+    }
+    return {f"{name}.jpg": jpeg(rgb, quality=92) for name, rgb in views.items()}

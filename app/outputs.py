@@ -22,9 +22,9 @@ from preprocessing import AtelierError
 from similarity.cache import default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
-from .evidence import pair_evidence
+from .evidence import contour_metric, pair_evidence, registration
 from .export import cluster_folder
-from .fullres import jpeg, overlay, register_originals
+from .fullres import evidence_jpegs, register_originals
 from .pipeline import AnalysisResult
 from .plots import (
     alignment_figure,
@@ -237,21 +237,25 @@ def _draw_evidence(result: AnalysisResult, spec: tuple[str, int, int, int]) -> d
         j,
         record_a=result.images[result.ids[i]],
     )
+    transform, by = registration(view)
     registered = register_originals(
         result.images[result.ids[i]],
         result.images[result.ids[j]],
         result.aligned.images[i],
         result.aligned.images[j],
-        view.matched.transform,
+        transform,
         max_side=result.config.report.evidence_side,
+        by=by,
+    )
+    stem = f"pair_{kind}_{rank:02d}"
+    # same frame and size: flip between them in any viewer
+    views = evidence_jpegs(
+        registered, contour_metric(result.config), result.aligned.images[i].gray.shape[0]
     )
     return {
-        f"pair_{kind}_{rank:02d}.png": figure_png(view.figures["pair"]),
-        f"pair_{kind}_{rank:02d}_contour.png": figure_png(view.figures["contour"]),
-        # same frame and size: flip between the two in any viewer
-        f"pair_{kind}_{rank:02d}_a.jpg": jpeg(registered.a, quality=92),
-        f"pair_{kind}_{rank:02d}_b_on_a.jpg": jpeg(registered.b_on_a, quality=92),
-        f"pair_{kind}_{rank:02d}_overlay.jpg": jpeg(overlay(registered), quality=92),
+        f"{stem}.png": figure_png(view.figures["pair"]),
+        f"{stem}_contour.png": figure_png(view.figures["contour"]),
+        **{f"{stem}_{name}": data for name, data in views.items()},
     }
 
 

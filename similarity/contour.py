@@ -12,7 +12,7 @@ from preprocessing.keypoints import Keypoints, detect_rootsift, fit_model, mutua
 
 from .base import Metric
 
-__all__ = ["Contour", "ContourFeatures", "ContourSide", "ContourMatch"]
+__all__ = ["Contour", "ContourFeatures", "ContourSide", "ContourMatch", "find_outlines"]
 
 #: Distances are stored in 1/16 px steps in uint8, so they saturate at 255 / 16 px.
 _DIST_STEPS = 16.0
@@ -227,30 +227,9 @@ class Contour(Metric):
     ) -> ContourSide:
         size = 2 * self.border + 1
         valid = cv2.erode(mask.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
-        # fill the padding with the content's mean so its edge makes no contour
-        fill = float(image[mask].mean()) if mask.any() else 0.0
-        img = np.where(mask, np.clip(image, 0.0, 1.0), fill).astype(np.float32)
-        smooth = cv2.GaussianBlur(img, (0, 0), sigma)
-        gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
-        mag = np.hypot(gx, gy)
-        inside = mag[valid]
-        top = float(inside.max()) if inside.size else 0.0
-        edges = np.zeros(image.shape, bool)
-        if top > 1e-6:
-            scale = 16000.0 / top  # int16 gradients for Canny, full range used
-            high = float(np.percentile(inside, self.edge_percentile)) * scale
-            dx = np.round(gx * scale).astype(np.int16)
-            dy = np.round(gy * scale).astype(np.int16)
-            canny = cv2.Canny(dx, dy, max(high * 0.5, 1.0), max(high, 2.0), L2gradient=True)
-            edges = (canny > 0) & valid
-            # outlines are long; texture (brushwork, grain, noise) leaves short fragments
-            _, comp, stats, _ = cv2.connectedComponentsWithStats(
-                edges.astype(np.uint8), connectivity=8
-            )
-            long_enough = stats[:, cv2.CC_STAT_AREA] >= self.min_length
-            long_enough[0] = False
-            edges = long_enough[comp]
+        edges, gx, gy = find_outlines(
+            image, mask, valid, sigma, self.edge_percentile, self.min_length
+        )
         rows, cols = np.nonzero(edges)
         angles = np.mod(np.arctan2(gy[rows, cols], gx[rows, cols]), np.pi).astype(np.float32)
         bins = _bin(angles, self.n_bins)
@@ -489,6 +468,52 @@ class Contour(Metric):
             "sigma": m.sigma,
         }
 
+
+
+def find_outlines(
+    image: np.ndarray,
+    mask: np.ndarray,
+    valid: np.ndarray,
+    sigma: float,
+    edge_percentile: float,
+    min_length: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The contour test's outlines of one image: Canny on the gradient of the luminance
+    blurred by ``sigma`` px, its high threshold at the ``edge_percentile`` of the gradient
+    magnitude inside ``valid``, fragments shorter than ``min_length`` pixels dropped
+    (texture leaves short ones). Polarity plays no part: only where the luminance
+    changes, not which way. Pixels outside ``mask`` take the content's mean, so the
+    border of a padded image makes no outline.
+
+    Returns
+    -------
+    edges : (M, N) ndarray of bool
+    gx, gy : (M, N) ndarray of float32
+        The blurred luminance's gradient (the outlines' orientation).
+    """
+    fill = float(image[mask].mean()) if mask.any() else 0.0
+    img = np.where(mask, np.clip(image, 0.0, 1.0), fill).astype(np.float32)
+    smooth = cv2.GaussianBlur(img, (0, 0), sigma)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    inside = np.hypot(gx, gy)[valid]
+    top = float(inside.max()) if inside.size else 0.0
+    edges = np.zeros(image.shape, bool)
+    if top > 1e-6:
+        scale = 16000.0 / top  # int16 gradients for Canny, full range used
+        high = float(np.percentile(inside, edge_percentile)) * scale
+        dx = np.round(gx * scale).astype(np.int16)
+        dy = np.round(gy * scale).astype(np.int16)
+        canny = cv2.Canny(dx, dy, max(high * 0.5, 1.0), max(high, 2.0), L2gradient=True)
+        edges = (canny > 0) & valid
+        # outlines are long; texture (brushwork, grain, noise) leaves short fragments
+        _, comp, stats, _ = cv2.connectedComponentsWithStats(
+            edges.astype(np.uint8), connectivity=8
+        )
+        long_enough = stats[:, cv2.CC_STAT_AREA] >= min_length
+        long_enough[0] = False
+        edges = long_enough[comp]
+    return edges, gx, gy
 
 def _closeness(d: np.ndarray, t: float) -> np.ndarray:
     """A contour pixel's share of the score: 1 on the other's outline, 0 at ``t`` px or more."""

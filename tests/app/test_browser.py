@@ -289,4 +289,17 @@ def test_compare_shows_the_originals_registered_with_zoom_and_wipe(server, page,
     frame.locator("#wipe").fill("20")
     assert wiped.evaluate("i => i.style.clipPath") != first
     pg.screenshot(path=str(ARTIFACTS / "web_compare_viewer.png"), full_page=True)
+    # the contour test and SIFT at the same resolution, with their figures in words
+    frame.get_by_role("button", name="Outlines").click()
+    label = frame.locator(".label").first.inner_text()
+    assert "A magenta, B green" in label and "blur" in label, label
+    frame.get_by_role("button", name="Deviation").click()
+    label = frame.locator(".label").first.inner_text()
+    assert "median" in label and "pixels of A's original" in label, label
+    pg.screenshot(path=str(ARTIFACTS / "web_compare_deviation.png"), full_page=True)
+    frame.get_by_role("button", name="Matches").click()
+    assert frame.locator(".pane").count() == 2
+    assert " matches found again within " in frame.locator(".label").first.inner_text()
+    shown = frame.locator(".pane img").nth(0).evaluate("i => i.naturalWidth")
+    assert shown == widths[0]  # the same frame as A
     assert outside == [], f"requests to other hosts: {outside}"

@@ -99,3 +99,29 @@ def test_why_the_probability_disagrees_with_a_metric():
     assert "B is A's 1st nearest image and A is B's 1st" in lines[0], lines
     # agreement (a high probability and a high score) says nothing
     assert why_fused_disagrees(mats, "fused", 2, 3) == []
+
+
+def test_the_full_resolution_views_take_the_registration_that_worked():
+    """SIFT's transform unless the contour test scored the pair higher with its own
+    (copies that swap light and dark defeat SIFT); never a mirrored fit."""
+    from types import SimpleNamespace as NS
+
+    import numpy as np
+
+    from app.evidence import registration
+
+    s, c = np.eye(3), np.diag([2.0, 2.0, 1.0])
+
+    def view(sift, contour, t_sift, t_contour, mirrored=False):
+        return NS(
+            scores={"sift": sift, "contour": contour},
+            matched=NS(transform=t_sift, mirrored=False),
+            traced=NS(transform=t_contour, mirrored=mirrored),
+        )
+
+    assert registration(view(0.9, 0.5, s, c))[1] == "SIFT's verified transform"
+    t, by = registration(view(0.05, 0.6, s, c))
+    assert by == "the contour test's fit" and np.array_equal(t, c)
+    assert registration(view(0.05, 0.6, s, c, mirrored=True))[1] == "SIFT's verified transform"
+    assert registration(view(0.05, 0.6, None, c))[1] == "the contour test's fit"
+    assert registration(view(0.05, 0.6, None, None)) == (None, "")

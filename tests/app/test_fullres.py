@@ -76,3 +76,61 @@ def test_figure_names_are_wrapped_whole(name):
     lines = _wrapped(name).split("\n")
     assert "".join(lines) == name
     assert all(len(line) <= 24 for line in lines)
+
+
+def _shifted_pair(shift_px: float, side: int = 1200):
+    """A drawing and the same drawing moved ``shift_px`` to the right, as a registered
+    pair whose registration missed the move (so the outlines lie that far apart)."""
+    from app.fullres import RegisteredPair
+
+    a = _drawing(np.random.default_rng(8), side)
+    mat = np.float32([[1, 0, shift_px], [0, 1, 0]])
+    rows, cols = a.shape[:2]
+    b = cv2.warpAffine(a, mat, (cols, rows), flags=cv2.INTER_CUBIC, borderValue=(0.9,) * 3)
+    valid = np.ones((rows, cols), bool)
+    valid[:, : int(np.ceil(shift_px)) + 1] = False
+    return RegisteredPair(a, b, b, valid, scale_a=2.0, registered=True)
+
+
+@pytest.mark.parametrize("shift", [0.0, 12.0, 30.0])
+def test_outline_deviation_is_measured_in_pixels_of_the_original(shift):
+    """The deviation map's median distance equals the move (x2: the view is half the
+    original), and the outline picture is drawn in the view's frame."""
+    from app.fullres import outline_views
+    from similarity.contour import Contour
+
+    pair = _shifted_pair(shift)
+    views = outline_views(pair, Contour(), work_side=256)
+    assert views.outlines.shape == views.deviation.shape == pair.a.shape
+    assert views.sigma_px == pytest.approx(4.0 * 1200 / 256)
+    # horizontal outlines do not move with a horizontal shift: the median sits below it
+    assert 0.4 * 2 * shift - 1.0 <= views.median_px <= 2 * shift + 1.0, views.median_px
+    if shift == 0.0:
+        assert views.median_px == 0.0
+    assert views.top_px == pytest.approx(max(2 * 0.01 * 1200 * 2, 4.0))
+
+
+def test_sift_matches_agree_where_the_registration_holds():
+    from app.fullres import match_view
+
+    same = match_view(_shifted_pair(0.0))
+    assert same.matched >= 50 and same.agreeing / same.matched > 0.95
+    moved = match_view(_shifted_pair(30.0))  # 30 px > the 4.8 px tolerance
+    assert moved.matched >= 50 and moved.agreeing / moved.matched < 0.05
+    assert same.a.shape == same.b.shape == _shifted_pair(0.0).a.shape
+
+
+def test_every_view_is_written_in_one_frame():
+    from app.fullres import evidence_jpegs
+    from similarity.contour import Contour
+
+    pair = _shifted_pair(5.0, side=600)
+    files = evidence_jpegs(pair, Contour(), work_side=256)
+    assert sorted(files) == sorted(
+        f"{n}.jpg"
+        for n in ("a", "b_on_a", "overlay", "outlines", "deviation", "matches_a", "matches_b")
+    )
+    shapes = {
+        cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_COLOR).shape for d in files.values()
+    }
+    assert shapes == {pair.a.shape}
