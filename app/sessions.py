@@ -179,6 +179,15 @@ class SessionStore:
             entry = self._entries.pop((session, key), None)
         return None if entry is None else entry.value
 
+    def find(self, key: str, value: Any) -> str | None:
+        """The session holding ``value`` under ``key`` (compared with ``==``), if any:
+        how a reloaded page finds the uploads its previous session kept."""
+        with self._lock:
+            for (owner, k), entry in self._entries.items():
+                if k == key and entry.value == value:
+                    return owner
+        return None
+
     def released(self, session: str) -> str:
         """Why some of this session's values were released ('' if none were)."""
         with self._lock:

@@ -272,7 +272,9 @@ def step_status() -> dict[str, bool]:
 def to_address() -> None:
     """Keep what a reload needs in the page's address (its query parameters): the
     settings, the folder the images came from, and whether a result was shown. Uploaded
-    files are not kept (their bytes stay in this browser session only)."""
+    files stay on the server, in this session's store; the address holds a random token
+    that names them, so a reload within the closed session's grace period (the old
+    session is kept that long) finds them."""
     wanted: dict[str, str] = {}
     if settings():
         wanted["settings"] = json.dumps(settings(), sort_keys=True, separators=(",", ":"))
@@ -281,7 +283,12 @@ def to_address() -> None:
         wanted["folder"] = source
         if result() is not None:
             wanted["run"] = "1"
-    for key in ("settings", "folder", "run"):
+    token = kept("upload_token")
+    if token is not None and images() is not None:
+        wanted["uploads"] = token
+        if result() is not None:
+            wanted["run"] = "1"
+    for key in ("settings", "folder", "uploads", "run"):
         if key in wanted and st.query_params.get(key) != wanted[key]:
             st.query_params[key] = wanted[key]
         elif key not in wanted and key in st.query_params:
@@ -290,8 +297,9 @@ def to_address() -> None:
 
 def restore_from_address() -> tuple[str, str]:
     """On a session's first run, bring back what :func:`to_address` kept (after a reload):
-    the settings, the images of the folder (read again from disk), and the analysis
-    (run again: features and pairs come from the disk cache). Returns what was restored
+    the settings, the images of the folder (read again from disk) or the uploaded files
+    (still held by the closed session within its grace period), and the analysis (run
+    again: features and pairs come from the disk cache). Returns what was restored
     and what could not be, for the page to say (both '' when the address held nothing)."""
     if st.session_state.get("address_read"):
         return "", ""
@@ -311,6 +319,20 @@ def restore_from_address() -> tuple[str, str]:
         except (ValueError, AtelierError) as err:
             st.session_state["settings"] = {}
             problems.append(f"the settings in the address ({literal(err)}): the defaults apply")
+    token = st.query_params.get("uploads")
+    if token:
+        owner = STORE.find("upload_token", token)
+        if owner is None:
+            problems.append(
+                "the uploaded files (the server no longer holds them: upload them again)"
+            )
+        else:
+            set_images(STORE.get(owner, "images"), uploaded=STORE.get(owner, "upload_bytes"))
+            keep("upload_token", token)
+            done.append(f"the {plural(len(images() or ()), 'uploaded image')}")
+            if st.query_params.get("run") == "1":
+                st.session_state["run_now"] = True
+                done.append("the analysis (run again; cached features make it quick)")
     folder = st.query_params.get("folder")
     if folder:
         try:
@@ -331,10 +353,19 @@ def set_images(
 ) -> None:
     """Keep the images (and the folder's ``families.csv``, the ground truth, when it has
     one); for uploads, their bytes by SHA-256, so that exports hold the files themselves."""
-    for key in ("result", "result_images", "full_resolution", "query_result", "downloads"):
+    for key in (
+        "result",
+        "result_images",
+        "full_resolution",
+        "query_result",
+        "downloads",
+        "upload_token",
+    ):
         forget(key)
     keep("images", image_set)
     keep("upload_bytes", uploaded or {})
+    if uploaded:
+        keep("upload_token", uuid.uuid4().hex)
     st.session_state["source"] = str(folder) if folder is not None else None
     st.session_state.pop("labels", None)
     truth = folder / "families.csv" if folder is not None else None

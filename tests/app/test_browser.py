@@ -140,6 +140,16 @@ def test_upload_three_files(server, page, samples_dir):
     with zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())) as zf:
         stored = {Path(n).name: zf.read(n) for n in zf.namelist()}
     assert stored == {f.name: f.read_bytes() for f in files}
+    # a reload brings the uploads back (the server holds them under a token in the address)
+    pg.wait_for_function("window.location.search.includes('uploads=')", timeout=30_000)
+    assert "folder=" not in pg.url
+    pg.reload(wait_until="domcontentloaded")
+    sidebar = pg.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("the 3 uploaded images", exact=False).wait_for(timeout=60_000)
+    sidebar.get_by_text("3 images,", exact=False).wait_for(timeout=180_000)
+    # an address whose uploads the server no longer holds says so
+    pg.goto(f"{url}/?uploads=0123abcd", wait_until="domcontentloaded")
+    sidebar.get_by_text("upload them again", exact=False).wait_for(timeout=60_000)
     assert outside == [], f"requests to other hosts: {outside}"
 
 
