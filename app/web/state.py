@@ -322,12 +322,17 @@ def restore_from_address() -> tuple[str, str]:
     token = st.query_params.get("uploads")
     if token:
         owner = STORE.find("upload_token", token)
-        if owner is None:
+        held = (
+            (None, None)
+            if owner is None
+            else (STORE.get(owner, "images"), STORE.get(owner, "upload_bytes"))
+        )
+        if held[0] is None or not held[1]:  # never held, or released since
             problems.append(
                 "the uploaded files (the server no longer holds them: upload them again)"
             )
         else:
-            set_images(STORE.get(owner, "images"), uploaded=STORE.get(owner, "upload_bytes"))
+            set_images(held[0], uploaded=held[1])
             keep("upload_token", token)
             done.append(f"the {plural(len(images() or ()), 'uploaded image')}")
             if st.query_params.get("run") == "1":
