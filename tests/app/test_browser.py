@@ -313,3 +313,44 @@ def test_compare_shows_the_originals_registered_with_zoom_and_wipe(server, page,
     shown = frame.locator(".pane img").nth(0).evaluate("i => i.naturalWidth")
     assert shown == widths[0]  # the same frame as A
     assert outside == [], f"requests to other hosts: {outside}"
+
+
+def test_compare_at_1024_px_or_more_and_the_wipe_changes_the_picture(
+    server, page, samples_dir, tmp_path
+):
+    """Originals larger than the samples (a stand-in for museum photographs, opened by
+    address): the viewer shows the registered pair at >= 1024 px, and moving the wipe
+    slider changes the pixels on screen."""
+    from urllib.parse import quote
+
+    from PIL import Image
+
+    folder = tmp_path / "large"
+    folder.mkdir()
+    for name in ("cartoon_b_1.jpg", "cartoon_b_2.jpg", "photo_cat_1.jpg", "photo_cat_2.jpg"):
+        with Image.open(samples_dir / "images" / name) as im:
+            im.convert("RGB").resize((1600, 1200), Image.LANCZOS).save(folder / name, quality=92)
+    url, _, _ = server
+    pg, outside = page
+    pg.goto(f"{url}/compare?folder={quote(str(folder))}&run=1", wait_until="domcontentloaded")
+    pg.get_by_text("At the originals' resolution", exact=False).wait_for(timeout=180_000)
+    frame = pg.frame_locator("iframe").first
+    frame.get_by_role("button", name="Wipe").wait_for(timeout=60_000)
+    imgs = frame.locator(".pane img")
+    assert min(imgs.nth(k).evaluate("i => i.naturalWidth") for k in range(2)) >= 1024
+    frame.get_by_role("button", name="Wipe").click()
+    pane = frame.locator(".pane").first
+    frame.locator("#wipe").fill("10")
+    pg.wait_for_timeout(300)
+    left = pane.screenshot()
+    frame.locator("#wipe").fill("90")
+    pg.wait_for_timeout(300)
+    right = pane.screenshot()
+    import io
+
+    import numpy as np
+
+    a = np.asarray(Image.open(io.BytesIO(left)).convert("L"), float)
+    b = np.asarray(Image.open(io.BytesIO(right)).convert("L"), float)
+    assert a.shape == b.shape and (np.abs(a - b) > 30).mean() > 0.05
+    assert outside == [], f"requests to other hosts: {outside}"
