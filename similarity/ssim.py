@@ -22,7 +22,7 @@ class SSIMFeatures(NamedTuple):
 
 
 class SSIMPrepared(NamedTuple):
-    """Per-image terms, so that a pair costs one product, one blur and a few passes.
+    """Per-image terms, so that a pair costs one product, one blur and one fused pass.
 
     float32 throughout (half the memory traffic of float64). The image is
     centred on its mean ``c`` first: the covariance and variance come from the
@@ -30,15 +30,16 @@ class SSIMPrepared(NamedTuple):
     ``E[xy] - E[x]E[y]`` stays far below the constants (measured: mean SSIM
     within 4e-8 of a float64 computation, also on flat and constant images).
     ``var_term`` is computed by exactly the operations a pair performs with
-    itself, so identical inputs give an index of exactly 1.
+    itself, so identical inputs give an index of exactly 1. Only the arrays a
+    pair must read are kept (the local mean is ``mean_c + c``, formed in
+    registers): three per image, which is what bounds a pair's memory traffic.
     """
 
     centred: np.ndarray  # (M, N) float32: gray - c
     mean_c: np.ndarray  # blur(centred)
-    mean: np.ndarray  # blur(centred) + c: the local mean
-    mean_term: np.ndarray  # mean^2 + C1/2
+    c: np.float32  # the image's mean
     var_term: np.ndarray  # blur(centred^2) + C2/2 - mean_c^2: local variance + C2/2
-    mask: np.ndarray  # (M, N) uint8, 255 where valid
+    mask: np.ndarray  # (M, N) bool
     full: bool  # every pixel valid
 
 
@@ -59,21 +60,15 @@ def _blur(arr: np.ndarray, sigma: float, dst: np.ndarray | None = None, delta: f
     return cv2.sepFilter2D(arr, -1, k, k, dst=dst, delta=delta, borderType=cv2.BORDER_REFLECT)
 
 
-#: Rows per strip of a pair's element-wise work: a strip's scratch arrays stay in cache.
-_STRIP_PIXELS = 40_000
-
 _SCRATCH = threading.local()
 
 
-def _scratch(shape: tuple[int, int], strip: int) -> list[np.ndarray]:
-    """Two full float32 arrays (product, blur) and four strip arrays, reused per thread:
-    fresh large temporaries would spend the time in page faults."""
-    key = (shape, strip)
-    if getattr(_SCRATCH, "key", None) != key:
-        _SCRATCH.bufs = [np.empty(shape, np.float32) for _ in range(2)] + [
-            np.empty((strip, shape[1]), np.float32) for _ in range(4)
-        ]
-        _SCRATCH.key = key
+def _scratch(shape: tuple[int, int]) -> list[np.ndarray]:
+    """Two full float32 arrays (product, blur), reused per thread: fresh large
+    temporaries would spend the time in page faults."""
+    if getattr(_SCRATCH, "key", None) != shape:
+        _SCRATCH.bufs = [np.empty(shape, np.float32) for _ in range(2)]
+        _SCRATCH.key = shape
     return _SCRATCH.bufs
 
 
@@ -140,21 +135,10 @@ class SSIM(Metric):
         c = np.float32(gray.mean(dtype=np.float64))
         centred = gray - c
         mean_c = _blur(centred, self.sigma)
-        mean = mean_c + c
-        mean_term = mean * mean
-        mean_term += np.float32(c1 / 2)
         var_term = _blur(centred * centred, self.sigma, delta=c2 / 2)
         var_term -= mean_c * mean_c
-        mask = np.asarray(features.mask, bool)
-        return SSIMPrepared(
-            centred,
-            mean_c,
-            mean,
-            mean_term,
-            var_term,
-            mask.astype(np.uint8) * 255,
-            bool(mask.all()),
-        )
+        mask = np.ascontiguousarray(features.mask, dtype=bool)
+        return SSIMPrepared(centred, mean_c, c, var_term, mask, bool(mask.all()))
 
     def compare(self, a: SSIMFeatures | SSIMPrepared, b: SSIMFeatures | SSIMPrepared) -> float:
         total, count = self._index(self.prepare(a), self.prepare(b))
@@ -182,42 +166,25 @@ class SSIM(Metric):
 
         ``(2 mu_a mu_b + C1)(2 cov + C2) / ((mu_a^2 + mu_b^2 + C1)(var_a + var_b + C2))``
         evaluated as ``4 q c / ((m_a + m_b)(v_a + v_b))`` with ``q = mu_a mu_b + C1/2``,
-        ``c = cov + C2/2`` and the per-image terms ``m``, ``v``: one product and one
-        blur of the whole image (the kernel), then the element-wise work in strips of
-        rows whose scratch arrays stay in cache. For identical inputs ``c`` and ``v``,
-        ``q`` and ``m`` are the same floats, so the index is exactly 1.
+        ``c = cov + C2/2``, ``m = mu^2 + C1/2`` and ``v = var + C2/2``: one product
+        and one blur of the whole image (the kernel), then one compiled pass that
+        reads each remaining array once (``similarity._fused.ssim_rows``). For
+        identical inputs ``c`` and ``v``, ``q`` and ``m`` are the same floats, so the
+        index is exactly 1.
         """
+        from ._fused import ssim_rows
+
         c1, c2 = self._constants()
-        rows, cols = a.centred.shape
-        strip = max(1, min(rows, _STRIP_PIXELS // cols))
-        prod, blurred, q, c, d, e = _scratch((rows, cols), strip)
+        prod, blurred = _scratch(a.centred.shape)
         cv2.multiply(a.centred, b.centred, dst=prod)
         _blur(prod, self.sigma, dst=blurred, delta=c2 / 2)
-        half_c1 = np.float32(c1 / 2)
-        full = a.full and b.full
-        total, count = 0.0, 0
-        for r0 in range(0, rows, strip):
-            r1 = min(r0 + strip, rows)
-            n = r1 - r0
-            qq, cc, dd, ee = q[:n], c[:n], d[:n], e[:n]
-            cv2.multiply(a.mean_c[r0:r1], b.mean_c[r0:r1], dst=cc)
-            cv2.subtract(blurred[r0:r1], cc, dst=cc)  # cov + C2/2
-            cv2.multiply(a.mean[r0:r1], b.mean[r0:r1], dst=qq)
-            np.add(qq, half_c1, out=qq)  # mu_a mu_b + C1/2
-            cv2.multiply(qq, cc, dst=qq)
-            cv2.add(a.mean_term[r0:r1], b.mean_term[r0:r1], dst=dd)
-            cv2.add(a.var_term[r0:r1], b.var_term[r0:r1], dst=ee)
-            cv2.multiply(dd, ee, dst=dd)
-            cv2.divide(qq, dd, dst=qq)
-            if out is not None:
-                np.multiply(qq, 4.0, out=out[r0:r1])
-            if full:
-                total += cv2.sumElems(qq)[0]
-                count += qq.size
-            else:
-                valid = cv2.bitwise_and(a.mask[r0:r1], b.mask[r0:r1])
-                k = cv2.countNonZero(valid)
-                if k:
-                    total += cv2.mean(qq, mask=valid)[0] * k
-                    count += k
+        write = out is not None
+        dst = out if write else prod  # the product is spent: its first row is scratch
+        total, count = ssim_rows(
+            blurred, a.mean_c, b.mean_c, a.var_term, b.var_term,
+            np.float32(a.c), np.float32(b.c), np.float32(c1 / 2),
+            a.mask, b.mask, a.full and b.full, dst, write,
+        )
+        if out is not None:
+            np.multiply(out, np.float32(4.0), out=out)
         return 4.0 * total, count
