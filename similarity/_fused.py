@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["ssim_rows"]
+__all__ = ["cross_terms", "cwssim_band", "ssim_rows"]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
@@ -67,14 +67,6 @@ def ssim_rows(bl, mca, mcb, va, vb, ca, cb, half_c1, mask_a, mask_b, full, out, 
             total += s
             count += k
     return total, count
-
-
-def warm() -> None:
-    """Compile (or load) the kernels for the dtypes the metrics use."""
-    z = np.zeros((1, 2), np.float32)
-    m = np.ones((1, 2), np.bool_)
-    ssim_rows(z, z, z, z + 1, z + 1, np.float32(0), np.float32(0), np.float32(1e-4), m, m,
-              True, z.copy(), False)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
