@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["cross_terms", "cwssim_band", "ssim_rows"]
+__all__ = ["cross_terms", "cwssim_band", "cwssim_map", "ssim_rows"]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
@@ -97,6 +97,13 @@ def _cwssim_row(re, im, ea, eb, k, out):  # noqa: ANN001
         m = np.float64(im[j])
         v = (2.0 * np.sqrt(r * r + m * m) + k) / ((np.float64(ea[j]) + np.float64(eb[j])) + k)
         out[j] = min(1.0, max(0.0, v))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def cwssim_map(re, im, ea, eb, k, out):  # noqa: ANN001
+    """The local CW-SSIM index, clipped to [0, 1], at every pixel into ``out`` (float64)."""
+    for i in range(re.shape[0]):
+        _cwssim_row(re[i], im[i], ea[i], eb[i], k, out[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

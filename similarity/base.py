@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Metric"]
+__all__ = ["Metric", "scratch"]
+
+_SCRATCH = threading.local()
+#: Scratch sets a thread keeps (a metric's subbands have a few shapes; a run one size).
+_SCRATCH_SETS = 16
+
+
+def scratch(tag: str, shape: tuple[int, ...], count: int) -> list[np.ndarray]:
+    """``count`` float32 arrays of ``shape``, reused by this thread under ``tag``.
+
+    A pair's large temporaries, made fresh for every pair, would spend the time in
+    page faults. The caller owns the arrays until its next call with the same tag.
+    """
+    sets = getattr(_SCRATCH, "sets", None)
+    if sets is None:
+        sets = _SCRATCH.sets = {}
+    key = (tag, tuple(shape), count)
+    if key not in sets:
+        if len(sets) >= _SCRATCH_SETS:
+            sets.clear()
+        sets[key] = [np.empty(shape, np.float32) for _ in range(count)]
+    return sets[key]
 
 
 class Metric(ABC):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -10,7 +9,7 @@ import cv2
 import numpy as np
 import pyrtools as pt
 
-from .base import Metric
+from .base import Metric, scratch
 
 __all__ = ["CWSSIM", "CWSSIMFeatures"]
 
@@ -27,20 +26,6 @@ def _window_sum(arr: np.ndarray, size: int, dst: np.ndarray | None = None) -> np
     return cv2.boxFilter(
         arr, -1, (size, size), dst=dst, normalize=False, borderType=cv2.BORDER_REFLECT
     )
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(shape: tuple[int, int]) -> list[np.ndarray]:
-    """Four float32 arrays of a subband's shape, reused per thread (fresh large
-    temporaries would spend the time in page faults)."""
-    bufs = getattr(_SCRATCH, "bufs", None)
-    if bufs is None:
-        bufs = _SCRATCH.bufs = {}
-    if shape not in bufs:
-        bufs[shape] = [np.empty(shape, np.float32) for _ in range(4)]
-    return bufs[shape]
 
 
 @dataclass(frozen=True)
@@ -121,17 +106,26 @@ class CWSSIM(Metric):
             masks.append(small >= 0.999)
         return CWSSIMFeatures(tuple(bands), tuple(energy), tuple(masks))
 
+    def _cross_sums(self, ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Window sums of the real and imaginary parts of ``ca * conj(cb)``: one compiled
+        pass for the product, two box filters (the kernel), into this thread's scratch."""
+        from ._fused import cross_terms
+
+        re, im, re_sum, im_sum = scratch("cw-ssim", ca.shape, 4)
+        cross_terms(ca, cb, re, im)
+        _window_sum(re, self.window, dst=re_sum)
+        _window_sum(im, self.window, dst=im_sum)
+        return re_sum, im_sum
+
     def index_maps(self, a: CWSSIMFeatures, b: CWSSIMFeatures) -> list[np.ndarray]:
-        """The local CW-SSIM index of every subband (for pair evidence)."""
+        """The local CW-SSIM index of every subband (for pair evidence), float64."""
+        from ._fused import cwssim_map
+
         out = []
         for ca, cb, ea, eb in zip(a.bands, b.bands, a.energy, b.energy, strict=True):
-            # c_a * conj(c_b) written out, so that for c_a == c_b the real part is
-            # the same float32 sum as the energy and the imaginary part exactly 0
-            ar, ai, br, bi = ca.real, ca.imag, cb.real, cb.imag
-            re = _window_sum(ar * br + ai * bi, self.window)
-            im = _window_sum(ai * br - ar * bi, self.window)
-            num = 2.0 * np.sqrt(re.astype(np.float64) ** 2 + im.astype(np.float64) ** 2) + self.k
-            out.append(np.clip(num / (ea.astype(np.float64) + eb + self.k), 0.0, 1.0))
+            index = np.empty(ca.shape, np.float64)
+            cwssim_map(*self._cross_sums(ca, cb), ea, eb, float(self.k), index)
+            out.append(index)
         return out
 
     def evidence(self, a: CWSSIMFeatures, b: CWSSIMFeatures) -> dict[str, np.ndarray]:
@@ -147,22 +141,17 @@ class CWSSIM(Metric):
     def compare(self, a: CWSSIMFeatures, b: CWSSIMFeatures) -> float:
         """The mean over subbands of the index averaged over pixels valid in both.
 
-        Per subband: one compiled pass forms the cross product's real and imaginary
-        parts, two box filters sum them over the windows (the kernel), and one
-        compiled pass evaluates, clips and sums the index where both are valid
-        (``similarity._fused``); the same arithmetic as ``index_maps``.
+        Per subband: the window sums of the cross product (:meth:`_cross_sums`), then
+        one compiled pass that evaluates, clips and sums the index where both are
+        valid (``similarity._fused``), the arithmetic of :meth:`index_maps`.
         """
-        from ._fused import cross_terms, cwssim_band
+        from ._fused import cwssim_band
 
         scores = []
         for ca, cb, ea, eb, ma, mb in zip(
             a.bands, b.bands, a.energy, b.energy, a.masks, b.masks, strict=True
         ):
-            re, im, re_sum, im_sum = _scratch(ca.shape)
-            cross_terms(ca, cb, re, im)
-            _window_sum(re, self.window, dst=re_sum)
-            _window_sum(im, self.window, dst=im_sum)
-            total, count = cwssim_band(re_sum, im_sum, ea, eb, float(self.k), ma, mb)
+            total, count = cwssim_band(*self._cross_sums(ca, cb), ea, eb, float(self.k), ma, mb)
             if count:
                 scores.append(total / count)
         return float(np.mean(scores)) if scores else 0.0

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import cv2
 import numpy as np
 
-from .base import Metric
+from .base import Metric, scratch
 
 __all__ = ["SSIM", "SSIMFeatures", "SSIMPrepared"]
 
@@ -58,18 +57,6 @@ def _blur(arr: np.ndarray, sigma: float, dst: np.ndarray | None = None, delta: f
     """Separable Gaussian blur (float32), plus ``delta``, mirrored borders."""
     k = _kernel(sigma)
     return cv2.sepFilter2D(arr, -1, k, k, dst=dst, delta=delta, borderType=cv2.BORDER_REFLECT)
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(shape: tuple[int, int]) -> list[np.ndarray]:
-    """Two full float32 arrays (product, blur), reused per thread: fresh large
-    temporaries would spend the time in page faults."""
-    if getattr(_SCRATCH, "key", None) != shape:
-        _SCRATCH.bufs = [np.empty(shape, np.float32) for _ in range(2)]
-        _SCRATCH.key = shape
-    return _SCRATCH.bufs
 
 
 @dataclass(frozen=True)
@@ -175,7 +162,7 @@ class SSIM(Metric):
         from ._fused import ssim_rows
 
         c1, c2 = self._constants()
-        prod, blurred = _scratch(a.centred.shape)
+        prod, blurred = scratch("ssim", a.centred.shape, 2)
         cv2.multiply(a.centred, b.centred, dst=prod)
         _blur(prod, self.sigma, dst=blurred, delta=c2 / 2)
         write = out is not None
