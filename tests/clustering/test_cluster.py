@@ -249,3 +249,33 @@ def test_k_max_auto_lets_a_large_collection_hold_its_families():
     assert adjusted_rand_score(truth, found.labels) == 1.0
     capped = cluster(s, ClusteringConfig(k_max=25), random_state=0)
     assert capped.k == 25
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spectral_search_shares_one_embedding_with_sklearns_labels(seed):
+    """The automatic k reads every k from one embedding; each k's labels are those of
+    scikit-learn's SpectralClustering fitted for that k alone (ARI 1 for every k)."""
+    from sklearn.cluster import SpectralClustering
+
+    from clustering.methods import Spectral
+
+    s, _ = block_matrix(sizes=(6, 3, 5, 1, 4, 7, 2, 5), within=0.7, between=0.25,
+                        noise=0.3, seed=seed)  # fmt: skip
+    search = Spectral(ClusteringConfig(method="spectral"), random_state=0)
+    for k in range(2, 15):
+        own = SpectralClustering(
+            k, affinity="precomputed", assign_labels="cluster_qr", random_state=0
+        ).fit_predict(s)
+        assert adjusted_rand_score(own, search.fit(s, "affinity", k).labels) == 1.0, k
+    first = search._maps[1]
+    search.fit(s, "affinity", 3)
+    # one embedding for the whole search: k_upper(33 images) = 25 columns, computed once
+    assert search._maps[1] is first and first.shape[1] == 25
+
+
+def test_spectral_fixed_k_needs_a_k():
+    from clustering.methods import Spectral
+
+    s, _ = block_matrix()
+    with pytest.raises(ClusteringError, match="needs a number of clusters"):
+        Spectral(ClusteringConfig(method="spectral"), random_state=0).fit(s, "affinity")
