@@ -279,3 +279,29 @@ def test_spectral_fixed_k_needs_a_k():
     s, _ = block_matrix()
     with pytest.raises(ClusteringError, match="needs a number of clusters"):
         Spectral(ClusteringConfig(method="spectral"), random_state=0).fit(s, "affinity")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_davies_bouldin_and_calinski_harabasz_equal_sklearns(seed):
+    """The vectorised scores equal scikit-learn's per-cluster loops (within 1e-7: its
+    distances go through the |a|^2 + |b|^2 - 2ab expansion, ours are taken directly),
+    on random labellings with singletons, noise labels (-1) and a duplicate point."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
+    from clustering.scores import calinski_harabasz, davies_bouldin
+
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(60, 7))
+    points[1] = points[0]
+    for k in (2, 5, 17, 40):
+        labels = rng.integers(-1, k, size=60)
+        assert davies_bouldin(points, labels) == pytest.approx(
+            davies_bouldin_score(points, labels), rel=1e-7
+        )
+        assert calinski_harabasz(points, labels) == pytest.approx(
+            calinski_harabasz_score(points, labels), rel=1e-7
+        )
+    one_each = np.arange(60)
+    one_each[1] = 0  # the duplicate pair together: zero spread everywhere
+    assert davies_bouldin(points, one_each) == 0.0
+    assert davies_bouldin_score(points, one_each) == pytest.approx(0.0, abs=1e-6)
