@@ -78,9 +78,7 @@ def classical_mds(
     return coords if coords.shape[1] else np.zeros((n, 1))
 
 
-def _centroids(
-    points: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _centroids(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each cluster's size and centroid, and each point's cluster index (0..k-1)."""
     _, index = np.unique(labels, return_inverse=True)
     counts = np.bincount(index).astype(np.float64)
