@@ -35,12 +35,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SessionStore", "size_of", "give_back_memory", "store_from_environment"]
+__all__ = [
+    "SessionStore",
+    "size_of",
+    "held_objects",
+    "give_back_memory",
+    "store_from_environment",
+]
 
 MIB = 2**20
 
 
-def size_of(value: Any, _seen: set[int] | None = None) -> int:
+def size_of(value: Any) -> int:
     """Bytes held by ``value``: arrays and bytes counted exactly (each object once),
     containers, dataclasses and plain objects walked, anything else by
     ``sys.getsizeof``. An estimate of what releasing it would free.
@@ -51,31 +57,42 @@ def size_of(value: Any, _seen: set[int] | None = None) -> int:
     >>> size_of([a, a, b"xyz"]) < 2000  # the shared array counted once
     True
     """
-    seen = set() if _seen is None else _seen
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
+    return sum(held_objects(value).values())
+
+
+def held_objects(value: Any, _held: dict[int, int] | None = None) -> dict[int, int]:
+    """The objects ``value`` holds, by ``id``, with the bytes each holds itself: what
+    :func:`size_of` sums. Two values sharing an object (a result that holds the image
+    set it was computed from, kept beside that image set) share its entry, so a store
+    can count the union of its values once."""
+    held = {} if _held is None else _held
+    if id(value) in held:
+        return held
     if isinstance(value, np.ndarray):
         base = value.base if isinstance(value.base, np.ndarray) else None
         if base is not None:
-            return size_of(base, seen)
-        return int(value.nbytes)
+            held[id(value)] = 0
+            return held_objects(base, held)
+        held[id(value)] = int(value.nbytes)
+        return held
+    held[id(value)] = sys.getsizeof(value)
     if isinstance(value, (bytes, bytearray, memoryview, str)):
-        return sys.getsizeof(value)
+        return held
     if isinstance(value, dict):
-        return sys.getsizeof(value) + sum(
-            size_of(k, seen) + size_of(v, seen) for k, v in value.items()
-        )
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return sys.getsizeof(value) + sum(size_of(v, seen) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return sys.getsizeof(value) + sum(
-            size_of(getattr(value, f.name, None), seen) for f in dataclasses.fields(value)
-        )
-    held = getattr(value, "__dict__", None)
-    if isinstance(held, dict) and not isinstance(value, type):
-        return sys.getsizeof(value) + size_of(held, seen)
-    return sys.getsizeof(value)
+        for k, v in value.items():
+            held_objects(k, held)
+            held_objects(v, held)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            held_objects(v, held)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            held_objects(getattr(value, f.name, None), held)
+    else:
+        attrs = getattr(value, "__dict__", None)
+        if isinstance(attrs, dict) and not isinstance(value, type):
+            held_objects(attrs, held)
+    return held
 
 
 def _human(nbytes: int) -> str:
@@ -98,7 +115,7 @@ def give_back_memory() -> None:
 @dataclasses.dataclass
 class _Entry:
     value: Any
-    nbytes: int
+    held: dict[int, int]  # held_objects(value): what it holds, by id, in bytes
 
 
 class SessionStore:
@@ -157,12 +174,12 @@ class SessionStore:
         """Keep ``value``. While the store would pass its bound, whole sessions go, the
         least recently used first (a session is kept whole or released whole; the one
         putting is never evicted)."""
-        nbytes = size_of(value)
+        held = held_objects(value)
         with self._lock:
             self._touch(session)
             self._released.pop(session, None)
             self._entries.pop((session, key), None)
-            self._entries[(session, key)] = _Entry(value, nbytes)
+            self._entries[(session, key)] = _Entry(value, held)
             evicted = False
             while self.nbytes > self.max_bytes:
                 others = [s for s in self._touched if s != session and self._holds(s)]
@@ -201,8 +218,13 @@ class SessionStore:
     # -- sizes --------------------------------------------------------------------
     @property
     def nbytes(self) -> int:
+        """Bytes held by every value in the store, an object shared by several values
+        (or sessions) counted once."""
         with self._lock:
-            return sum(e.nbytes for e in self._entries.values())
+            union: dict[int, int] = {}
+            for entry in self._entries.values():
+                union.update(entry.held)
+            return sum(union.values())
 
     def sessions(self) -> set[str]:
         with self._lock:
@@ -212,8 +234,11 @@ class SessionStore:
     def drop_session(self, session: str, reason: str = "") -> int:
         """Release every value of ``session``; returns the bytes released."""
         with self._lock:
+            before = self.nbytes
             keys = [k for k in self._entries if k[0] == session]
-            freed = sum(self._entries.pop(k).nbytes for k in keys)
+            for k in keys:
+                del self._entries[k]
+            freed = before - self.nbytes
             self._touched.pop(session, None)
             self._gone_since.pop(session, None)
             if keys and reason:

@@ -157,18 +157,23 @@ def test_sessions_release_their_memory(soak_server):
                     timeout=180_000,
                 )
                 pg.get_by_role("button", name="Run analysis").click()
-            for _, pg in pages:
-                pg.locator('[data-testid="stSidebar"]').get_by_text(
-                    "45 images,", exact=False
-                ).wait_for(timeout=600_000)
+            for i, (_, pg) in enumerate(pages):
+                try:
+                    pg.locator('[data-testid="stSidebar"]').get_by_text(
+                        "45 images,", exact=False
+                    ).wait_for(timeout=600_000)
+                except Exception:  # what the page said instead, for the CI log's reader
+                    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                    pg.screenshot(path=str(ARTIFACTS / f"soak_concurrent_{i}.png"))
+                    raise
             with_all_open = _tree_rss(proc)
             for context, _ in pages:
                 context.close()
             after_concurrent = _settled(proc, after_first + RETURN_MIB * 2**20, 90)
         finally:
             browser.close()
-    sampler.stop.set()
-    sampler.join()
+            sampler.stop.set()
+            sampler.join()
     mib = 2**20
     report = (
         f"after the first session {after_first / mib:.0f} MiB; during the sequence "
