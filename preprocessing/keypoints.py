@@ -31,13 +31,31 @@ class Keypoints(NamedTuple):
     shape: tuple[int, int]
 
 
+#: SIFT's default contrast threshold (Lowe's 0.03 as OpenCV scales it: 0.04) and the
+#: lowest the adaptive detection goes: 1/16 of it.
+CONTRAST_THRESHOLD = 0.04
+_LOWEST_CONTRAST = CONTRAST_THRESHOLD / 16
+
+
 def detect_rootsift(
-    image: np.ndarray, mask: np.ndarray, *, max_keypoints: int, border: int
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    max_keypoints: int,
+    border: int,
+    min_detected: int = 0,
 ) -> Keypoints:
     """SIFT keypoints inside ``mask`` (eroded by ``border`` px), RootSIFT descriptors.
 
     OpenCV's SIFT takes uint8: the image is clipped to [0, 1] first so nothing
     wraps around. RootSIFT: L1-normalise, then square root (unit L2 norm).
+
+    SIFT's contrast threshold is absolute: a faint image (a low-contrast
+    drawing, a photograph under glare, a worn impression) passes few or no
+    keypoints at the default. With ``min_detected``, while fewer than that many
+    are found the threshold is halved, down to 1/16 of the default; an image
+    that has that many at the default is detected exactly as without it. The
+    strongest ``max_keypoints`` are kept either way.
 
     References
     ----------
@@ -47,7 +65,14 @@ def detect_rootsift(
     img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     size = 2 * border + 1
     detect = cv2.erode(np.asarray(mask, np.uint8), np.ones((size, size), np.uint8))
-    kps, desc = cv2.SIFT.create(nfeatures=max_keypoints).detectAndCompute(img, detect)
+    threshold = CONTRAST_THRESHOLD
+    while True:
+        sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=threshold)
+        kps, desc = sift.detectAndCompute(img, detect)
+        found = 0 if desc is None else len(kps)
+        if found >= min(min_detected, max_keypoints) or threshold <= _LOWEST_CONTRAST:
+            break
+        threshold /= 2
     if desc is None or not kps:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), img.shape)
     desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)

@@ -174,6 +174,7 @@ class Contour(Metric):
     icp_iters: int = 8
     border: int = 3
     mirror: bool = True
+    min_detected: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -201,11 +202,14 @@ class Contour(Metric):
         mask = np.asarray(mask, bool)
         flipped = np.ascontiguousarray(image[:, ::-1])
         flipped_mask = np.ascontiguousarray(mask[:, ::-1])
-        kp = detect_rootsift(image, mask, max_keypoints=self.max_keypoints, border=self.border)
+        detect = {
+            "max_keypoints": self.max_keypoints,
+            "border": self.border,
+            "min_detected": self.min_detected,
+        }
+        kp = detect_rootsift(image, mask, **detect)
         kp_flipped = (
-            detect_rootsift(
-                flipped, flipped_mask, max_keypoints=self.max_keypoints, border=self.border
-            )
+            detect_rootsift(flipped, flipped_mask, **detect)
             if self.mirror
             else None
         )

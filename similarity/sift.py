@@ -96,6 +96,7 @@ class SIFT(Metric):
     ransac_px: float = 3.0
     saturation: float = 0.5
     min_keypoints: int = 8
+    min_detected: int = 0
     border: int = 4
     seed: int = 0
 
@@ -108,7 +109,13 @@ class SIFT(Metric):
             raise ValueError("need max_keypoints >= min_keypoints >= the model's minimal sample")
 
     def extract(self, image: np.ndarray, mask: np.ndarray) -> SIFTFeatures:
-        return detect_rootsift(image, mask, max_keypoints=self.max_keypoints, border=self.border)
+        return detect_rootsift(
+            image,
+            mask,
+            max_keypoints=self.max_keypoints,
+            border=self.border,
+            min_detected=self.min_detected,
+        )
 
     def match(self, a: SIFTFeatures, b: SIFTFeatures) -> SIFTMatch:
         """Mutual ratio-test matches of ``a`` and ``b``, verified by RANSAC."""
