@@ -50,15 +50,17 @@ from clustering import (  # noqa: E402
 from preprocessing import ImageSet, load_folder  # noqa: E402
 from similarity import SimilarityMatrix, fuse  # noqa: E402
 from similarity.fusion import local_scaling  # noqa: E402
-from similarity.pairmodel import PairModel, fit_pair_model  # noqa: E402
+from similarity.pairmodel import PairModel, choose_c, fit_pair_model  # noqa: E402
 
 #: matrix name -> (metric, parameters)
 BASE = {
-    "contour": ("contour", {}),  # its defaults: blur 4 px, mirror
-    "contour-fine": ("contour", {"sigma": 2.0}),  # blur 2 px (the previous default)
+    "contour": ("contour", {}),  # its defaults: blur 4 px, mirror, keypoints in faint images
+    "contour-d0": ("contour", {"min_detected": 0}),  # SIFT's fixed threshold (the previous)
+    "contour-d150": ("contour", {"min_detected": 150}),  # threshold lowered until 150
     "contour-two": ("contour", {"sigma": 2.0, "coarse_sigma": 4.0}),  # both, the better
     "contour-nomirror": ("contour", {"mirror": False}),
     "sift": ("sift", {}),
+    "sift-d150": ("sift", {"min_detected": 150}),  # SIFT's threshold lowered until 150
     "cw-ssim": ("cw-ssim", {"first_scale": 0, "height": 3}),
     "ssim": ("ssim", {}),
 }
@@ -80,7 +82,9 @@ COMBOS: dict[str, Combo] = {
 #: pair classifiers fitted on the development half: name -> metrics
 PAIR_MODELS = {
     "learned(contour,sift,cw-ssim)": ("contour", "sift", "cw-ssim"),
-    "learned(contour-fine,sift,cw-ssim)": ("contour-fine", "sift", "cw-ssim"),
+    "learned(contour-d0,sift)": ("contour-d0", "sift"),
+    "learned(contour-d150,sift)": ("contour-d150", "sift"),
+    "learned(contour,sift-d150)": ("contour", "sift-d150"),
     "learned(contour-two,sift,cw-ssim)": ("contour-two", "sift", "cw-ssim"),
     "learned(contour,sift)": ("contour", "sift"),
     "learned(contour)": ("contour",),
@@ -245,7 +249,12 @@ def main(argv: list[str] | None = None) -> int:
             for half, _, mats, truth in computed.values()
             if half == "development"
         ]
-        model = fit_pair_model(dev, [BASE[n][0] for n in names], random_state=0)
+        metrics = [BASE[n][0] for n in names]
+        # its regularisation by leave-one-development-set-out cross-validation
+        c, losses = choose_c(dev, metrics, random_state=0)
+        model = fit_pair_model(dev, metrics, c=c, random_state=0)
+        table = ", ".join(f"C={k:g}: {v:.5f}" for k, v in losses.items())
+        print(f"pair model {key}: cross-validated log-loss {table}; C = {c:g}")
         print(f"pair model {key} (fitted on {len(dev)} development sets): {model}")
         combos[key] = _applier(model, names)
 

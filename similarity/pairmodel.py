@@ -23,7 +23,15 @@ from preprocessing.errors import ConfigError, MatrixError
 
 from .matrix import SimilarityMatrix
 
-__all__ = ["DEFAULT_PAIR_MODEL", "FEATURES", "PairModel", "fit_pair_model", "pair_features"]
+__all__ = [
+    "DEFAULT_PAIR_MODEL",
+    "FEATURES",
+    "C_GRID",
+    "PairModel",
+    "choose_c",
+    "fit_pair_model",
+    "pair_features",
+]
 
 #: The features of one metric, in order.
 FEATURES = ("similarity", "excess", "mutual_rank")
@@ -194,33 +202,88 @@ def fit_pair_model(
     )
 
 
+#: The inverse regularisation strengths :func:`choose_c` tries.
+C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
+
+
+def _log_loss(
+    model: PairModel, matrices: Mapping[str, SimilarityMatrix], truth: Mapping[str, str]
+) -> float:
+    """Mean negative log-likelihood of a collection's pairs under ``model``."""
+    values = model.apply(matrices).values
+    ids = matrices[model.metrics[0]].ids
+    fam = np.array([truth[i] for i in ids])
+    iu = np.triu_indices(len(ids), k=1)
+    same = fam[iu[0]] == fam[iu[1]]
+    p = np.clip(values[iu], 1e-9, 1.0 - 1e-9)
+    return float(-np.mean(np.where(same, np.log(p), np.log1p(-p))))
+
+
+def choose_c(
+    collections: Sequence[tuple[Mapping[str, SimilarityMatrix], Mapping[str, str]]],
+    metrics: Sequence[str],
+    *,
+    grid: Sequence[float] = C_GRID,
+    random_state: int = 0,
+) -> tuple[float, dict[float, float]]:
+    """The regularisation of the pair model, by leave-one-collection-out cross-validation.
+
+    For each ``c`` of ``grid``, the model is fitted on all collections but one
+    and scored (mean negative log-likelihood of its pairs) on the one left out;
+    the ``c`` with the lowest mean over the collections is chosen (ties: the
+    stronger regularisation, listed first). Only the collections given are read
+    (the benchmark's development half).
+
+    Returns
+    -------
+    c : float
+    losses : dict of float to float
+        The cross-validated loss of every ``c`` tried.
+    """
+    if len(collections) < 2:
+        raise ConfigError("cross-validation needs at least two labelled collections")
+    losses: dict[float, float] = {}
+    for c in grid:
+        fold = []
+        for i, (matrices, truth) in enumerate(collections):
+            rest = [col for j, col in enumerate(collections) if j != i]
+            model = fit_pair_model(rest, metrics, c=c, random_state=random_state)
+            fold.append(_log_loss(model, matrices, truth))
+        losses[float(c)] = float(np.mean(fold))
+    best = min(losses, key=lambda c: (losses[c], c))
+    return best, losses
+
+
 #: The pair model of ``fuse = "learned"`` (and of the default ``"auto"``): fitted by
 #: ``bench/accuracy.py`` on the six development sets of the accuracy benchmark, never on
-#: the held-out half (docs/accuracy.md). Weights per metric, in the order of FEATURES:
+#: the held-out half (docs/accuracy.md), its regularisation (C = 100) chosen by
+#: :func:`choose_c` on those sets. Weights per metric, in the order of FEATURES:
 #: similarity, excess over each image's own similarities, mutual rank (lower is nearer).
 DEFAULT_PAIR_MODEL = PairModel(
     metrics=("contour", "sift"),
     coef=(
-        (-1.1953422293737002, 1.710606173237632, -6.270301945276451),
-        (5.215284637269397, -0.361604379263714, -2.129587822966237),
+        (-4.054896122848399, 1.9274770128574992, -13.094904849571368),
+        (8.065476182185636, -0.8396798818634672, -3.605329174678906),
     ),
-    intercept=0.2311392967482959,
+    intercept=5.025046420333274,
     params=(
         (
             "contour",
             (
                 ("border", 3), ("coarse_sigma", None), ("edge_percentile", 92.0),
                 ("icp_iters", 8), ("max_keypoints", 300), ("max_points", 2500),
-                ("min_inliers", 6), ("min_length", 12), ("min_points", 20), ("mirror", True),
-                ("n_bins", 8), ("ransac_px", 3.0), ("ratio", 0.8), ("refine_above", 0.25),
-                ("search_shift", 0.06), ("sigma", 4.0), ("tolerance", 0.01),
+                ("min_detected", 300), ("min_inliers", 6), ("min_length", 12),
+                ("min_points", 20), ("mirror", True), ("n_bins", 8), ("ransac_px", 3.0),
+                ("ratio", 0.8), ("refine_above", 0.25), ("search_shift", 0.06), ("sigma", 4.0),
+                ("tolerance", 0.01),
             ),
         ),
         (
             "sift",
             (
-                ("border", 4), ("max_keypoints", 1000), ("min_keypoints", 8),
-                ("model", "affine"), ("ransac_px", 3.0), ("ratio", 0.8), ("saturation", 0.5),
+                ("border", 4), ("max_keypoints", 1000), ("min_detected", 0),
+                ("min_keypoints", 8), ("model", "affine"), ("ransac_px", 3.0), ("ratio", 0.8),
+                ("saturation", 0.5),
             ),
         ),
     ),

@@ -9,7 +9,14 @@ from clustering import ClusteringConfig, cluster, evaluate_labels
 from preprocessing import ConfigError
 from similarity import SimilarityMatrix
 from similarity.fusion import local_scaling
-from similarity.pairmodel import FEATURES, PairModel, fit_pair_model, pair_features
+from similarity.pairmodel import (
+    C_GRID,
+    FEATURES,
+    PairModel,
+    choose_c,
+    fit_pair_model,
+    pair_features,
+)
 
 
 def block_matrix(sizes, seed, *, within=0.7, across=0.2, noise=0.08, name="m"):
@@ -54,6 +61,29 @@ def test_fitted_model_separates_families_of_an_unseen_collection():
     # average linkage cut where the mean probability of "same template" falls below 0.5
     r = cluster(p.values, ClusteringConfig(method="agglomerative", threshold=0.5))
     assert evaluate_labels(p.ids, r.labels, truth)["adjusted_rand"] == 1.0
+
+
+def test_regularisation_chosen_by_leaving_one_collection_out():
+    collections = []
+    for seed in range(4):
+        a, truth = block_matrix([2, 3, 5, 4, 1], seed, name="a")
+        collections.append(({"a": a}, truth))
+    c, losses = choose_c(collections, ["a"])
+    assert list(losses) == list(C_GRID) and c in C_GRID
+    assert losses[c] == min(losses.values())
+    assert all(np.isfinite(v) and v > 0 for v in losses.values())
+    # the loss is the mean, over the collections, of a model fitted without that one
+    folds = []
+    for i, (matrices, truth) in enumerate(collections):
+        model = fit_pair_model(collections[:i] + collections[i + 1 :], ["a"], c=c)
+        p = np.clip(model.apply(matrices).values, 1e-9, 1 - 1e-9)  # as choose_c clips
+        fam = np.array([truth[k] for k in matrices["a"].ids])
+        iu = np.triu_indices(len(fam), k=1)
+        same = fam[iu[0]] == fam[iu[1]]
+        folds.append(-np.mean(np.where(same, np.log(p[iu]), np.log1p(-p[iu]))))
+    assert losses[c] == pytest.approx(np.mean(folds), rel=1e-9)
+    with pytest.raises(ConfigError, match="at least two"):
+        choose_c(collections[:1], ["a"])
 
 
 def test_model_needs_its_metrics():
