@@ -31,8 +31,8 @@ class Keypoints(NamedTuple):
     shape: tuple[int, int]
 
 
-#: SIFT's default contrast threshold (Lowe's 0.03 as OpenCV scales it: 0.04) and the
-#: lowest the adaptive detection goes: 1/16 of it.
+#: OpenCV's default SIFT contrast threshold, and the lowest the adaptive detection goes:
+#: 1/16 of it.
 CONTRAST_THRESHOLD = 0.04
 _LOWEST_CONTRAST = CONTRAST_THRESHOLD / 16
 
@@ -53,9 +53,34 @@ def detect_rootsift(
     SIFT's contrast threshold is absolute: a faint image (a low-contrast
     drawing, a photograph under glare, a worn impression) passes few or no
     keypoints at the default. With ``min_detected``, while fewer than that many
-    are found the threshold is halved, down to 1/16 of the default; an image
-    that has that many at the default is detected exactly as without it. The
-    strongest ``max_keypoints`` are kept either way.
+    are found the threshold is halved, down to 1/16 of the default, and the
+    last detection is kept; an image that has that many at the default is
+    detected exactly as without it.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Gray work image in [0, 1].
+    mask : (M, N) ndarray of bool
+        Where the image holds content.
+    max_keypoints : int
+        OpenCV's ``nfeatures``: the strongest this many are kept. OpenCV makes
+        this cut over the whole image *before* it drops keypoints outside the
+        mask, so a padded image can hold fewer.
+    border : int
+        Pixels the mask is eroded by (the padding's edge makes no keypoint).
+    min_detected : int
+        Lower the threshold while fewer keypoints than this (at most
+        ``max_keypoints``) are found; 0 (default) keeps OpenCV's threshold.
+        With ``min_detected = max_keypoints`` the keypoint budget is filled:
+        at 256 px most images hold fewer than 300 keypoints at the default
+        threshold, so most, not only faint ones, are then detected at a lower
+        one, and a padded image, whose count stays under the budget, at the
+        lowest (up to five detections).
+
+    Returns
+    -------
+    Keypoints
 
     References
     ----------

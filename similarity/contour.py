@@ -91,8 +91,11 @@ class Contour(Metric):
     bins, a Euclidean distance transform to the contour pixels of that bin or
     a neighbouring one (Borgefors' chamfer distance, computed exactly). Also
     SIFT keypoints with RootSIFT descriptors, and the descriptors the
-    image with light and dark swapped would have. With ``mirror``, the same
-    for the image mirrored left to right.
+    image with light and dark swapped would have; SIFT's contrast threshold is
+    lowered (down to 1/16) until ``min_detected`` keypoints are found (default:
+    the budget, ``max_keypoints``), so a faint work or one photographed under
+    glare still has keypoints to align on. With ``mirror``, the same for the
+    image mirrored left to right.
 
     Alignment (once per pair): B is brought onto A by an affine transform
     fitted by RANSAC to mutual ratio-test matches of their keypoints (matched
@@ -174,8 +177,9 @@ class Contour(Metric):
     icp_iters: int = 8
     border: int = 3
     mirror: bool = True
-    # chosen on the development half (docs/accuracy.md): keypoints to align on are found
-    # in faint images too (SIFT's threshold lowered until max_keypoints, to 1/16 of it)
+    # chosen on the development half (docs/accuracy.md) among 0, 150 and 300: the keypoint
+    # budget is filled (SIFT's threshold lowered until max_keypoints, to 1/16 of it), so a
+    # faint image has keypoints to align on too
     min_detected: int = 300
     seed: int = 0
 
@@ -196,6 +200,8 @@ class Contour(Metric):
             raise ValueError("min_inliers must be >= 3 and ratio in (0, 1)")
         if self.max_points < self.min_points or self.min_points < 1:
             raise ValueError("need max_points >= min_points >= 1")
+        if self.min_detected < 0:
+            raise ValueError(f"min_detected must be >= 0, got {self.min_detected}")
 
     # -- features ------------------------------------------------------------------------
 

@@ -24,9 +24,9 @@ from preprocessing.errors import ConfigError, MatrixError
 from .matrix import SimilarityMatrix
 
 __all__ = [
+    "C_GRID",
     "DEFAULT_PAIR_MODEL",
     "FEATURES",
-    "C_GRID",
     "PairModel",
     "choose_c",
     "fit_pair_model",
@@ -231,17 +231,36 @@ def choose_c(
     For each ``c`` of ``grid``, the model is fitted on all collections but one
     and scored (mean negative log-likelihood of its pairs) on the one left out;
     the ``c`` with the lowest mean over the collections is chosen (ties: the
-    stronger regularisation, listed first). Only the collections given are read
-    (the benchmark's development half).
+    stronger regularisation, the smaller ``c``). Only the collections given are
+    read (the benchmark's development half).
+
+    Parameters
+    ----------
+    collections : sequence of (matrices, truth)
+        As for :func:`fit_pair_model`; at least two, each of at least two images.
+    metrics : sequence of str
+    grid : sequence of float
+        Positive inverse regularisation strengths to try.
+    random_state : int
 
     Returns
     -------
     c : float
     losses : dict of float to float
         The cross-validated loss of every ``c`` tried.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than two collections, a collection of fewer than two images, or
+        an empty or non-positive grid.
     """
     if len(collections) < 2:
         raise ConfigError("cross-validation needs at least two labelled collections")
+    if any(len(m[metrics[0]].ids) < 2 for m, _ in collections):
+        raise ConfigError("every collection needs at least two images (one pair)")
+    if not grid or any(not c > 0 for c in grid):
+        raise ConfigError(f"the grid of C must be positive values, got {list(grid)}")
     losses: dict[float, float] = {}
     for c in grid:
         fold = []
@@ -256,16 +275,17 @@ def choose_c(
 
 #: The pair model of ``fuse = "learned"`` (and of the default ``"auto"``): fitted by
 #: ``bench/accuracy.py`` on the six development sets of the accuracy benchmark, never on
-#: the held-out half (docs/accuracy.md), its regularisation (C = 100) chosen by
-#: :func:`choose_c` on those sets. Weights per metric, in the order of FEATURES:
+#: the held-out half (docs/accuracy.md), with C = 1 (cross-validation on those sets
+#: prefers 100, which costs spectral clustering at 1,000 images; docs/accuracy.md).
+#: Weights per metric, in the order of FEATURES:
 #: similarity, excess over each image's own similarities, mutual rank (lower is nearer).
 DEFAULT_PAIR_MODEL = PairModel(
     metrics=("contour", "sift"),
     coef=(
-        (-4.054896122848399, 1.9274770128574992, -13.094904849571368),
-        (8.065476182185636, -0.8396798818634672, -3.605329174678906),
+        (-0.4039435992867112, 2.063906945407017, -5.052798943206583),
+        (5.6920932062662395, -0.38427714870495244, -1.6403397692135822),
     ),
-    intercept=5.025046420333274,
+    intercept=-1.8226154892990207,
     params=(
         (
             "contour",

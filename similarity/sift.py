@@ -43,7 +43,10 @@ class SIFT(Metric):
 
     Features (once per image): up to ``max_keypoints`` SIFT keypoints detected
     inside the image's valid mask (eroded by ``border`` px so the canvas
-    padding's edge makes none), with RootSIFT descriptors.
+    padding's edge makes none), with RootSIFT descriptors; with
+    ``min_detected``, SIFT's contrast threshold is lowered (down to 1/16) until
+    that many are found (default 0: OpenCV's threshold; the benchmark found no
+    gain in lowering it for this metric, docs/accuracy.md).
 
     Raw score (once per pair): mutual nearest neighbours that pass Lowe's
     ratio test in both directions are verified with RANSAC on a ``model``
@@ -107,6 +110,8 @@ class SIFT(Metric):
             raise ValueError("ratio must be in (0, 1) and saturation in (0, 1]")
         if self.max_keypoints < self.min_keypoints or self.min_keypoints < _MINIMAL[self.model]:
             raise ValueError("need max_keypoints >= min_keypoints >= the model's minimal sample")
+        if self.min_detected < 0:
+            raise ValueError(f"min_detected must be >= 0, got {self.min_detected}")
 
     def extract(self, image: np.ndarray, mask: np.ndarray) -> SIFTFeatures:
         return detect_rootsift(

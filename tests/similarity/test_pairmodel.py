@@ -84,6 +84,21 @@ def test_regularisation_chosen_by_leaving_one_collection_out():
     assert losses[c] == pytest.approx(np.mean(folds), rel=1e-9)
     with pytest.raises(ConfigError, match="at least two"):
         choose_c(collections[:1], ["a"])
+    with pytest.raises(ConfigError, match="positive"):
+        choose_c(collections, ["a"], grid=[1.0, 0.0])
+
+
+def test_cross_validation_prefers_little_regularisation_on_clean_families():
+    """Well separated families: the held-aside log-loss falls as C grows (a sharper
+    model is right), and a grid of one value returns that value."""
+    collections = [
+        ({"a": block_matrix([3, 4, 5, 2], seed, within=0.9, across=0.1, noise=0.02)[0]},
+         block_matrix([3, 4, 5, 2], seed)[1])
+        for seed in range(3)
+    ]  # fmt: skip
+    c, losses = choose_c(collections, ["a"], grid=(0.01, 1.0, 100.0))
+    assert c == 100.0 and losses[0.01] > losses[1.0] > losses[100.0]
+    assert choose_c(collections, ["a"], grid=(3.0,))[0] == 3.0
 
 
 def test_model_needs_its_metrics():
