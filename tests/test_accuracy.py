@@ -78,3 +78,11 @@ def test_clusteval_row_chooses_k_on_ateliers_features():
     np.fill_diagonal(s, 1.0)
     labels = bench.clusteval_labels(s)
     assert labels is not None and adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_confirmation_refuses_the_benchmarks_own_seed(capsys):
+    """A confirmation run must draw new sets: the benchmark's own seed is refused."""
+    with pytest.raises(SystemExit) as err:
+        _bench().main(["--confirm", "2026", "--offline"])
+    assert err.value.code == 2
+    assert "another seed" in capsys.readouterr().err
