@@ -43,7 +43,8 @@ def test_quick_benchmark_prints_both_halves_and_the_choice(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "development half: workshop-dev, rehand-dev, prints-dev" in out
     assert "held-out half:    workshop-held, rehand-held, prints-held" in out
-    assert "chosen on the development half:" in out
+    assert "chosen on the development half, every candidate:" in out
+    assert "chosen on the development half, the pipeline's options:" in out
     assert "shipped default (AnalysisConfig()):" in out
 
 
