@@ -1,8 +1,9 @@
 """Accuracy that generalises: choose on the development half, report on the held-out half.
 
-    .venv/bin/python bench/accuracy.py            # every set (about 17 min here)
-    .venv/bin/python bench/accuracy.py --quick    # a small subset (the test suite's)
-    .venv/bin/python bench/accuracy.py --offline  # never download the real paintings
+    .venv/bin/python bench/accuracy.py             # every set (about 15 min here, cached)
+    .venv/bin/python bench/accuracy.py --quick     # a small subset (the test suite's)
+    .venv/bin/python bench/accuracy.py --offline   # never download the real paintings
+    .venv/bin/python bench/accuracy.py --confirm 7 # after the choice: the default on new sets
 
 Sets: ``tests/benchsets.py`` (six recipes, each made once for the development
 half and once, from other sources and another seed, for the held-out half),
@@ -12,8 +13,9 @@ cache on this script's request (say ``--offline`` to skip them).
 Every candidate (a similarity, a way to combine similarities, a clustering
 method; k always automatic) is scored by the adjusted Rand index against the
 families (noise counts as one family per image). The candidate chosen is the
-one with the best worst development set, then the best development mean; the
-held-out half is printed for every candidate but never read by the choice.
+one with the best worst development set, then the best development mean, printed
+over every candidate and over the options the pipeline offers (``PIPELINE_LACKS``);
+the held-out half is printed for every candidate but never read by the choice.
 Baselines: the reference tool's naive path (an SSIM or SIFT matrix, spectral
 clustering, k by a silhouette computed on the similarities) and clustimage's
 own pipeline as its users run it, and clusteval's choice of k on Atelier's
