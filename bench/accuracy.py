@@ -241,11 +241,11 @@ def confirm(args: argparse.Namespace) -> int:
         f"{sum(len(s.images) for s in sets)} images (held-out sources, new copies)"
     )
     rows = []
+    cfg = AnalysisConfig().replace(
+        similarity={"metrics": ["contour"], "fuse": "none", "cache_dir": args.cache_dir}
+    )
     for s in sets:
         default = default_score(s.images, s.truth, args.cache_dir)
-        cfg = AnalysisConfig().replace(
-            similarity={"metrics": ["contour"], "fuse": "none", "cache_dir": args.cache_dir}
-        )
         contour = run_analysis(s.images, cfg).matrices["contour"]
         lab = cluster(local_scaling(contour).values, ClusteringConfig(method="affinity")).labels
         rows.append((s.name, len(s.images), default, ari(contour.ids, lab, s.truth)))

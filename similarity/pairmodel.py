@@ -148,6 +148,15 @@ class PairModel:
         )
 
 
+def _pair_truth(
+    ids: Sequence[str], truth: Mapping[str, str]
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The upper-triangle pair indices of ``ids`` and whether each pair shares a family."""
+    fam = np.array([truth[i] for i in ids])
+    iu = np.triu_indices(len(ids), k=1)
+    return iu, fam[iu[0]] == fam[iu[1]]
+
+
 def fit_pair_model(
     collections: Sequence[tuple[Mapping[str, SimilarityMatrix], Mapping[str, str]]],
     metrics: Sequence[str],
@@ -175,13 +184,10 @@ def fit_pair_model(
 
     xs, ys, ws = [], [], []
     for matrices, truth in collections:
-        first = matrices[metrics[0]]
-        n = len(first.ids)
-        iu = np.triu_indices(n, k=1)
+        iu, same = _pair_truth(matrices[metrics[0]].ids, truth)
         feats = np.concatenate([pair_features(matrices[m])[iu] for m in metrics], axis=1)
-        fam = np.array([truth[i] for i in first.ids])
         xs.append(feats)
-        ys.append((fam[iu[0]] == fam[iu[1]]).astype(int))
+        ys.append(same.astype(int))
         ws.append(np.full(len(iu[0]), 1.0 / len(iu[0])))
     x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
     model = LogisticRegression(C=c, max_iter=2000, random_state=random_state)
@@ -210,12 +216,8 @@ def _log_loss(
     model: PairModel, matrices: Mapping[str, SimilarityMatrix], truth: Mapping[str, str]
 ) -> float:
     """Mean negative log-likelihood of a collection's pairs under ``model``."""
-    values = model.apply(matrices).values
-    ids = matrices[model.metrics[0]].ids
-    fam = np.array([truth[i] for i in ids])
-    iu = np.triu_indices(len(ids), k=1)
-    same = fam[iu[0]] == fam[iu[1]]
-    p = np.clip(values[iu], 1e-9, 1.0 - 1e-9)
+    iu, same = _pair_truth(matrices[model.metrics[0]].ids, truth)
+    p = np.clip(model.apply(matrices).values[iu], 1e-9, 1.0 - 1e-9)
     return float(-np.mean(np.where(same, np.log(p), np.log1p(-p))))
 
 
