@@ -317,61 +317,144 @@ def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[
 #: Where write_outputs records what each reusable figure was drawn from.
 FIGURE_KEYS = "figures/.keys.json"
 
+#: Bumped whenever a keyed figure's drawing changes in a way its inputs do not show.
+_FIGURE_FORMAT = "figures-2"
+
+
+def _array_digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def _key(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
 
 def grid_key(result: AnalysisResult, label: int, members: list[str]) -> str:
     """What one cluster's grid figure is drawn from: its label, its members (ids and
     SHA-256, in order), its exemplar and the software version. Equal keys draw
     the same figure, so an unchanged cluster's figure is reused across runs."""
     ex = result.clustering.exemplars.get(label)
-    parts = [
-        atelier_version(),
-        "grid-1",
-        label,
-        [(i, result.images[i].sha256) for i in members],
-        None if ex is None else result.ids[ex],
-    ]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return _key(
+        [
+            atelier_version(),
+            "grid-1",
+            label,
+            [(i, result.images[i].sha256) for i in members],
+            None if ex is None else result.ids[ex],
+        ]
+    )
+
+
+def evidence_key(result: AnalysisResult, i: int, j: int) -> str:
+    """What the evidence of images ``i`` and ``j`` is drawn from: both originals (SHA-256),
+    both work images as compared (pixels, mask, alignment), every matrix's score of the
+    pair, and every setting before clustering (the metrics explain the pair with them).
+    Not the clustering: the same pair keeps its evidence when only the clusters change."""
+    config = result.config.to_dict()
+    a, b = result.aligned.images[i], result.aligned.images[j]
+    return _key(
+        [
+            atelier_version(),
+            _FIGURE_FORMAT,
+            "evidence",
+            [(result.ids[k], result.images[result.ids[k]].sha256) for k in (i, j)],
+            _array_digest(a.gray, a.mask, a.transform, b.gray, b.mask, b.transform),
+            {name: float(m.values[i, j]) for name, m in result.matrices.items()},
+            {k: config[k] for k in ("load", "preprocess", "similarity", "random_state")},
+            config["report"]["evidence_side"],
+        ]
+    )
+
+
+def heatmap_key(result: AnalysisResult, metric: str, order: list[int]) -> str:
+    """What a heatmap is drawn from: the matrix, the images' order (the dendrogram's
+    leaves) and the clusters along it, the names."""
+    return _key(
+        [
+            atelier_version(),
+            _FIGURE_FORMAT,
+            "heatmap",
+            metric,
+            [(i, result.images[i].sha256) for i in result.ids],
+            _array_digest(result.matrices[metric].values),
+            order,
+            result.clustering.labels[order].tolist(),
+        ]
+    )
+
+
+def _job_stem(kind: str, arg: Any) -> str:
+    """The file names a keyed job writes start with this."""
+    if kind == "grid":
+        return cluster_folder(arg)
+    if kind == "heatmap":
+        return f"heatmap_{arg}"
+    evidence_kind, rank, _, _ = arg
+    return f"pair_{evidence_kind}_{rank:02d}"
 
 
 def build_figures(
     result: AnalysisResult,
     *,
-    reuse: Mapping[str, bytes] | None = None,
-    keys: dict[str, str] | None = None,
+    reuse: Mapping[str, Mapping[str, bytes]] | None = None,
+    keys: dict[str, tuple[str, dict[str, bytes]]] | None = None,
 ) -> dict[str, bytes]:
     """Figure file name -> PNG bytes, drawn in parallel where there are cores.
 
-    ``reuse`` maps keys (:func:`grid_key`) to PNG bytes of an earlier run:
-    a cluster grid with a known key is taken from there instead of drawn
-    again. ``keys``, when given, is filled with each reusable figure's key.
+    ``reuse`` maps a figure job's key (:func:`grid_key`, :func:`evidence_key`,
+    :func:`heatmap_key`) to the files an earlier run drew for it (by the part
+    of their names after the job's stem): a job with a known key is taken from
+    there instead of drawn again, under this run's names. ``keys``, when given,
+    is filled with each keyed job's key and files: ``stem -> (key, files)``.
     Only figures the report shows are drawn.
     """
     jobs: list[tuple[str, Any]] = [
         ("clusters", None), ("dendrogram", None), ("scatter", None), ("silhouette", None)
     ]  # fmt: skip
+    keyed: dict[int, tuple[str, str]] = {}  # job index -> (stem, key)
     known: dict[str, bytes] = {}
     grid_names = []
-    for lab, members in result.clusters().items():
-        name = cluster_folder(lab) + ".png"
-        key = grid_key(result, lab, members)
-        grid_names.append(name)
-        if keys is not None:
-            keys[name] = key
-        if reuse and key in reuse:
-            known[name] = reuse[key]
+
+    def add(kind: str, arg: Any, key: str) -> None:
+        stem = _job_stem(kind, arg)
+        earlier = reuse.get(key) if reuse else None
+        if earlier is not None:
+            files = {stem + suffix: png for suffix, png in earlier.items()}
+            known.update(files)
+            if keys is not None:
+                keys[stem] = (key, files)
         else:
-            jobs.append(("grid", lab))
-    jobs += [("heatmap", metric) for metric in result.matrices]
+            keyed[len(jobs)] = (stem, key)
+            jobs.append((kind, arg))
+
+    for lab, members in result.clusters().items():
+        grid_names.append(cluster_folder(lab) + ".png")
+        add("grid", lab, grid_key(result, lab, members))
+    if result.matrices:
+        from .plots.structure import leaf_order
+
+        order = leaf_order(result)
+        for metric in result.matrices:
+            add("heatmap", metric, heatmap_key(result, metric, order))
     if result.equalization is not None:
         jobs.append(("equalization", None))
     if result.aligned.method != "none":
         jobs.append(("alignment", None))
     if len(result.clustering.selection) > 1:
         jobs.append(("k_selection", None))
-    jobs += _evidence_jobs(result)
+    for kind, arg in _evidence_jobs(result):
+        add(kind, arg, evidence_key(result, arg[2], arg[3]))
     drawn: dict[str, bytes] = {}
-    for part in _draw_all(result, jobs):
+    for index, part in enumerate(_draw_all(result, jobs)):
         drawn.update(part)
+        if keys is not None and index in keyed:
+            stem, key = keyed[index]
+            keys[stem] = (key, part)
     drawn.update(known)
     # the order the report and the folder list them in
     head = ["clusters.png", "dendrogram.png", "scatter.png", "silhouette.png", *grid_names]
@@ -380,23 +463,46 @@ def build_figures(
     }
 
 
-def _earlier_figures(out: Path) -> dict[str, bytes]:
-    """Key -> PNG bytes of the reusable figures an earlier run wrote in ``out``
-    (only files whose content is still what that run wrote)."""
+def _earlier_figures(out: Path) -> dict[str, dict[str, bytes]]:
+    """Key -> {file name after the stem: PNG/JPEG bytes} of the keyed figure jobs an
+    earlier run wrote in ``out`` (only jobs whose every file still holds what that run
+    wrote)."""
     try:
         manifest = json.loads((out / FIGURE_KEYS).read_text())
-        entries = [(str(n), str(k), str(h)) for n, (k, h) in manifest.items()]
-    except (OSError, ValueError, TypeError, AttributeError):
+        entries = [
+            (str(stem), str(key), {str(s): str(d) for s, d in files.items()})
+            for stem, (key, files) in manifest["jobs"].items()
+        ]
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
         return {}
-    found = {}
-    for name, key, digest in entries:
-        try:
-            png = (out / "figures" / Path(name).name).read_bytes()
-        except OSError:
-            continue
-        if hashlib.sha256(png).hexdigest() == digest:
-            found[key] = png
+    found: dict[str, dict[str, bytes]] = {}
+    for stem, key, files in entries:
+        got = {}
+        for suffix, digest in files.items():
+            try:
+                data = (out / "figures" / Path(stem + suffix).name).read_bytes()
+            except OSError:
+                break
+            if hashlib.sha256(data).hexdigest() != digest:
+                break
+            got[suffix] = data
+        else:
+            if got:
+                found[key] = got
     return found
+
+
+def _earlier_names(out: Path) -> set[str]:
+    """The keyed figure files the manifest in ``out`` lists (before it is rewritten)."""
+    try:
+        manifest = json.loads((out / FIGURE_KEYS).read_text())
+        return {
+            Path(str(stem) + str(suffix)).name
+            for stem, (_, files) in manifest["jobs"].items()
+            for suffix in files
+        }
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return set()
 
 
 def write_outputs(
@@ -420,7 +526,8 @@ def write_outputs(
     for folder in (out, out / "figures"):
         clear_stale_parts(folder)  # what a killed earlier run could not remove
     written: dict[str, Path] = {}
-    keys: dict[str, str] = {}
+    keys: dict[str, tuple[str, dict[str, bytes]]] = {}
+    earlier_names = _earlier_names(out)
     figures = build_figures(result, reuse=_earlier_figures(out), keys=keys)
     t_figures = time.perf_counter() - t_start
     steps = len(figures) + len(result.matrices) + 3
@@ -435,8 +542,15 @@ def write_outputs(
     for name, png in figures.items():
         written[f"figures/{name}"] = atomic_write_bytes(out / "figures" / name, png)
         tick()
-    manifest = {n: [k, hashlib.sha256(figures[n]).hexdigest()] for n, k in keys.items()}
+    manifest = {
+        "jobs": {
+            stem: [key, {n[len(stem) :]: hashlib.sha256(d).hexdigest() for n, d in files.items()}]
+            for stem, (key, files) in keys.items()
+        }
+    }
     atomic_write_text(out / FIGURE_KEYS, json.dumps(manifest, indent=0, sort_keys=True))
+    for name in earlier_names - set(figures):  # an earlier run's cluster or pair
+        (out / "figures" / name).unlink(missing_ok=True)  # this run has not: not left behind
     written["clusters.csv"] = atomic_write_text(out / "clusters.csv", _clusters_csv(result))
     tick()
     for metric, matrix in result.matrices.items():

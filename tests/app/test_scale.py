@@ -84,3 +84,62 @@ def test_unchanged_cluster_figures_are_reused(tmp_path, monkeypatch):
     assert drawn == [None, int(tampered.split("_")[1].split(".")[0])]
     again = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
     assert again == first
+
+
+def test_pair_evidence_and_heatmaps_are_reused_when_only_the_clustering_changes(
+    tmp_path, monkeypatch
+):
+    import app.outputs as outputs
+    from app.config import AnalysisConfig
+    from app.pipeline import recluster, run_analysis
+
+    folder = copy_samples(tmp_path / "images", "print_*")
+    cfg = AnalysisConfig().replace(similarity={"cache_dir": str(tmp_path / "cache")}, n_jobs=1)
+    result = run_analysis(folder, cfg)
+    out = tmp_path / "out"
+    outputs.write_outputs(result, out)
+    first = {p.name: p.read_bytes() for p in (out / "figures").glob("*")}
+    pairs = outputs.top_pairs(result, cfg.report.evidence_pairs)
+    drawn: list[tuple[str, str]] = []
+    real = outputs.pair_evidence
+
+    def counting(images, matrices, config, i, j, **kw):  # noqa: ANN001, ANN202
+        drawn.append((images[i].id, images[j].id))
+        return real(images, matrices, config, i, j, **kw)
+
+    monkeypatch.setattr(outputs, "pair_evidence", counting)
+    heatmaps: list[str] = []
+    real_heatmap = outputs.similarity_heatmap
+    monkeypatch.setattr(
+        outputs, "similarity_heatmap", lambda r, m: heatmaps.append(m) or real_heatmap(r, m)
+    )
+    # the same analysis written again: nothing keyed is drawn, every file is the same
+    outputs.write_outputs(result, out)
+    assert drawn == [] and heatmaps == []
+    assert {p.name: p.read_bytes() for p in (out / "figures").glob("*")} == first
+
+    # another clustering of the same matrices: a pair kept among the strongest keeps its
+    # evidence (not drawn again, the same bytes, under its new name); the others are drawn
+    other = recluster(result, cfg.replace(clustering={"method": "agglomerative", "n_clusters": 2}))
+    outputs.write_outputs(other, out)
+    again = outputs.top_pairs(other, cfg.report.evidence_pairs)
+    ids = result.ids
+    before = {
+        (ids[i], ids[j]): (kind, r) for kind, p in pairs.items() for r, (i, j) in enumerate(p, 1)
+    }
+    after = {
+        (ids[i], ids[j]): (kind, r) for kind, p in again.items() for r, (i, j) in enumerate(p, 1)
+    }
+    assert sorted(drawn) == sorted(pair for pair in after if pair not in before)
+    kept = [pair for pair in after if pair in before]
+    assert kept and drawn  # (measured: 3 kept, 3 new with two clusters)
+    for pair in kept:
+        (k0, r0), (k1, r1) = before[pair], after[pair]
+        name0, name1 = f"pair_{k0}_{r0:02d}_contour.png", f"pair_{k1}_{r1:02d}_contour.png"
+        assert (out / "figures" / name1).read_bytes() == first[name0]
+    # the heatmaps show the clusters: drawn again only where the clusters along them changed
+    same_labels = (other.clustering.labels == result.clustering.labels).all()
+    assert heatmaps == ([] if same_labels else list(result.matrices))
+    # an earlier run's figures of clusters this run does not have are not left behind
+    grids = sorted(p.name for p in (out / "figures").glob("cluster_*.png"))
+    assert grids == [f"cluster_{lab:02d}.png" for lab in sorted(set(other.clustering.labels))]
