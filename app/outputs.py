@@ -326,7 +326,7 @@ def _array_digest(*arrays: np.ndarray) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.tobytes())
     return h.hexdigest()
 
 
@@ -335,15 +335,17 @@ def _key(parts: list[Any]) -> str:
 
 
 def grid_key(result: AnalysisResult, label: int, members: list[str]) -> str:
-    """What one cluster's grid figure is drawn from: its label, its members (ids and
-    SHA-256, in order), its exemplar and the software version. Equal keys draw
-    the same figure, so an unchanged cluster's figure is reused across runs."""
+    """What one cluster's grid figure is drawn from: whether it is the noise, its members
+    (ids and SHA-256, in order), its exemplar and the software version; not its number,
+    which the figure does not show. Equal keys draw the same figure, so an unchanged
+    cluster's figure is reused across runs, under its new number if another clustering
+    renumbered it."""
     ex = result.clustering.exemplars.get(label)
     return _key(
         [
             atelier_version(),
-            "grid-1",
-            label,
+            "grid-2",
+            label < 0,
             [(i, result.images[i].sha256) for i in members],
             None if ex is None else result.ids[ex],
         ]
@@ -492,6 +494,36 @@ def _earlier_figures(out: Path) -> dict[str, dict[str, bytes]]:
     return found
 
 
+def _write_manifest(
+    out: Path, keys: Mapping[str, tuple[str, Mapping[str, bytes]]], matrices: Mapping[str, Any]
+) -> None:
+    """Record what each keyed figure job and each matrix CSV in ``out`` was made from."""
+    manifest = {
+        "jobs": {
+            stem: [key, {n[len(stem) :]: hashlib.sha256(d).hexdigest() for n, d in files.items()}]
+            for stem, (key, files) in keys.items()
+        },
+        "matrices": {name: list(entry) for name, entry in matrices.items()},
+    }
+    atomic_write_text(out / FIGURE_KEYS, json.dumps(manifest, indent=0, sort_keys=True))
+
+
+def _sha256_of(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _earlier_matrices(out: Path) -> dict[str, tuple[str, str]]:
+    """Matrix CSV name -> (key of the matrix it holds, SHA-256 of the file as written)."""
+    try:
+        manifest = json.loads((out / FIGURE_KEYS).read_text())
+        return {str(n): (str(k), str(h)) for n, (k, h) in manifest["matrices"].items()}
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return {}
+
+
 def _earlier_names(out: Path) -> set[str]:
     """The keyed figure files the manifest in ``out`` lists (before it is rewritten)."""
     try:
@@ -542,21 +574,27 @@ def write_outputs(
     for name, png in figures.items():
         written[f"figures/{name}"] = atomic_write_bytes(out / "figures" / name, png)
         tick()
-    manifest = {
-        "jobs": {
-            stem: [key, {n[len(stem) :]: hashlib.sha256(d).hexdigest() for n, d in files.items()}]
-            for stem, (key, files) in keys.items()
-        }
-    }
-    atomic_write_text(out / FIGURE_KEYS, json.dumps(manifest, indent=0, sort_keys=True))
+    _write_manifest(out, keys, _earlier_matrices(out))
     for name in earlier_names - set(figures):  # an earlier run's cluster or pair
         (out / "figures" / name).unlink(missing_ok=True)  # this run has not: not left behind
     written["clusters.csv"] = atomic_write_text(out / "clusters.csv", _clusters_csv(result))
     tick()
+    earlier_csv = _earlier_matrices(out)
+    matrix_keys: dict[str, list[str]] = {}
     for metric, matrix in result.matrices.items():
         path = out / f"similarity_{metric}.csv"
-        written[path.name] = atomic_write_text(path, _matrix_csv(matrix.ids, matrix.values))
+        key = _key([_FIGURE_FORMAT, list(matrix.ids), _array_digest(matrix.values)])
+        old_key, old_sha = earlier_csv.get(path.name, ("", ""))
+        sha = _sha256_of(path) if old_key == key else ""
+        if sha and sha == old_sha:
+            written[path.name] = path  # the same matrix, still in its file: not written again
+        else:
+            data = _matrix_csv(matrix.ids, matrix.values).encode("utf-8")
+            written[path.name] = atomic_write_bytes(path, data)
+            sha = hashlib.sha256(data).hexdigest()
+        matrix_keys[path.name] = [key, sha]
         tick()
+    _write_manifest(out, keys, matrix_keys)
     record = run_record(result, extra=extra)
     record["timings"]["figures"] = round(t_figures, 4)
     html = render_report(result, record, figures, link_files=True)

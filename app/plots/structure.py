@@ -99,10 +99,16 @@ def dendrogram_figure(result: AnalysisResult) -> Figure:
         above_threshold_color="0.4",
     )
     colours = _palette(c.k)
-    for pos, leaf in enumerate(info["leaves"]):
-        lab = int(c.labels[leaf])
-        colour = "black" if lab < 0 else colours[lab % len(colours)]
-        ax.plot(5 + 10 * pos, 0, "s", color=colour, markersize=6, clip_on=False)
+    leaves = np.asarray(info["leaves"], dtype=int)
+    square = [
+        "black" if lab < 0 else colours[lab % len(colours)] for lab in c.labels[leaves].tolist()
+    ]
+    # one collection for every leaf's square (a marker per leaf as its own artist takes
+    # seconds at a thousand leaves); markersize 6 pt is an area of 36 pt^2
+    ax.scatter(
+        5 + 10 * np.arange(len(leaves)), np.zeros(len(leaves)), s=36, marker="s",
+        c=square, clip_on=False, zorder=3, linewidths=0,
+    )  # fmt: skip
     if _cuts_this_tree(result) and c.criterion == "threshold":
         ax.axhline(
             1.0 - float(result.config.clustering.threshold or 0),

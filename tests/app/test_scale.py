@@ -113,10 +113,19 @@ def test_pair_evidence_and_heatmaps_are_reused_when_only_the_clustering_changes(
     monkeypatch.setattr(
         outputs, "similarity_heatmap", lambda r, m: heatmaps.append(m) or real_heatmap(r, m)
     )
-    # the same analysis written again: nothing keyed is drawn, every file is the same
+    csvs = sorted(out.glob("similarity_*.csv"))
+    inodes = {p.name: p.stat().st_ino for p in csvs}
+    tampered = csvs[0]
+    tampered.write_text("not the matrix")
+    # the same analysis written again: nothing keyed is drawn, every file is the same, and
+    # a matrix file holding its matrix is left as it is (one that does not is written again)
     outputs.write_outputs(result, out)
     assert drawn == [] and heatmaps == []
     assert {p.name: p.read_bytes() for p in (out / "figures").glob("*")} == first
+    for p in csvs:
+        assert (p.stat().st_ino == inodes[p.name]) == (p != tampered), p.name
+    assert tampered.read_text().startswith("image,")
+    assert len(tampered.read_text().splitlines()) == len(result.ids) + 1
 
     # another clustering of the same matrices: a pair kept among the strongest keeps its
     # evidence (not drawn again, the same bytes, under its new name); the others are drawn
