@@ -7,6 +7,7 @@ interrupted run never leaves a half-written output.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -14,11 +15,12 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from preprocessing import AtelierError
+from preprocessing import AtelierError, ImageRecord, WorkImage
+from similarity import SimilarityMatrix
 from similarity.cache import default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
@@ -27,6 +29,7 @@ from .export import cluster_folder
 from .fullres import evidence_jpegs, register_originals
 from .pipeline import AnalysisResult
 from .plots import (
+    GRID_THUMB_SIDE,
     alignment_figure,
     cluster_grid,
     dendrogram_figure,
@@ -36,6 +39,7 @@ from .plots import (
     scatter_figure,
     silhouette_figure,
     similarity_heatmap,
+    thumbnail,
 )
 from .report import render_report
 from .versions import atelier_version, library_versions
@@ -214,49 +218,93 @@ def top_pairs(result: AnalysisResult, count: int) -> dict[str, list[tuple[int, i
     return {"within": within, "across": across}
 
 
+class _PairJob(NamedTuple):
+    """One pair's evidence job with everything it draws from but the configuration, so
+    a worker needs no more of the analysis than the figures' light payload."""
+
+    kind: str  # within or across
+    rank: int
+    i: int
+    j: int
+    records: tuple[ImageRecord, ImageRecord]
+    works: tuple[WorkImage, WorkImage]
+    scores: dict[str, float]
+
+
 def _evidence_jobs(result: AnalysisResult) -> list[tuple[str, Any]]:
     count = result.config.report.evidence_pairs
     if count == 0 or len(result.ids) < 2:
         return []
+    ids, works = result.ids, result.aligned.images
     return [
-        ("evidence", (kind, rank, i, j))
+        (
+            "evidence",
+            _PairJob(
+                kind,
+                rank,
+                i,
+                j,
+                (result.images[ids[i]], result.images[ids[j]]),
+                (works[i], works[j]),
+                {name: float(m.values[i, j]) for name, m in result.matrices.items()},
+            ),
+        )  # fmt: skip
         for kind, pairs in top_pairs(result, count).items()
         for rank, (i, j) in enumerate(pairs, start=1)
     ]
 
 
-def _draw_evidence(result: AnalysisResult, spec: tuple[str, int, int, int]) -> dict[str, bytes]:
+def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
     """The pair's evidence figures, and B registered onto A at the originals' resolution
-    (up to ``report.evidence_side``; a JPEG file beside the report, linked from it)."""
-    kind, rank, i, j = spec
-    view = pair_evidence(
-        result.aligned.images,
-        result.matrices,
-        result.config,
-        i,
-        j,
-        record_a=result.images[result.ids[i]],
-    )
+    (up to ``report.evidence_side``; a JPEG file beside the report, linked from it).
+    Drawn from the job's own images and scores, and the analysis' configuration."""
+    (record_a, record_b), (work_a, work_b) = job.records, job.works
+    pair = {
+        name: SimilarityMatrix((work_a.id, work_b.id), np.array([[1.0, s], [s, 1.0]]), name)
+        for name, s in job.scores.items()
+    }
+    view = pair_evidence(job.works, pair, result.config, 0, 1, record_a=record_a)
     transform, by = registration(view)
     registered = register_originals(
-        result.images[result.ids[i]],
-        result.images[result.ids[j]],
-        result.aligned.images[i],
-        result.aligned.images[j],
+        record_a,
+        record_b,
+        work_a,
+        work_b,
         transform,
         max_side=result.config.report.evidence_side,
         by=by,
     )
-    stem = f"pair_{kind}_{rank:02d}"
+    stem = f"pair_{job.kind}_{job.rank:02d}"
     # same frame and size: flip between them in any viewer
-    views = evidence_jpegs(
-        registered, contour_metric(result.config), result.aligned.images[i].gray.shape[0]
-    )
+    views = evidence_jpegs(registered, contour_metric(result.config), work_a.gray.shape[0])
     return {
         f"{stem}.png": figure_png(view.figures["pair"]),
         f"{stem}_contour.png": figure_png(view.figures["contour"]),
         **{f"{stem}_{name}": data for name, data in views.items()},
     }
+
+
+def _figure_payload(result: AnalysisResult) -> AnalysisResult:
+    """The analysis as the figures other than pair evidence read it: each image as a
+    thumbnail of the grids' size (uint8) instead of its pixels, no work images' pixels,
+    no equalized copies. A tenth of the analysis at a thousand images, it is what figure
+    workers receive (each once), and what every figure but the evidence is drawn from,
+    here or there, so the figures are the same either way."""
+    records = tuple(
+        dataclasses.replace(r, pixels=thumbnail(r.pixels, side=GRID_THUMB_SIDE))
+        for r in result.images.records
+    )
+    empty = np.zeros((0, 0), np.float32)
+    works = tuple(
+        dataclasses.replace(w, gray=empty, mask=empty.astype(bool)) for w in result.aligned.images
+    )
+    eq = result.equalization
+    return dataclasses.replace(
+        result,
+        images=dataclasses.replace(result.images, records=records),
+        aligned=dataclasses.replace(result.aligned, images=works),
+        equalization=None if eq is None else dataclasses.replace(eq, images=[]),
+    )
 
 
 def _draw_grid(result: AnalysisResult, label: int) -> dict[str, bytes]:
@@ -295,21 +343,22 @@ def _worker_draw(job: tuple[str, Any]) -> dict[str, bytes]:
     return _DRAW[job[0]](_WORKER["result"], job[1])
 
 
-def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
-    """Every job's figures, in job order: on worker processes (each receives the result
-    once) when there are cores and enough figures to repay starting them, else here."""
+def _draw_all(payload: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
+    """Every job's figures, in job order: on worker processes (each receives the
+    figures' payload, :func:`_figure_payload`, once) when there are cores and enough
+    figures to repay starting them, else here."""
     from preprocessing.parallel import resolve_jobs
 
-    workers = min(resolve_jobs(result.config.n_jobs), len(jobs) // 4)
-    if workers < 2 or result.config.scheduler:
-        return [_DRAW[kind](result, arg) for kind, arg in jobs]
+    workers = min(resolve_jobs(payload.config.n_jobs), len(jobs) // 4)
+    if workers < 2 or payload.config.scheduler:
+        return [_DRAW[kind](payload, arg) for kind, arg in jobs]
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     # heaviest first, so that no worker is left with a long job at the end
     order = sorted(range(len(jobs)), key=lambda k: jobs[k][0] not in ("evidence", "clusters"))
     ctx = get_context("forkserver")
-    with ProcessPoolExecutor(workers, ctx, _worker_init, (result,)) as pool:
+    with ProcessPoolExecutor(workers, ctx, _worker_init, (payload,)) as pool:
         drawn = dict(zip(order, pool.map(_worker_draw, [jobs[k] for k in order]), strict=True))
     return [drawn[k] for k in range(len(jobs))]
 
@@ -396,8 +445,7 @@ def _job_stem(kind: str, arg: Any) -> str:
         return cluster_folder(arg)
     if kind == "heatmap":
         return f"heatmap_{arg}"
-    evidence_kind, rank, _, _ = arg
-    return f"pair_{evidence_kind}_{rank:02d}"
+    return f"pair_{arg.kind}_{arg.rank:02d}"
 
 
 def build_figures(
@@ -450,9 +498,9 @@ def build_figures(
     if len(result.clustering.selection) > 1:
         jobs.append(("k_selection", None))
     for kind, arg in _evidence_jobs(result):
-        add(kind, arg, evidence_key(result, arg[2], arg[3]))
+        add(kind, arg, evidence_key(result, arg.i, arg.j))
     drawn: dict[str, bytes] = {}
-    for index, part in enumerate(_draw_all(result, jobs)):
+    for index, part in enumerate(_draw_all(_figure_payload(result), jobs)):
         drawn.update(part)
         if keys is not None and index in keyed:
             stem, key = keyed[index]

@@ -1,6 +1,7 @@
 """Figures drawn from an analysis result (matplotlib's object API, no global state, seeded)."""
 
 from ._base import (
+    GRID_THUMB_SIDE,
     MAX_GRID_IMAGES,
     alignment_figure,
     cluster_grid,
@@ -20,6 +21,7 @@ from .structure import (
 )
 
 __all__ = [
+    "GRID_THUMB_SIDE",
     "MAX_GRID_IMAGES",
     "alignment_figure",
     "cluster_grid",

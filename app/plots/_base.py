@@ -28,13 +28,20 @@ MAX_GRID_IMAGES = 240
 MAX_OVERVIEW_CLUSTERS = 30
 
 
-def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
-    """An RGB uint8 thumbnail whose longer side is ``side`` pixels."""
+#: The longer side of the thumbnails in cluster grids (and the largest any figure draws).
+GRID_THUMB_SIDE = 160
+
+
+def thumbnail(pixels: np.ndarray, side: int = GRID_THUMB_SIDE) -> np.ndarray:
+    """An RGB uint8 thumbnail whose longer side is at most ``side`` pixels, from float
+    pixels in [0, 1] or from a uint8 thumbnail (returned as it is when small enough)."""
     rows, cols = pixels.shape[:2]
     scale = side / max(rows, cols)
     if scale < 1:
         size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
         pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    if pixels.dtype == np.uint8:
+        return pixels
     return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
