@@ -124,7 +124,7 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
     for lab, members, total in blocks:
         # one cluster's own figure leaves its number to the file name (cluster_NN.png) and
         # the report, so the figure of a cluster renumbered by another clustering is reused
-        name = "noise" if lab < 0 else ("cluster" if label is not None else f"cluster {lab}")
+        name = "noise" if lab < 0 else ("this cluster" if label is not None else f"cluster {lab}")
         shown = f"{len(members)} of {total} shown" if len(members) < total else f"{total} images"
         for pos, idx in enumerate(members):
             ax = fig.add_subplot(grid[row + pos // cols, pos % cols])
@@ -141,7 +141,7 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
         row += math.ceil(len(members) / cols)
     if label is not None:
         lab, members, total = blocks[0]
-        name = "noise" if lab < 0 else "one cluster"
+        name = "noise" if lab < 0 else "this cluster"
         fig.suptitle(f"{name}: {total} image(s) - red frame: exemplar (medoid)", fontsize=10)
         return fig
     k = result.clustering.k
