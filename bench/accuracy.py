@@ -86,12 +86,6 @@ COMBOS: dict[str, Combo] = {
 #: for comparison, not candidates for the shipped default
 PIPELINE_LACKS = ("ls(",)
 
-#: The pair models' inverse regularisation. Leave-one-development-set-out log-loss is
-#: lowest at C = 100 for the default's model, but that sharper model costs spectral
-#: clustering its many-family scale (1,000 generated images: ARI 0.876 against 0.916 at
-#: C = 1); kept at 1 until spectral clustering holds at that scale (docs/accuracy.md).
-PAIR_MODEL_C = 1.0
-
 #: pair classifiers fitted on the development half: name -> metrics
 PAIR_MODELS = {
     "learned(contour,sift,cw-ssim)": ("contour", "sift", "cw-ssim"),
@@ -106,7 +100,9 @@ PAIR_MODELS = {
 METHODS: dict[str, dict[str, object]] = {
     "hdbscan": {"method": "hdbscan"},
     "agglomerative@0.5": {"method": "agglomerative", "threshold": 0.5},
-    "spectral": {"method": "spectral"},
+    "spectral": {"method": "spectral"},  # its default graph: each image's 10 nearest
+    "spectral-all-pairs": {"method": "spectral", "neighbors": None},
+    "spectral-20nn": {"method": "spectral", "neighbors": 20},
     "agglomerative": {"method": "agglomerative"},
     "affinity": {"method": "affinity"},
 }
@@ -305,10 +301,9 @@ def main(argv: list[str] | None = None) -> int:
             if half == "development"
         ]
         metrics = [BASE[n][0] for n in names]
-        # the regularisation cross-validation would choose (leave one development set
-        # out), printed; the models keep PAIR_MODEL_C (docs/accuracy.md says why)
+        # the regularisation chosen by cross-validation (leave one development set out)
         c, losses = choose_c(dev, metrics, random_state=0)
-        model = fit_pair_model(dev, metrics, c=PAIR_MODEL_C, random_state=0)
+        model = fit_pair_model(dev, metrics, c=c, random_state=0)
         table = ", ".join(f"C={k:g}: {v:.5f}" for k, v in losses.items())
         print(f"pair model {key}: cross-validated log-loss {table} (lowest at C = {c:g})")
         print(f"pair model {key} (fitted on {len(dev)} development sets): {model}")

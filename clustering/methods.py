@@ -214,7 +214,7 @@ class Spectral(ClusteringMethod):
             if self.config.n_clusters == "auto":
                 wanted = max(k, self.config.k_upper(n))
             maps = spectral_embedding(
-                data,
+                neighbour_graph(data, self.config.neighbors),
                 n_components=min(wanted, n),
                 drop_first=False,
                 random_state=self.random_state,
@@ -234,6 +234,32 @@ class Spectral(ClusteringMethod):
             n, format="csr"
         )
         return Fit(self._model(k).fit_predict(affinity))
+
+
+def neighbour_graph(affinity: np.ndarray, neighbors: int | None) -> np.ndarray:
+    """``affinity`` with only the edges to each image's ``neighbors`` most similar images
+    (kept when either end has the other among its neighbours: symmetric); the
+    diagonal kept. ``None``, or too few images to drop anything: ``affinity`` itself.
+
+    >>> a = np.array([[1, .9, .2, .1], [.9, 1, .3, .1], [.2, .3, 1, .8], [.1, .1, .8, 1]])
+    >>> neighbour_graph(a, 1)
+    array([[1. , 0.9, 0. , 0. ],
+           [0.9, 1. , 0. , 0. ],
+           [0. , 0. , 1. , 0.8],
+           [0. , 0. , 0.8, 1. ]])
+    """
+    n = len(affinity)
+    if neighbors is None or neighbors >= n - 1:
+        return affinity
+    off = np.array(affinity, dtype=np.float64)
+    np.fill_diagonal(off, -np.inf)
+    # ties broken by index (a stable sort), so the graph does not depend on the platform
+    nearest = np.argsort(-off, axis=1, kind="stable")[:, :neighbors]
+    keep = np.zeros((n, n), bool)
+    keep[np.arange(n)[:, None], nearest] = True
+    keep |= keep.T
+    np.fill_diagonal(keep, True)
+    return np.where(keep, affinity, 0.0)
 
 
 def cluster_qr(vectors: np.ndarray) -> np.ndarray:

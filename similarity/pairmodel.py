@@ -277,17 +277,17 @@ def choose_c(
 
 #: The pair model of ``fuse = "learned"`` (and of the default ``"auto"``): fitted by
 #: ``bench/accuracy.py`` on the six development sets of the accuracy benchmark, never on
-#: the held-out half (docs/accuracy.md), with C = 1 (cross-validation on those sets
-#: prefers 100, which costs spectral clustering at 1,000 images; docs/accuracy.md).
+#: the held-out half (docs/accuracy.md), with the C that leave-one-set-out
+#: cross-validation on those sets chooses (:func:`choose_c`: 100).
 #: Weights per metric, in the order of FEATURES:
 #: similarity, excess over each image's own similarities, mutual rank (lower is nearer).
 DEFAULT_PAIR_MODEL = PairModel(
     metrics=("contour", "sift"),
     coef=(
-        (-0.4039435992867112, 2.063906945407017, -5.052798943206583),
-        (5.6920932062662395, -0.38427714870495244, -1.6403397692135822),
+        (-4.054896122848399, 1.9274770128574992, -13.094904849571368),
+        (8.065476182185636, -0.8396798818634672, -3.605329174678906),
     ),
-    intercept=-1.8226154892990207,
+    intercept=5.025046420333274,
     params=(
         (
             "contour",

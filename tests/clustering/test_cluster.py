@@ -251,21 +251,25 @@ def test_k_max_auto_lets_a_large_collection_hold_its_families():
     assert capped.k == 25
 
 
+@pytest.mark.parametrize("neighbors", [None, 10])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_spectral_search_shares_one_embedding_with_sklearns_labels(seed):
+def test_spectral_search_shares_one_embedding_with_sklearns_labels(seed, neighbors):
     """The automatic k reads every k from one embedding; each k's labels are those of
-    scikit-learn's SpectralClustering fitted for that k alone (ARI 1 for every k)."""
+    scikit-learn's SpectralClustering fitted for that k alone (ARI 1 for every k), on
+    every pair or on the same neighbour graph."""
     from sklearn.cluster import SpectralClustering
 
-    from clustering.methods import Spectral
+    from clustering.methods import Spectral, neighbour_graph
 
     s, _ = block_matrix(sizes=(6, 3, 5, 1, 4, 7, 2, 5), within=0.7, between=0.25,
                         noise=0.3, seed=seed)  # fmt: skip
-    search = Spectral(ClusteringConfig(method="spectral"), random_state=0)
+    search = Spectral(ClusteringConfig(method="spectral", neighbors=neighbors), random_state=0)
+    graph = neighbour_graph(s, neighbors)
+    assert (graph is s) == (neighbors is None)
     for k in range(2, 15):
         own = SpectralClustering(
             k, affinity="precomputed", assign_labels="cluster_qr", random_state=0
-        ).fit_predict(s)
+        ).fit_predict(graph)
         assert adjusted_rand_score(own, search.fit(s, "affinity", k).labels) == 1.0, k
     first = search._maps[1]
     search.fit(s, "affinity", 3)
@@ -305,3 +309,33 @@ def test_davies_bouldin_and_calinski_harabasz_equal_sklearns(seed):
     one_each[1] = 0  # the duplicate pair together: zero spread everywhere
     assert davies_bouldin(points, one_each) == 0.0
     assert davies_bouldin_score(points, one_each) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_neighbour_graph_keeps_each_images_nearest():
+    from clustering.methods import neighbour_graph
+
+    rng = np.random.default_rng(3)
+    s = rng.uniform(0, 0.9, (40, 40))
+    s = (s + s.T) / 2
+    np.fill_diagonal(s, 1.0)
+    g = neighbour_graph(s, 5)
+    assert (g == g.T).all() and (np.diag(g) == 1.0).all()
+    kept = (g > 0) & ~np.eye(40, dtype=bool)
+    for i in range(40):
+        order = np.argsort(-np.where(np.arange(40) == i, -1, s[i]), kind="stable")
+        assert kept[i, order[:5]].all()  # its own 5 nearest
+        # any other edge is there because i is among that image's 5 nearest
+        for j in np.flatnonzero(kept[i]):
+            assert j in order[:5] or i in np.argsort(-np.where(np.arange(40) == j, -1, s[j]))[:5]
+        assert 5 <= kept[i].sum() < 40 - 1
+    assert ((g == s) | (g == 0)).all()  # edges keep their similarity
+    # too few images to drop anything: the matrix itself
+    assert neighbour_graph(s, 39) is s and neighbour_graph(s, None) is s
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5, "10"])
+def test_neighbors_must_be_a_positive_integer(bad):
+    with pytest.raises(ConfigError, match="clustering.neighbors"):
+        ClusteringConfig(neighbors=bad)
+    assert ClusteringConfig(neighbors=None).neighbors is None
+    assert ClusteringConfig().neighbors == 10

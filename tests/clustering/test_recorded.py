@@ -24,11 +24,13 @@ DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "recorded_labels.json"
 
 #: (name, config keyword arguments); every method, criterion and linkage once or more.
+#: Spectral clustering on every pair (``neighbors = None``), as recorded; its neighbour
+#: graph, the default since, is pinned against scikit-learn in test_cluster.py.
 CONFIGS: list[tuple[str, dict]] = [
-    ("spectral-sil", {"method": "spectral"}),
-    ("spectral-db", {"method": "spectral", "selection": "davies-bouldin"}),
-    ("spectral-ch", {"method": "spectral", "selection": "calinski-harabasz"}),
-    ("spectral-k5", {"method": "spectral", "n_clusters": 5}),
+    ("spectral-sil", {"method": "spectral", "neighbors": None}),
+    ("spectral-db", {"method": "spectral", "selection": "davies-bouldin", "neighbors": None}),
+    ("spectral-ch", {"method": "spectral", "selection": "calinski-harabasz", "neighbors": None}),
+    ("spectral-k5", {"method": "spectral", "n_clusters": 5, "neighbors": None}),
     ("affinity", {"method": "affinity"}),
     ("affinity-pref", {"method": "affinity", "preference": 0.3, "damping": 0.7}),
     *[
