@@ -84,9 +84,10 @@ class ClusteringConfig:
         2.2); ``None``: every pair is an edge. In a large collection every
         image has many faint links to unrelated works, and their sum can
         outweigh its few strong links to its own family; the neighbour graph
-        drops them (1,000 generated images of 200 families: ARI 0.932 with 10
-        neighbours, 0.876 with every pair; docs/accuracy.md). Other methods
-        use every pair.
+        drops them (two sets of 1,000 generated images of 200 families: ARI
+        0.932 and 0.876 with 10 neighbours, 0.876 and 0.865 with every pair;
+        docs/accuracy.md). In shortlist mode the graph is the shortlist's.
+        Other methods use every pair.
 
     References
     ----------
@@ -107,8 +108,8 @@ class ClusteringConfig:
     eps: float | None = None
     min_samples: int = 2
     min_cluster_size: int = 2
-    # chosen on the accuracy benchmark (docs/accuracy.md): the development half cannot tell
-    # 10, 20 and 40 neighbours from every pair; 1,000 generated images can
+    # chosen on the accuracy benchmark (docs/accuracy.md): its development half cannot tell
+    # 10 or 20 neighbours from every pair; the scale benchmark's 1,000 images broke the tie
     neighbors: int | None = 10
 
     def __post_init__(self) -> None:

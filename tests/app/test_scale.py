@@ -57,16 +57,24 @@ def test_incremental_run_computes_only_the_new_image(tmp_path):
         assert c["pairs_computed"] == n - 1 and c["pairs_cached"] == (n - 1) * (n - 2) // 2
 
 
-def test_unchanged_cluster_figures_are_reused(tmp_path, monkeypatch):
-    import app.outputs as outputs
+def _prints_written(tmp_path):  # noqa: ANN001, ANN202
+    """The sample prints analysed (one process) and written into ``tmp_path / "out"``."""
     from app.config import AnalysisConfig
+    from app.outputs import write_outputs
     from app.pipeline import run_analysis
 
     folder = copy_samples(tmp_path / "images", "print_*")
     cfg = AnalysisConfig().replace(similarity={"cache_dir": str(tmp_path / "cache")}, n_jobs=1)
     result = run_analysis(folder, cfg)
     out = tmp_path / "out"
-    outputs.write_outputs(result, out)
+    write_outputs(result, out)
+    return cfg, result, out
+
+
+def test_unchanged_cluster_figures_are_reused(tmp_path, monkeypatch):
+    import app.outputs as outputs
+
+    _, result, out = _prints_written(tmp_path)
     first = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
     assert first
     drawn: list[object] = []
@@ -90,14 +98,9 @@ def test_pair_evidence_and_heatmaps_are_reused_when_only_the_clustering_changes(
     tmp_path, monkeypatch
 ):
     import app.outputs as outputs
-    from app.config import AnalysisConfig
-    from app.pipeline import recluster, run_analysis
+    from app.pipeline import recluster
 
-    folder = copy_samples(tmp_path / "images", "print_*")
-    cfg = AnalysisConfig().replace(similarity={"cache_dir": str(tmp_path / "cache")}, n_jobs=1)
-    result = run_analysis(folder, cfg)
-    out = tmp_path / "out"
-    outputs.write_outputs(result, out)
+    cfg, result, out = _prints_written(tmp_path)
     first = {p.name: p.read_bytes() for p in (out / "figures").glob("*")}
     pairs = outputs.top_pairs(result, cfg.report.evidence_pairs)
     drawn: list[tuple[str, str]] = []
