@@ -393,7 +393,7 @@ def grid_key(result: AnalysisResult, label: int, members: list[str]) -> str:
     return _key(
         [
             atelier_version(),
-            "grid-3",
+            "grid-4",
             label < 0,
             [(i, result.images[i].sha256) for i in members],
             None if ex is None else result.ids[ex],

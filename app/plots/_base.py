@@ -82,28 +82,39 @@ def _wrapped(name: str, width: int = 24) -> str:
     return "\n".join([*lines, rest])
 
 
+def _overview(
+    groups: dict[int, list[str]], budget: int, columns: int, n_images: int
+) -> tuple[dict[int, list[str]], int, int]:
+    """The overview's clusters, images per cluster and clusters left out: one row per
+    cluster for a large set or many small clusters, at most MAX_OVERVIEW_CLUSTERS."""
+    rows = sum(math.ceil(min(len(ids), budget) / columns) for ids in groups.values())
+    if n_images > MAX_GRID_IMAGES or rows > MAX_OVERVIEW_CLUSTERS:
+        budget = columns
+    if len(groups) <= MAX_OVERVIEW_CLUSTERS:
+        return groups, budget, 0
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0] < 0, kv[0]))
+    kept = dict(ordered[:MAX_OVERVIEW_CLUSTERS])
+    return kept, columns, len(ordered) - MAX_OVERVIEW_CLUSTERS
+
+
 def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: int = 6) -> Figure:
     """Every image of every cluster (or of one cluster), one block of rows per cluster.
 
     The exemplar (medoid) of each cluster comes first and is framed in red.
     Noise (label -1) is shown last. Clusters larger than the figure can hold
     are sampled evenly, and the row label says so. In the overview of a
-    large set (more than ``MAX_GRID_IMAGES`` images) each cluster gets one
-    row, and at most ``MAX_OVERVIEW_CLUSTERS`` clusters are drawn (the title
-    says so; each cluster's own figure shows it in full).
+    large set (more than ``MAX_GRID_IMAGES`` images), or of clusters that
+    would take more than ``MAX_OVERVIEW_CLUSTERS`` rows, each cluster gets
+    one row, and at most ``MAX_OVERVIEW_CLUSTERS`` clusters are drawn (the
+    title says so; each cluster's own figure shows it in full).
     """
     labels = result.clustering.labels
     groups = result.clusters() if label is None else {label: result.clusters()[label]}
     index = {image_id: i for i, image_id in enumerate(result.ids)}
     budget = max(columns, MAX_GRID_IMAGES // max(1, len(groups)))
     omitted = 0
-    if label is None and len(result.ids) > MAX_GRID_IMAGES:
-        budget = columns
-    if label is None and len(groups) > MAX_OVERVIEW_CLUSTERS:
-        budget = columns
-        ordered = sorted(groups.items(), key=lambda kv: (kv[0] < 0, kv[0]))
-        omitted = len(ordered) - MAX_OVERVIEW_CLUSTERS
-        groups = dict(ordered[:MAX_OVERVIEW_CLUSTERS])
+    if label is None:
+        groups, budget, omitted = _overview(groups, budget, columns, len(result.ids))
     blocks: list[tuple[int, list[int], int]] = []
     for lab, ids in sorted(groups.items(), key=lambda kv: (kv[0] < 0, kv[0])):
         members = [index[i] for i in ids]
@@ -117,8 +128,13 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
     # full names, wrapped (never cut): the rows make room for the longest
     lines = max(_wrapped(result.ids[i]).count("\n") + 1 for _, m, _ in blocks for i in m)
     row_height = (2.1 if n_rows <= 20 else 1.25) + 0.13 * (lines - 1)
-    fig = Figure(figsize=(cols * 1.9, n_rows * row_height + 0.4))
-    grid = fig.add_gridspec(n_rows, cols, hspace=0.45 + 0.12 * (lines - 1), wspace=0.08)
+    height = n_rows * row_height + 0.4
+    fig = Figure(figsize=(cols * 1.9, height))
+    # the title's margin in inches, not a share of the height (a tall overview kept a
+    # blank band of 12 % of its height under the title)
+    top = 1.0 - min(0.12, 0.75 / height)
+    title_y = max(0.98, 1.0 - 0.2 / height)
+    grid = fig.add_gridspec(n_rows, cols, hspace=0.45 + 0.12 * (lines - 1), wspace=0.08, top=top)
     row = 0
     records = result.images
     for lab, members, total in blocks:
@@ -142,7 +158,9 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
     if label is not None:
         lab, members, total = blocks[0]
         name = "noise" if lab < 0 else "this cluster"
-        fig.suptitle(f"{name}: {total} image(s) - red frame: exemplar (medoid)", fontsize=10)
+        fig.suptitle(
+            f"{name}: {total} image(s) - red frame: exemplar (medoid)", fontsize=10, y=title_y
+        )
         return fig
     k = result.clustering.k
     noise = int((labels < 0).sum())
@@ -157,6 +175,7 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
         + " - red frame: exemplar (medoid)"
         + more,
         fontsize=10,
+        y=title_y,
     )
     return fig
 
