@@ -8,6 +8,7 @@ import math
 import cv2
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
 
 from ..pipeline import AnalysisResult
 
@@ -97,6 +98,19 @@ def _overview(
     return kept, columns, len(ordered) - MAX_OVERVIEW_CLUSTERS
 
 
+def _grid_figure(
+    cols: int, n_rows: int, row_height: float, lines: int
+) -> tuple[Figure, GridSpec, float]:
+    """A grid figure, its cells and its title's height. The title's margin is in inches,
+    not a share of the height: a tall overview kept a blank band of 12 % of its height
+    under the title."""
+    height = n_rows * row_height + 0.4
+    fig = Figure(figsize=(cols * 1.9, height))
+    top = 1.0 - min(0.12, 0.75 / height)
+    grid = fig.add_gridspec(n_rows, cols, hspace=0.45 + 0.12 * (lines - 1), wspace=0.08, top=top)
+    return fig, grid, max(0.98, 1.0 - 0.2 / height)
+
+
 def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: int = 6) -> Figure:
     """Every image of every cluster (or of one cluster), one block of rows per cluster.
 
@@ -128,13 +142,7 @@ def cluster_grid(result: AnalysisResult, *, label: int | None = None, columns: i
     # full names, wrapped (never cut): the rows make room for the longest
     lines = max(_wrapped(result.ids[i]).count("\n") + 1 for _, m, _ in blocks for i in m)
     row_height = (2.1 if n_rows <= 20 else 1.25) + 0.13 * (lines - 1)
-    height = n_rows * row_height + 0.4
-    fig = Figure(figsize=(cols * 1.9, height))
-    # the title's margin in inches, not a share of the height (a tall overview kept a
-    # blank band of 12 % of its height under the title)
-    top = 1.0 - min(0.12, 0.75 / height)
-    title_y = max(0.98, 1.0 - 0.2 / height)
-    grid = fig.add_gridspec(n_rows, cols, hspace=0.45 + 0.12 * (lines - 1), wspace=0.08, top=top)
+    fig, grid, title_y = _grid_figure(cols, n_rows, row_height, lines)
     row = 0
     records = result.images
     for lab, members, total in blocks:
