@@ -608,6 +608,7 @@ def write_outputs(
     written: dict[str, Path] = {}
     keys: dict[str, tuple[str, dict[str, bytes]]] = {}
     earlier_names = _earlier_names(out)
+    earlier_csv = _earlier_matrices(out)  # read before the manifest is written again
     figures = build_figures(result, reuse=_earlier_figures(out), keys=keys)
     t_figures = time.perf_counter() - t_start
     steps = len(figures) + len(result.matrices) + 3
@@ -622,12 +623,10 @@ def write_outputs(
     for name, png in figures.items():
         written[f"figures/{name}"] = atomic_write_bytes(out / "figures" / name, png)
         tick()
-    _write_manifest(out, keys, _earlier_matrices(out))
     for name in earlier_names - set(figures):  # an earlier run's cluster or pair
         (out / "figures" / name).unlink(missing_ok=True)  # this run has not: not left behind
     written["clusters.csv"] = atomic_write_text(out / "clusters.csv", _clusters_csv(result))
     tick()
-    earlier_csv = _earlier_matrices(out)
     matrix_keys: dict[str, list[str]] = {}
     for metric, matrix in result.matrices.items():
         path = out / f"similarity_{metric}.csv"
