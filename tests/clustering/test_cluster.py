@@ -311,6 +311,30 @@ def test_davies_bouldin_and_calinski_harabasz_equal_sklearns(seed):
     assert davies_bouldin_score(points, one_each) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_silhouette_equals_sklearns(seed):
+    """The silhouette taken in one sparse product equals scikit-learn's per point, on
+    labellings with singletons, noise labels (-1), a duplicate point and a pair at
+    distance zero (0/0 is a silhouette of 0 in both)."""
+    from sklearn.metrics import silhouette_samples
+
+    from clustering.scores import euclidean_distances, silhouette_values
+
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(60, 7))
+    points[1] = points[0]
+    distance = euclidean_distances(points)
+    for k in (2, 5, 17, 40, 59):
+        labels = rng.integers(-1, k, size=60)
+        if len(set(labels.tolist())) < 2:
+            continue
+        theirs = silhouette_samples(distance, labels, metric="precomputed")
+        assert np.abs(silhouette_values(distance, labels) - theirs).max() < 1e-12
+    pair = np.array([0, 0] + [1] * 58)
+    theirs = silhouette_samples(distance, pair, metric="precomputed")
+    assert np.abs(silhouette_values(distance, pair) - theirs).max() < 1e-12
+
+
 def test_neighbour_graph_keeps_each_images_nearest():
     from clustering.methods import neighbour_graph
 
