@@ -93,6 +93,9 @@ def dendrogram_figure(result: AnalysisResult) -> Figure:
         tree,
         ax=ax,
         labels=names if n <= _NAME_LIMIT else None,
+        # above the limit no leaf is named: scipy would print every leaf's index there,
+        # an illegible black band (and two seconds of text layout at a thousand leaves)
+        no_labels=n > _NAME_LIMIT,
         leaf_rotation=90,
         leaf_font_size=7,
         color_threshold=0,
