@@ -35,6 +35,7 @@ from .plots import (
     dendrogram_figure,
     equalization_figure,
     figure_png,
+    image_png,
     k_selection_figure,
     scatter_figure,
     silhouette_figure,
@@ -309,13 +310,13 @@ def _figure_payload(result: AnalysisResult) -> AnalysisResult:
 
 def _draw_grid(result: AnalysisResult, label: int) -> dict[str, bytes]:
     name = cluster_folder(label) + ".png"
-    return {name: figure_png(cluster_grid(result, label=label))}
+    return {name: image_png(cluster_grid(result, label=label))}
 
 
 #: Figure jobs by kind: ``draw(result, argument) -> {file name: PNG bytes}``. Module
 #: level, so a worker process draws a job from its name and argument alone.
 _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
-    "clusters": lambda r, _: {"clusters.png": figure_png(cluster_grid(r))},
+    "clusters": lambda r, _: {"clusters.png": image_png(cluster_grid(r))},
     "dendrogram": lambda r, _: {"dendrogram.png": figure_png(dendrogram_figure(r))},
     "scatter": lambda r, _: {
         "scatter.png": figure_png(scatter_figure(r, embedding=r.config.report.embedding))
@@ -367,7 +368,7 @@ def _draw_all(payload: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict
 FIGURE_KEYS = "figures/.keys.json"
 
 #: Bumped whenever a keyed figure's drawing changes in a way its inputs do not show.
-_FIGURE_FORMAT = "figures-2"
+_FIGURE_FORMAT = "figures-3"
 
 
 def _array_digest(*arrays: np.ndarray) -> str:

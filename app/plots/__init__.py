@@ -8,6 +8,7 @@ from ._base import (
     equalization_figure,
     figure_png,
     framed,
+    image_png,
     k_selection_figure,
     thumbnail,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "equalization_figure",
     "figure_png",
     "framed",
+    "image_png",
     "k_selection_figure",
     "leaf_order",
     "pair_evidence_figure",
