@@ -52,6 +52,7 @@ __all__ = [
     "run_record",
     "top_pairs",
     "write_outputs",
+    "FIGURE_MODULES",
 ]
 
 
@@ -288,9 +289,9 @@ def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
 def _figure_payload(result: AnalysisResult) -> AnalysisResult:
     """The analysis as the figures other than pair evidence read it: each image as a
     thumbnail of the grids' size (uint8) instead of its pixels, no work images' pixels,
-    no equalized copies. A tenth of the analysis at a thousand images, it is what figure
-    workers receive (each once), and what every figure but the evidence is drawn from,
-    here or there, so the figures are the same either way."""
+    no equalized copies. Every figure but the evidence is drawn from it, here or on a
+    worker (which receives it once, without the thumbnails: :func:`_without_pixels`), so
+    the figures are the same either way."""
     records = tuple(
         dataclasses.replace(r, pixels=thumbnail(r.pixels, side=GRID_THUMB_SIDE))
         for r in result.images.records
@@ -344,23 +345,46 @@ def _worker_draw(job: tuple[str, Any]) -> dict[str, bytes]:
     return _DRAW[job[0]](_WORKER["result"], job[1])
 
 
+#: What figure workers import: preloaded by the fork server (:func:`warm_forkserver`).
+FIGURE_MODULES = ("matplotlib.figure", "app.outputs")
+
+#: Figure kinds drawn in this process, never on workers: they read the images'
+#: thumbnails, which workers are not sent, and cost little (a cluster's grid 10 ms).
+_LOCAL = frozenset({"clusters", "grid", "scatter"})
+
+
+def _without_pixels(payload: AnalysisResult) -> AnalysisResult:
+    """What figure workers receive: the payload without the images' thumbnails (at a
+    thousand images, 77 MB that every worker had to be sent before drawing anything)."""
+    empty = np.zeros((0, 0, 3), np.uint8)
+    records = tuple(dataclasses.replace(r, pixels=empty) for r in payload.images.records)
+    return dataclasses.replace(payload, images=dataclasses.replace(payload.images, records=records))
+
+
 def _draw_all(payload: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
-    """Every job's figures, in job order: on worker processes (each receives the
-    figures' payload, :func:`_figure_payload`, once) when there are cores and enough
-    figures to repay starting them, else here."""
+    """Every job's figures, in job order. Grids and the scatter plot are drawn here; the
+    other figures on worker processes when there are cores and enough of them to repay
+    starting the workers (which start while this process draws: a fork server's first
+    start imports the scientific stack, about 2 s), else here too."""
     from preprocessing.parallel import resolve_jobs
 
-    workers = min(resolve_jobs(payload.config.n_jobs), len(jobs) // 4)
+    local = [k for k, (kind, _) in enumerate(jobs) if kind in _LOCAL]
+    # heaviest first, so that no worker is left with a long job at the end
+    remote = sorted(set(range(len(jobs))) - set(local), key=lambda k: jobs[k][0] != "evidence")
+    workers = min(resolve_jobs(payload.config.n_jobs), len(remote) // 4)
     if workers < 2 or payload.config.scheduler:
         return [_DRAW[kind](payload, arg) for kind, arg in jobs]
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
     from multiprocessing import get_context
 
-    # heaviest first, so that no worker is left with a long job at the end
-    order = sorted(range(len(jobs)), key=lambda k: jobs[k][0] not in ("evidence", "clusters"))
     ctx = get_context("forkserver")
-    with ProcessPoolExecutor(workers, ctx, _worker_init, (payload,)) as pool:
-        drawn = dict(zip(order, pool.map(_worker_draw, [jobs[k] for k in order]), strict=True))
+    with (
+        ProcessPoolExecutor(workers, ctx, _worker_init, (_without_pixels(payload),)) as pool,
+        ThreadPoolExecutor(1) as feeder,
+    ):
+        futures = feeder.submit(lambda: [pool.submit(_worker_draw, jobs[k]) for k in remote])
+        drawn = {k: _DRAW[jobs[k][0]](payload, jobs[k][1]) for k in local}
+        drawn.update(zip(remote, (f.result() for f in futures.result()), strict=True))
     return [drawn[k] for k in range(len(jobs))]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ __all__ = [
     "resolve_jobs",
     "share",
     "single_threaded",
+    "warm_forkserver",
 ]
 
 
@@ -43,6 +45,23 @@ def process_pool(n_jobs: int) -> ProcessPoolExecutor:
     ctx = get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
     return ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=single_threaded)
+
+
+def warm_forkserver(modules: Sequence[str] = ()) -> threading.Thread:
+    """Start the fork server in the background, preloading the scientific stack and
+    ``modules``, and return the thread that starts it.
+
+    Call it at the start of a run that will start process pools later: the server's
+    first start imports the stack (about 2 s, and with figure modules more) while the
+    run does its other work, and every pool started after forks ready workers. The
+    preload list is fixed by the server's first start; later calls add nothing.
+    """
+    from multiprocessing import forkserver
+
+    get_context("forkserver").set_forkserver_preload([*_PRELOAD, *modules])
+    thread = threading.Thread(target=forkserver.ensure_running, daemon=True)
+    thread.start()
+    return thread
 
 
 def single_threaded() -> None:

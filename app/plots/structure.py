@@ -201,12 +201,16 @@ def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Figure:
     fig = Figure(figsize=(11, 9))
     ax = fig.add_subplot()
     colours = _palette(c.k)
-    for i in range(n):
-        lab = int(c.labels[i])
-        if lab < 0:
-            ax.plot(*xy[i], "x", color="black", markersize=9, zorder=3)
-        else:
-            ax.plot(*xy[i], "o", color=colours[lab % len(colours)], markersize=7, zorder=2)
+    # one collection for the points (a line artist per point took 0.5 s at 1,000 images);
+    # marker sizes as before: 7 pt circles, 9 pt crosses for noise (areas in pt^2)
+    clustered = c.labels >= 0
+    ax.scatter(
+        xy[clustered, 0], xy[clustered, 1], s=49, marker="o", linewidths=0, zorder=2,
+        c=[colours[lab % len(colours)] for lab in c.labels[clustered].tolist()],
+    )  # fmt: skip
+    if not clustered.all():
+        noise = xy[~clustered]
+        ax.scatter(noise[:, 0], noise[:, 1], s=81, marker="x", c="black", linewidths=1.5, zorder=3)
     rng = np.random.default_rng(seed)
     shown = (
         np.arange(n)
@@ -245,7 +249,9 @@ def silhouette_figure(result: AnalysisResult) -> Figure:
     """Per-image silhouette, grouped by cluster, with the mean marked."""
     c = result.clustering
     values = np.asarray(c.silhouette, dtype=float)
-    fig = Figure(figsize=(8, max(4.0, 0.12 * len(values) + 2)))
+    # an image's bar is 12 px high up to 316 images; past that the figure stops at 4,000 px
+    # (1,000 images: 4 px each) and reads as each cluster's profile
+    fig = Figure(figsize=(8, min(40.0, max(4.0, 0.12 * len(values) + 2))))
     ax = fig.add_subplot()
     if not np.isfinite(values).any():
         ax.text(
@@ -263,7 +269,10 @@ def silhouette_figure(result: AnalysisResult) -> Figure:
         members = np.flatnonzero(c.labels == lab)
         vals = np.sort(values[members])
         colour = "0.3" if lab < 0 else colours[lab % len(colours)]
-        ax.barh(np.arange(y, y + len(vals)), vals, height=1.0, color=colour, edgecolor="none")
+        # one filled staircase per cluster, a step per image: the bars of height 1 it draws
+        # as one artist (a bar each took 0.5 s of layout at a thousand images)
+        edges = np.arange(y, y + len(vals) + 1) - 0.5
+        ax.stairs(vals, edges, orientation="horizontal", fill=True, color=colour, linewidth=0)
         ax.text(
             -0.02,
             y + len(vals) / 2,
@@ -277,6 +286,7 @@ def silhouette_figure(result: AnalysisResult) -> Figure:
     mean = float(np.nanmean(values))
     ax.axvline(mean, color="tab:red", linestyle="--", linewidth=1, label=f"mean {mean:.3f}")
     ax.set_xlim(min(-0.1, float(np.nanmin(values)) - 0.05), 1.0)
+    ax.set_ylim(-1.5, y - 0.5)  # no margin: at a thousand images it was a blank band
     ax.set_yticks([])
     ax.set_xlabel("silhouette (on the distances clustered)")
     ax.legend(fontsize=8, loc="lower right")
