@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from preprocessing import ImageRecord
 from preprocessing.work import WorkImage
 from similarity import PairEvidence, SimilarityMatrix, explain
+from similarity.cache import FeatureCache
 from similarity.contour import Contour
 from similarity.registry import seeded_metric
 
@@ -171,6 +172,7 @@ def pair_evidence(
     *,
     record_a: ImageRecord | None = None,
     matched: PairEvidence | None = None,
+    cache: FeatureCache | None = None,
 ) -> PairView:
     """The evidence of images ``i`` and ``j`` of an analysis.
 
@@ -188,6 +190,8 @@ def pair_evidence(
         A's record: deviations are then given in pixels of A's original.
     matched : PairEvidence, optional
         The pair's SIFT evidence when the caller already has it.
+    cache : FeatureCache, optional
+        The analysis' feature cache: features it holds are not extracted again.
 
     Returns
     -------
@@ -200,14 +204,14 @@ def pair_evidence(
     local = _metric(config, "ssim" if "ssim" in metrics and "cw-ssim" not in metrics else "cw-ssim")
     contour = _metric(config, "contour")
     if matched is None:
-        matched = explain(image_a, image_b, _metric(config, "sift"))
-    traced = explain(image_a, image_b, contour)
+        matched = explain(image_a, image_b, _metric(config, "sift"), cache=cache)
+    traced = explain(image_a, image_b, contour, cache=cache)
     scale = 1.0
     if record_a is not None:
         scale = max(record_a.meta.width, record_a.meta.height) / max(image_a.gray.shape)
     figures = {
         "pair": pair_evidence_figure(
-            image_a.id, image_b.id, matched, explain(image_a, image_b, local), scores
+            image_a.id, image_b.id, matched, explain(image_a, image_b, local, cache=cache), scores
         ),
         "contour": contour_evidence_figure(
             image_a.id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -21,7 +22,7 @@ import numpy as np
 
 from preprocessing import AtelierError, ImageRecord, WorkImage
 from similarity import SimilarityMatrix
-from similarity.cache import default_cache_dir
+from similarity.cache import FeatureCache, default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
 from .evidence import contour_metric, pair_evidence, registration
@@ -256,6 +257,12 @@ def _evidence_jobs(result: AnalysisResult) -> list[tuple[str, Any]]:
     ]
 
 
+@functools.cache
+def _feature_cache(directory: str | None, size_limit_gb: float) -> FeatureCache:
+    """One handle per process on the analysis' feature cache (a worker opens its own)."""
+    return FeatureCache(directory, size_limit_gb=size_limit_gb)
+
+
 def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
     """The pair's evidence figures, and B registered onto A at the originals' resolution
     (up to ``report.evidence_side``; a JPEG file beside the report, linked from it).
@@ -265,7 +272,9 @@ def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
         name: SimilarityMatrix((work_a.id, work_b.id), np.array([[1.0, s], [s, 1.0]]), name)
         for name, s in job.scores.items()
     }
-    view = pair_evidence(job.works, pair, result.config, 0, 1, record_a=record_a)
+    sim = result.config.similarity
+    cache = _feature_cache(sim.cache_dir, sim.cache_size_gb) if sim.cache else None
+    view = pair_evidence(job.works, pair, result.config, 0, 1, record_a=record_a, cache=cache)
     transform, by = registration(view)
     registered = register_originals(
         record_a,

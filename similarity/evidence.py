@@ -11,6 +11,7 @@ import numpy as np
 from preprocessing.work import WorkImage
 
 from .base import Metric
+from .cache import CacheStats, FeatureCache, metric_key, work_key
 from .registry import get_metric
 
 __all__ = ["PairEvidence", "explain"]
@@ -75,8 +76,27 @@ _EXTRA = (
 )  # fmt: skip
 
 
+def _features(metric: Metric, image: WorkImage, cache: FeatureCache | None) -> Any:
+    """The image's features under the metric: from the cache when it holds them (the
+    analysis put them there under the same keys), else extracted (and then kept)."""
+    if cache is None:
+        return metric.extract(image.gray, image.mask)
+    mkey, key = metric_key(metric), work_key(image)
+    found = cache.get_features(mkey, [key], CacheStats())
+    if key in found:
+        return found[key]
+    features = metric.extract(image.gray, image.mask)
+    cache.put_features(mkey, {key: features})
+    return features
+
+
 def explain(
-    image_a: WorkImage, image_b: WorkImage, metric: Metric | str, **params: Any
+    image_a: WorkImage,
+    image_b: WorkImage,
+    metric: Metric | str,
+    *,
+    cache: FeatureCache | None = None,
+    **params: Any,
 ) -> PairEvidence:
     """Evidence for the similarity of two work images under ``metric``.
 
@@ -85,14 +105,18 @@ def explain(
     image_a, image_b : WorkImage
     metric : Metric or str
         A metric object or a registered name (with ``params``).
+    cache : FeatureCache, optional
+        Features are read from it when the analysis computed them (a pair's
+        contour evidence at 640 px spent 1.0 s of its 1.5 s extracting the two
+        images' features again), and kept in it when not.
 
     Returns
     -------
     PairEvidence
     """
     m = get_metric(metric, **params) if isinstance(metric, str) else metric
-    fa = m.extract(image_a.gray, image_a.mask)
-    fb = m.extract(image_b.gray, image_b.mask)
+    fa = _features(m, image_a, cache)
+    fb = _features(m, image_b, cache)
     extra = m.evidence(fa, fb)
     a = np.asarray(image_a.gray, np.float32)
     b = np.asarray(image_b.gray, np.float32)

@@ -125,3 +125,32 @@ def test_the_full_resolution_views_take_the_registration_that_worked():
     assert registration(view(0.05, 0.6, s, c, mirrored=True))[1] == "SIFT's verified transform"
     assert registration(view(0.05, 0.6, None, c))[1] == "the contour test's fit"
     assert registration(view(0.05, 0.6, None, None)) == (None, "")
+
+
+def test_evidence_reads_the_features_the_analysis_cached(samples_dir, tmp_path, monkeypatch):
+    """With the analysis' cache, a pair's evidence extracts nothing the analysis already
+    extracted (contour and SIFT here), and shows the same scores as without it."""
+    from similarity.cache import FeatureCache
+    from similarity.contour import Contour
+
+    images = load_folder(samples_dir / "images")
+    subset = type(images)(tuple(r for r in images if r.id.startswith("cartoon_b_")))
+    config = AnalysisConfig().replace(
+        similarity={"metrics": ["contour", "sift"], "cache_dir": str(tmp_path)}, n_jobs=1
+    )
+    result = run_analysis(subset, config)
+    works = result.aligned.images
+    without = pair_evidence(works, result.matrices, config, 0, 1)
+    calls = []
+    real = Contour.extract
+
+    def counted(self, image, mask):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return real(self, image, mask)
+
+    monkeypatch.setattr(Contour, "extract", counted)
+    with FeatureCache(tmp_path) as cache:
+        cached = pair_evidence(works, result.matrices, config, 0, 1, cache=cache)
+    assert calls == []
+    assert cached.traced.similarity == without.traced.similarity
+    assert cached.matched.similarity == without.matched.similarity
