@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--sizes 100 300 1000] [--shortlist 3000]
                                     [--incremental 500] [--workers 2]
+                                    [--report-cost 72] [--recluster 1000]
 
 For each N it writes N generated images (families of five copies of works
 made offline from scikit-image's bundled pictures, see
@@ -19,7 +20,13 @@ Baselines measured in the same run:
   pairs and scaled to N^2/2, against Atelier's measured total;
 - incremental: the same folder with one image added, analysed again into the
   same output folder and cache, against the full run;
-- shortlist: at the shortlist size, pairs compared against N^2/2 pairs.
+- shortlist: at the shortlist size, pairs compared against N^2/2 pairs;
+- report cost (``--report-cost 72``): the whole run against its own analysis
+  (load to clustering), at 640 px, no cache, with the benchmark's metrics and
+  with the default ones;
+- re-runs (``--recluster 1000``): the same N analysed again, unchanged and with
+  only the clustering changed, against the first run (same output folder and
+  cache).
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ ATELIER = str(Path(sys.executable).parent / "atelier")
 BUDGET_S = 600.0  # 1,000 images, issue 8
 BUDGET_MEMORY = 4 * 2**30
 INCREMENTAL_SHARE = 0.05
+REPORT_RATIO = 1.3  # issue 15: the whole run at most 1.3x its analysis (72 images, 640 px)
+RECLUSTER_S = 10.0  # issue 15: 1,000 analysed images, only the clustering changed
 
 
 def run_tree(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
@@ -122,6 +131,75 @@ def analyze(folder: Path, out: Path, cache: Path, args: argparse.Namespace, *ext
     return {"wall": wall, "peak": peak, "run": run, "per_metric": per_metric_ari(out, folder, run)}
 
 
+def load_to_clustering(run: dict) -> float:
+    """The analysis' seconds as run.json times it: every stage but the output stage."""
+    return sum(v for k, v in run["timings"].items() if k not in ("figures", "report"))
+
+
+def atelier(folder: Path, out: Path, *flags: str, cache: Path | None = None) -> dict:
+    """``atelier analyze folder --out out flags``, timed end to end as a user would."""
+    env = dict(os.environ)
+    if cache is not None:
+        env["ATELIER_CACHE_DIR"] = str(cache)
+    cmd = [ATELIER, "analyze", str(folder), "--out", str(out), "--no-progress", *flags]
+    wall, peak, code = run_tree(cmd, env)
+    if code != 0:
+        raise SystemExit(f"atelier analyze failed on {folder} (exit {code})")
+    return {"wall": wall, "peak": peak, "run": json.loads((out / "run.json").read_text())}
+
+
+def report_cost(base: Path, n: int, args: argparse.Namespace) -> list[str]:
+    """The whole run against its analysis (load to clustering), at 640 px, no cache: with
+    the benchmark's metrics and with the default ones."""
+    folder = base / f"images_report_{n}"
+    write_large_set(folder, n, seed=n)
+    failures = []
+    for name, flags in (
+        (" + ".join(args.metrics), [f"--metric={m}" for m in args.metrics]),
+        ("the default metrics", []),
+    ):
+        res = atelier(folder, base / f"out_report_{n}", "--size", "640", "--no-cache", *flags)
+        t = res["run"]["timings"]
+        analysis = load_to_clustering(res["run"])
+        ratio = (analysis + t["report"]) / analysis
+        print(
+            f"report cost: {n} images at 640 px, no cache, {name}: analysis {analysis:.1f} s, "
+            f"output stage {t['report']:.1f} s (figures {t['figures']:.1f} s); whole / "
+            f"analysis = {ratio:.2f}x (target <= {REPORT_RATIO}x); wall {res['wall']:.1f} s"
+        )
+        if ratio > REPORT_RATIO:
+            failures.append(f"report cost {ratio:.2f}x with {name}")
+    return failures
+
+
+def recluster(base: Path, n: int, args: argparse.Namespace) -> list[str]:
+    """A second run of ``n`` analysed images, unchanged and with only the clustering
+    changed, against the first (the same folder, output folder and cache)."""
+    folder, out, cache = base / f"images_rc_{n}", base / f"out_rc_{n}", base / f"cache_rc_{n}"
+    write_large_set(folder, n, seed=n + 1)
+    flags = [f"--metric={m}" for m in args.metrics] + ["--align", "none"]
+    flags += ["--labels", str(folder / "families.csv")]
+    runs = [("first run", [])]
+    runs += [("again, unchanged", [])]
+    runs += [("only the clustering changed (agglomerative)", ["--cluster", "agglomerative"])]
+    runs += [("only the clustering changed (spectral)", ["--cluster", "spectral"])]
+    first = None
+    failures = []
+    for name, extra in runs:
+        res = atelier(folder, out, *flags, *extra, cache=cache)
+        t = res["run"]["timings"]
+        first = first or res["wall"]
+        print(
+            f"re-run: {n} images, {' + '.join(args.metrics)}, {name}: wall {res['wall']:.1f} s "
+            f"= {res['wall'] / first:.1%} of the first; clustering {t['clustering']:.1f} s, "
+            f"figures {t['figures']:.1f} s, output stage {t['report']:.1f} s; "
+            f"ARI {(res['run'].get('evaluation') or {}).get('adjusted_rand', float('nan')):.3f}"
+        )
+        if "clustering changed" in name and res["wall"] > RECLUSTER_S:
+            failures.append(f"re-run with the clustering changed {res['wall']:.1f} s")
+    return failures
+
+
 def per_metric_ari(out: Path, folder: Path, run: dict) -> dict[str, float]:
     """ARI of the run's clustering method on each metric's matrix alone."""
     import numpy as np
@@ -193,6 +271,8 @@ def main() -> int:
     ap.add_argument("--metrics", nargs="+", default=["sift", "ssim"])
     ap.add_argument("--align", default="translation")
     ap.add_argument("--keep", metavar="DIR", help="keep images and outputs here")
+    ap.add_argument("--report-cost", type=int, default=72, metavar="N", help="0 to skip")
+    ap.add_argument("--recluster", type=int, default=0, metavar="N", help="e.g. 1000; 0 skips")
     args = ap.parse_args()
 
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="atelier-scale-"))
@@ -204,6 +284,10 @@ def main() -> int:
     )
     failures = []
     try:
+        if args.report_cost:
+            failures += report_cost(base, args.report_cost, args)
+        if args.recluster:
+            failures += recluster(base, args.recluster, args)
         naive_ms = None
         for n in args.sizes:
             folder = base / f"images_{n}"
@@ -236,8 +320,8 @@ def main() -> int:
             share = again["wall"] / full["wall"]
             run = again["run"]
 
-            def analysis_s(r: dict) -> float:  # load to clustering, as run.json times it
-                return sum(r["run"]["timings"].values())
+            def analysis_s(r: dict) -> float:
+                return load_to_clustering(r["run"])
 
             def similarity_s(r: dict) -> float:
                 return sum(v for k, v in r["run"]["timings"].items() if k.startswith("similarity"))
