@@ -42,9 +42,22 @@ def process_pool(n_jobs: int) -> ProcessPoolExecutor:
     (the web app), cheaper than ``spawn``. The fork server preloads the
     scientific stack and Atelier's core once per process, so later pools start
     in milliseconds instead of re-importing in every worker."""
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
+    ctx = _preloading()
     return ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=single_threaded)
+
+
+#: Every module asked to be preloaded in this process so far: the fork server imports
+#: the list as it stands when it first starts, whichever pool or warm-up starts it.
+_preload: list[str] = list(_PRELOAD)
+
+
+def _preloading(modules: Sequence[str] = ()) -> Any:
+    """The forkserver context, its preload list extended by ``modules`` (never shortened:
+    a pool started after :func:`warm_forkserver` keeps the figure modules on the list)."""
+    _preload.extend(m for m in modules if m not in _preload)
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(list(_preload))
+    return ctx
 
 
 def warm_forkserver(modules: Sequence[str] = ()) -> threading.Thread:
@@ -54,11 +67,12 @@ def warm_forkserver(modules: Sequence[str] = ()) -> threading.Thread:
     Call it at the start of a run that will start process pools later: the server's
     first start imports the stack (about 2 s, and with figure modules more) while the
     run does its other work, and every pool started after forks ready workers. The
-    preload list is fixed by the server's first start; later calls add nothing.
+    preload list is fixed by the server's first start; a pool started before the
+    server is up starts it with these modules too.
     """
     from multiprocessing import forkserver
 
-    get_context("forkserver").set_forkserver_preload([*_PRELOAD, *modules])
+    _preloading(modules)
     thread = threading.Thread(target=forkserver.ensure_running, daemon=True)
     thread.start()
     return thread
