@@ -284,12 +284,12 @@ def silhouette_figure(result: AnalysisResult) -> Figure:
         )
         y += len(vals) + 1
     mean = float(np.nanmean(values))
-    ax.axvline(mean, color="tab:red", linestyle="--", linewidth=1, label=f"mean {mean:.3f}")
+    ax.axvline(mean, color="tab:red", linestyle="--", linewidth=1)
     ax.set_xlim(min(-0.1, float(np.nanmin(values)) - 0.05), 1.0)
     ax.set_ylim(-1.5, y - 0.5)  # no margin: at a thousand images it was a blank band
     ax.set_yticks([])
-    ax.set_xlabel("silhouette (on the distances clustered)")
-    ax.legend(fontsize=8, loc="lower right")
+    # the mean in the label, not in a legend box, which sat on the bars near 1
+    ax.set_xlabel(f"silhouette (on the distances clustered); red dashes: the mean, {mean:.3f}")
     ax.set_title(
         "Silhouette of each image by cluster: near 1 = clearly in its cluster, "
         "below 0 = closer to another",
