@@ -1,6 +1,7 @@
 """Benchmark: Atelier's pairwise engine against a naive per-pair baseline, same run.
 
     .venv/bin/python bench/similarity.py [--n 48] [--size 256] [--metrics sift ssim ...]
+    .venv/bin/python bench/similarity.py --shortlist 1000 --metrics sift ssim
 
 The naive baseline does what the field's reference tool does: one pair per
 task on a process pool, and every task extracts both images' features again
@@ -179,6 +180,51 @@ def kernel_table(images: list[WorkImage], repeat: int = 30) -> list[str]:
     return lines
 
 
+SHORTLIST_TARGET = 1.5  # issue 15: a shortlisted pair within 1.5x of a dense pair
+
+
+def shortlisted_against_dense(n: int, metrics: list[str], workers: int) -> int:
+    """Seconds per pair of ``n`` generated images in shortlist mode (K = 20) against the
+    dense pairs of their first 200, same run, same pool; features not counted."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from datasets import write_large_set
+
+    from preprocessing import load_folder
+    from preprocessing.work import make_work_image
+    from similarity.shortlist import shortlist
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_large_set(folder, n, seed=n)
+        works = [make_work_image(r.id, r.pixels, 256) for r in load_folder(folder)]
+    selected = shortlist(works, 20)
+    dense_n = min(200, n)
+    dense_pairs = dense_n * (dense_n - 1) // 2
+    print(
+        f"{n} generated images at 256 px, K = 20: {selected.n_pairs} shortlisted pairs; "
+        f"dense: the first {dense_n} images, {dense_pairs} pairs; {workers} workers; "
+        "seconds of the pairs only (features excluded)"
+    )
+    with process_pool(workers) as warm:
+        list(warm.map(abs, range(workers)))
+    failed = []
+    for name in metrics:
+        metric = get_metric(name)
+        dense = pairwise(works[:dense_n], metric, n_jobs=workers).stats["seconds_pairs"]
+        part = pairwise(works, metric, n_jobs=workers, selected=selected).stats["seconds_pairs"]
+        ratio = (part / selected.n_pairs) / (dense / dense_pairs)
+        print(
+            f"{name:<12} dense {1e3 * dense / dense_pairs:.3f} ms/pair, shortlisted "
+            f"{1e3 * part / selected.n_pairs:.3f} ms/pair: {ratio:.2f}x "
+            f"(target <= {SHORTLIST_TARGET}x)"
+        )
+        if ratio > SHORTLIST_TARGET:
+            failed.append(name)
+    print("all targets met" if not failed else f"missed: {', '.join(failed)}")
+    return 0 if not failed else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=48)
@@ -188,7 +234,16 @@ def main() -> int:
     parser.add_argument(
         "--kernels-only", action="store_true", help="only the per-pair cost beside each kernel"
     )
+    parser.add_argument(
+        "--shortlist",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also: a shortlisted pair against a dense one, N generated images (e.g. 1000)",
+    )
     args = parser.parse_args()
+    if args.shortlist:
+        return shortlisted_against_dense(args.shortlist, args.metrics, args.workers)
 
     images = make_images(args.n, args.size)
     print(f"per-pair cost beside the kernel, one thread, {args.size} px:")

@@ -107,3 +107,30 @@ def test_shortlist_settings_are_validated():
         SimilarityConfig(shortlist="yes")
     with pytest.raises(ConfigError, match="shortlist_k must be a positive integer"):
         SimilarityConfig(shortlist_k=0)
+
+
+def test_shortlist_blocks_grow_with_the_set_and_stay_bounded():
+    """Shortlisted pairs are spread over the whole matrix: blocks are larger there (about
+    four row chunks per worker, at most 256 images a side), never in dense mode; the
+    values do not depend on it (the engine test above runs one block)."""
+    from similarity.pairwise import SHORTLIST_MAX_BLOCK, shortlist_block_size
+
+    image_set, _ = generated_set(n_bases=2, copies=3, size=32)
+    s = shortlist(_work(image_set, 32), 2)
+    assert shortlist_block_size(1000, 32, 2, None) == 32
+    assert shortlist_block_size(1000, 32, 2, s) == 125
+    assert shortlist_block_size(100, 32, 2, s) == 32
+    assert shortlist_block_size(10_000, 32, 2, s) == SHORTLIST_MAX_BLOCK == 256
+    assert shortlist_block_size(10_000, 512, 2, s) == 512  # a larger block asked for is kept
+
+
+def test_shortlisted_pairs_on_a_pool_in_larger_blocks_equal_all_pairs():
+    image_set, _ = generated_set(n_bases=12, copies=6, size=48)
+    ims = _work(image_set, 48)
+    s = shortlist(ims, 4)
+    metric = get_metric("ssim")
+    full = pairwise(ims, metric, n_jobs=1)
+    part = pairwise(ims, metric, n_jobs=2, block_size=4, selected=s)  # blocks of 9 images
+    mask = s.mask()
+    np.testing.assert_array_equal(part.values[mask], full.values[mask])
+    assert (part.values[~mask] == 0).all() and part.stats["pairs_computed"] == s.n_pairs
