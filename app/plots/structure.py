@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from scipy.cluster.hierarchy import dendrogram, linkage
@@ -309,9 +310,18 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
     ax = fig.add_subplot()
     im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{metric} similarity")
-    for b in np.flatnonzero(np.diff(labels)) + 0.5:
-        ax.axhline(b, color="white", linewidth=0.8)
-        ax.axvline(b, color="white", linewidth=0.8)
+    # where the cluster changes along the order: one collection of white lines across the
+    # matrix (a line artist each took a third of the figure's time at 200 clusters)
+    bounds = np.flatnonzero(np.diff(labels)) + 0.5
+    if bounds.size:
+        span = (-0.5, n - 0.5)
+        ax.add_collection(
+            LineCollection(
+                [[(b, span[0]), (b, span[1])] for b in bounds]
+                + [[(span[0], b), (span[1], b)] for b in bounds],
+                colors="white", linewidths=0.8,
+            )
+        )  # fmt: skip
     if n <= _NAME_LIMIT:
         names = [result.ids[i].split("/")[-1] for i in order]
         ax.set_xticks(range(n), names, rotation=90, fontsize=6)
