@@ -208,11 +208,16 @@ def _run_analysis(
         )
     for s in result.images.skipped:
         print(f"  skipped {s.path}: {s.reason}")
-    if result.evaluation is not None and "adjusted_rand" in result.evaluation:
-        ev = result.evaluation
+    ev = result.evaluation
+    if ev is not None:
+        by_end = ev.get("matched_by_path_end", 0)
+        matched = f", {by_end} matched by the end of their paths" if by_end else ""
         print(
             f"against {args.labels}: adjusted Rand index {ev['adjusted_rand']:.3f}, "
-            f"NMI {ev['nmi']:.3f} ({ev['evaluated']} labelled images)"
+            f"NMI {ev['nmi']:.3f} ({ev['evaluated']} labelled images{matched})"
+            if "adjusted_rand" in ev
+            else f"against {args.labels}: {ev['note']} ({len(ev['missing'])} analysed "
+            f"image(s) not in it, {len(ev['not_analysed'])} of its images not analysed)"
         )
     return EXIT_OK
 

@@ -54,14 +54,16 @@ def evaluate_labels(
     Only images present in both are scored; noise (-1) images count as
     singleton clusters (one noise bin would reward calling everything noise).
     """
-    pairs = [(i, lab) for i, lab in zip(ids, labels.tolist(), strict=True) if i in truth]
-    missing = sorted(set(ids) - set(truth))
-    unused = sorted(set(truth) - set(ids))
+    labelled, unused, by_suffix = _match_paths(ids, truth)
+    pairs = [(i, lab) for i, lab in zip(ids, labels.tolist(), strict=True) if i in labelled]
+    missing = sorted(set(ids) - set(labelled))
+    matched = {"matched_by_path_end": by_suffix} if by_suffix else {}
     if len(pairs) < 2:
         return {
             "evaluated": len(pairs),
             "missing": missing,
             "not_analysed": unused,
+            **matched,
             "note": "fewer than 2 labelled images: nothing to score",
         }
     pred = []
@@ -70,7 +72,7 @@ def evaluate_labels(
         pred.append(lab if lab >= 0 else singleton)
         if lab < 0:
             singleton -= 1
-    true = [truth[i] for i, _ in pairs]
+    true = [labelled[i] for i, _ in pairs]
     return {
         "adjusted_rand": float(adjusted_rand_score(true, pred)),
         "nmi": float(normalized_mutual_info_score(true, pred)),
@@ -80,4 +82,39 @@ def evaluate_labels(
         "families": len(set(true)),
         "missing": missing,
         "not_analysed": unused,
+        **matched,
     }
+
+
+def _match_paths(
+    ids: Sequence[str], truth: Mapping[str, str]
+) -> tuple[dict[str, str], list[str], int]:
+    """Each analysed image's family, the labels file's images not analysed, and how many
+    images were matched by the end of their paths.
+
+    An image listed under its own id is taken as it is. Otherwise it is matched
+    when exactly one listed path and its id agree on their last components, one
+    being the end of the other: a labels file written beside the collection
+    (``images/a.jpg``) for an analysis of its ``images`` folder (``a.jpg``), or
+    the other way round.
+    """
+    labelled = {i: truth[i] for i in ids if i in truth}
+    taken = set(labelled)
+    ends: dict[str, list[str]] = {}
+    for key in truth:
+        if key not in taken:
+            parts = key.split("/")
+            for k in range(len(parts)):
+                ends.setdefault("/".join(parts[k:]), []).append(key)
+    by_end = 0
+    for image in ids:
+        if image in labelled:
+            continue
+        parts = image.split("/")
+        found = set(ends.get(image, []))
+        found |= {"/".join(parts[k:]) for k in range(1, len(parts))} & (set(truth) - taken)
+        if len(found) == 1 and (key := found.pop()) not in taken:
+            labelled[image] = truth[key]
+            taken.add(key)
+            by_end += 1
+    return labelled, sorted(set(truth) - taken), by_end

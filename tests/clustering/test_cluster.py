@@ -232,6 +232,21 @@ def test_evaluation_against_ground_truth(tmp_path):
         read_labels(path)
 
 
+def test_labels_written_from_another_folder_are_matched_by_the_end_of_their_paths():
+    """A labels file beside the collection names ``images/a.jpg``; analysing the
+    ``images`` folder gives ``a.jpg`` (and the other way round). Matched when the end of
+    the path is unique; an ambiguous end is left unmatched and reported."""
+    truth = {"images/a.jpg": "x", "images/b.jpg": "x", "images/c.jpg": "y", "c/d.jpg": "y"}
+    ids = ["a.jpg", "b.jpg", "c.jpg", "more/c/d.jpg"]
+    ev = evaluate_labels(ids, np.array([0, 0, 1, 1]), truth)
+    assert ev["adjusted_rand"] == 1.0 and ev["evaluated"] == 4
+    assert ev["matched_by_path_end"] == 4 and ev["missing"] == [] and ev["not_analysed"] == []
+    ambiguous = {"one/a.jpg": "x", "two/a.jpg": "y", "b.jpg": "x", "c.jpg": "y"}
+    ev = evaluate_labels(["a.jpg", "b.jpg", "c.jpg"], np.array([0, 0, 1]), ambiguous)
+    assert ev["evaluated"] == 2 and ev["missing"] == ["a.jpg"]
+    assert ev["not_analysed"] == ["one/a.jpg", "two/a.jpg"] and "matched_by_path_end" not in ev
+
+
 def test_k_max_auto_lets_a_large_collection_hold_its_families():
     """k_max = "auto": 25 for small sets (as before), a quarter of the images for large
     ones; 150 images in 30 well-separated families are found as 30, not capped at 25."""
