@@ -1,4 +1,5 @@
-"""Figures drawn from an analysis result (matplotlib's object API, no global state, seeded)."""
+"""Figures drawn from an analysis result (matplotlib's object API, no global state, seeded;
+cluster grids composed with Pillow)."""
 
 from ._base import (
     GRID_THUMB_SIDE,

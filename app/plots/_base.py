@@ -1,4 +1,5 @@
-"""Grids, heatmaps and quality figures (matplotlib, object API, no global state)."""
+"""Cluster grids (composed with Pillow) and quality figures (matplotlib's object API, no
+global state)."""
 
 from __future__ import annotations
 
