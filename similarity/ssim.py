@@ -168,19 +168,9 @@ class SSIM(Metric):
         write = out is not None
         dst = out if write else prod  # the product is spent: its first row is scratch
         total, count = ssim_rows(
-            blurred,
-            a.mean_c,
-            b.mean_c,
-            a.var_term,
-            b.var_term,
-            np.float32(a.c),
-            np.float32(b.c),
-            np.float32(c1 / 2),
-            a.mask,
-            b.mask,
-            a.full and b.full,
-            dst,
-            write,
+            blurred, a.mean_c, b.mean_c, a.var_term, b.var_term,
+            np.float32(a.c), np.float32(b.c), np.float32(c1 / 2),
+            a.mask, b.mask, a.full and b.full, dst, write,
         )
         if out is not None:
             np.multiply(out, np.float32(4.0), out=out)
