@@ -12,6 +12,7 @@ from preprocessing.work import WorkImage
 
 from .base import Metric
 from .cache import CacheStats, FeatureCache, metric_key, work_key
+from .pairwise import _features
 from .registry import get_metric
 
 __all__ = ["PairEvidence", "explain"]
@@ -76,20 +77,6 @@ _EXTRA = (
 )  # fmt: skip
 
 
-def _features(metric: Metric, image: WorkImage, cache: FeatureCache | None) -> Any:
-    """The image's features under the metric: from the cache when it holds them (the
-    analysis put them there under the same keys), else extracted (and then kept)."""
-    if cache is None:
-        return metric.extract(image.gray, image.mask)
-    mkey, key = metric_key(metric), work_key(image)
-    found = cache.get_features(mkey, [key], CacheStats())
-    if key in found:
-        return found[key]
-    features = metric.extract(image.gray, image.mask)
-    cache.put_features(mkey, {key: features})
-    return features
-
-
 def explain(
     image_a: WorkImage,
     image_b: WorkImage,
@@ -115,8 +102,9 @@ def explain(
     PairEvidence
     """
     m = get_metric(metric, **params) if isinstance(metric, str) else metric
-    fa = _features(m, image_a, cache)
-    fb = _features(m, image_b, cache)
+    # through the cache as the analysis' own extraction (same keys; one pair's images)
+    keys = None if cache is None else [work_key(image_a), work_key(image_b)]
+    fa, fb = _features([image_a, image_b], m, keys, cache, metric_key(m), CacheStats(), None, None)
     extra = m.evidence(fa, fb)
     a = np.asarray(image_a.gray, np.float32)
     b = np.asarray(image_b.gray, np.float32)
