@@ -112,7 +112,9 @@ def _match_paths(
             continue
         parts = image.split("/")
         found = set(ends.get(image, []))
-        found |= {"/".join(parts[k:]) for k in range(1, len(parts))} & (set(truth) - taken)
+        found |= {
+            end for k in range(1, len(parts)) if (end := "/".join(parts[k:])) in truth
+        } - taken
         if len(found) == 1 and (key := found.pop()) not in taken:
             labelled[image] = truth[key]
             taken.add(key)
