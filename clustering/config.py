@@ -108,9 +108,8 @@ class ClusteringConfig:
     eps: float | None = None
     min_samples: int = 2
     min_cluster_size: int = 2
-    # chosen on the accuracy benchmark (docs/accuracy.md): its development half cannot tell
-    # 10 or 20 neighbours from every pair; the scale benchmark's 1,000 images broke the tie
-    neighbors: int | None = 10
+    # chosen on the accuracy benchmark's development half, three draws (docs/accuracy.md)
+    neighbors: int | None = 20
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -38,7 +38,22 @@ def test_pair_features_are_symmetric_and_bounded():
     f = pair_features(m)
     assert f.shape == (12, 12, len(FEATURES))
     assert np.allclose(f, f.transpose(1, 0, 2))
-    assert f[..., 2].min() >= 0 and f[..., 2].max() <= 1
+    assert f[..., 2].min() >= 0 and f[..., 2].max() <= np.log(11)
+
+
+def test_rank_feature_does_not_depend_on_the_collections_size():
+    """Appending unrelated images changes no pair's rank, so its log-rank stays."""
+    small, _ = block_matrix([3, 4, 5], 0)
+    n, big_n = 12, 412
+    values = np.zeros((big_n, big_n))
+    values[:n, :n] = small.values
+    rng = np.random.default_rng(1)
+    values[n:, n:] = rng.uniform(0.0, 0.01, (big_n - n, big_n - n))
+    values = (values + values.T) / 2
+    np.fill_diagonal(values, 1.0)
+    big = SimilarityMatrix(tuple(f"img{i}" for i in range(big_n)), values, "m")
+    assert np.array_equal(pair_features(big)[:n, :n, 2], pair_features(small)[..., 2])
+    assert pair_features(small)[0, 1, 2] == pytest.approx(np.log(2))  # each other's 2nd
 
 
 def test_fitted_model_separates_families_of_an_unseen_collection():
@@ -86,6 +101,35 @@ def test_regularisation_chosen_by_leaving_one_collection_out():
         choose_c(collections[:1], ["a"])
     with pytest.raises(ConfigError, match="positive"):
         choose_c(collections, ["a"], grid=[1.0, 0.0])
+
+
+def test_cross_validation_leaves_a_group_out_together():
+    """Draws of one recipe share source images: a group is left out as one fold, and each
+    of its collections is scored by the model fitted on the other groups."""
+    collections = []
+    for seed in range(4):
+        a, truth = block_matrix([2, 3, 5, 4, 1], seed, name="a")
+        collections.append(({"a": a}, truth))
+    groups = ["x", "x", "y", "y"]
+    c, losses = choose_c(collections, ["a"], grid=(1.0,), groups=groups)
+    folds = []
+    for group in ("x", "y"):
+        rest = [col for col, g in zip(collections, groups, strict=True) if g != group]
+        model = fit_pair_model(rest, ["a"], c=1.0)
+        for (matrices, truth), g in zip(collections, groups, strict=True):
+            if g != group:
+                continue
+            p = np.clip(model.apply(matrices).values, 1e-9, 1 - 1e-9)
+            fam = np.array([truth[k] for k in matrices["a"].ids])
+            iu = np.triu_indices(len(fam), k=1)
+            same = fam[iu[0]] == fam[iu[1]]
+            folds.append(-np.mean(np.where(same, np.log(p[iu]), np.log1p(-p[iu]))))
+    assert losses[1.0] == pytest.approx(np.mean(folds), rel=1e-9)
+    assert losses[1.0] != pytest.approx(choose_c(collections, ["a"], grid=(1.0,))[1][1.0])
+    with pytest.raises(ConfigError, match="at least two groups"):
+        choose_c(collections, ["a"], groups=["x"] * 4)
+    with pytest.raises(ConfigError, match="3 groups given for 4"):
+        choose_c(collections, ["a"], groups=["x", "y", "z"])
 
 
 def test_cross_validation_prefers_little_regularisation_on_clean_families():
