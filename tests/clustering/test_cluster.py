@@ -377,4 +377,4 @@ def test_neighbors_must_be_a_positive_integer(bad):
     with pytest.raises(ConfigError, match="clustering.neighbors"):
         ClusteringConfig(neighbors=bad)
     assert ClusteringConfig(neighbors=None).neighbors is None
-    assert ClusteringConfig().neighbors == 10
+    assert ClusteringConfig().neighbors == 20
