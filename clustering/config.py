@@ -84,10 +84,10 @@ class ClusteringConfig:
         2.2); ``None``: every pair is an edge. In a large collection every
         image has many faint links to unrelated works, and their sum can
         outweigh its few strong links to its own family; the neighbour graph
-        drops them (two sets of 1,000 generated images of 200 families: ARI
-        0.932 and 0.876 with 10 neighbours, 0.876 and 0.865 with every pair;
-        docs/accuracy.md). In shortlist mode the graph is the shortlist's.
-        Other methods use every pair.
+        drops them. Default 20, chosen on the accuracy benchmark's
+        development half over three draws (worst recipe: 20 neighbours and
+        every pair 0.959, 10 0.955, 5 0.952; docs/accuracy.md). In shortlist
+        mode the graph is the shortlist's. Other methods use every pair.
 
     References
     ----------
