@@ -55,12 +55,14 @@ def pair_features(matrix: SimilarityMatrix) -> np.ndarray:
     - ``log_rank``: ``log(R)`` with ``R`` the larger of the two ranks (1 =
       nearest) each image gives the other: 0 for mutual nearest neighbours.
 
-    All three are symmetric in the pair, and none depends on the size of the
-    collection: the rank is not divided by ``log(n - 1)`` (as it was before),
-    which made the 20th nearest of 999 images read like the 5th of 69, so a
-    model fitted on collections of 30-90 images called hundreds of unrelated
-    pairs of a 1,000-image collection "same template" (docs/accuracy.md).
-    Pairs a shortlist did not compare count as similarity 0.
+    All three are symmetric in the pair. The rank is not divided by
+    ``log(n - 1)`` (as it was before), which made the 20th nearest of 999
+    images read like the 5th of 69, so a model fitted on collections of 30-90
+    images called some 1,700 unrelated pairs of a 1,000-image collection
+    "same template" (docs/accuracy.md). The excess still depends a little on
+    how much of a collection one family is (robust variants of it lost on the
+    benchmark's development half). Pairs a shortlist did not compare count as
+    similarity 0.
     """
     values = np.asarray(matrix.values, np.float64)
     n = len(values)
