@@ -33,6 +33,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"atelier: error: {message}\n")
 
 
+def _neighbors(text: str) -> int | str:
+    if text == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'all' or a whole number, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _n_clusters(text: str) -> int | str:
     if text == "auto":
         return "auto"
@@ -143,6 +157,11 @@ ANALYZE_OPTIONS: tuple[Option, ...] = (
         "type": float, "metavar": "S",
         "help": "cut the dendrogram at this similarity (0-1) instead of a k ("
         + _listed([n for n, m in METHODS.items() if m.cuts_threshold]) + ")",
+    }),
+    Option(("--neighbors",), "clustering.neighbors", {
+        "type": _neighbors, "metavar": "K|all",
+        "help": "spectral: each image's K most similar images make its graph, or all "
+        "(default 20, chosen for the learned matrix; 5 does better on rank-fused ones)",
     }),
     Option(("--features",), "clustering.features", {
         "metavar": "F", "help": "per-image vectors for feature methods: mds, pca, "

@@ -81,13 +81,15 @@ class ClusteringConfig:
         Spectral clustering: the graph keeps each image's ``neighbors`` most
         similar images (a pair is an edge when either image is among the
         other's; the k-nearest-neighbour graph of von Luxburg 2007, section
-        2.2); ``None``: every pair is an edge. In a large collection every
+        2.2); ``None`` (or ``"all"``): every pair is an edge. In a large collection every
         image has many faint links to unrelated works, and their sum can
         outweigh its few strong links to its own family; the neighbour graph
         drops them. Default 20, chosen on the accuracy benchmark's
         development half over three draws (worst recipe: 20 neighbours and
         every pair 0.959, 10 0.955, 5 0.952; docs/accuracy.md). In shortlist
         mode the graph is the shortlist's. Other methods use every pair.
+        Other matrices than the default's do better with other graphs: a
+        rank-fused one with 5 (docs/clustering.md).
 
     References
     ----------
@@ -109,7 +111,7 @@ class ClusteringConfig:
     min_samples: int = 2
     min_cluster_size: int = 2
     # chosen on the accuracy benchmark's development half, three draws (docs/accuracy.md)
-    neighbors: int | None = 20
+    neighbors: int | None = 20  # "all" is read as None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -155,13 +157,16 @@ class ClusteringConfig:
         _number("damping", self.damping, lo=0.5, hi=0.99)
         if self.eps is not None:
             _number("eps", self.eps, lo=1e-12)
+        if self.neighbors == "all":  # what a configuration file or the CLI can write
+            object.__setattr__(self, "neighbors", None)
         if self.neighbors is not None and (
             isinstance(self.neighbors, bool)
             or not isinstance(self.neighbors, int)
             or self.neighbors < 1
         ):
             raise ConfigError(
-                f"clustering.neighbors must be an integer >= 1 or unset, got {self.neighbors!r}"
+                'clustering.neighbors must be an integer >= 1 or "all" (every pair), '
+                f"got {self.neighbors!r}"
             )
         for name in ("min_samples", "min_cluster_size"):
             value = getattr(self, name)

@@ -144,6 +144,8 @@ class ClusteringMethod:
         that fit needs a fixed number of clusters.
     noise : bool
         Whether it may leave images out of every cluster (label -1).
+    graph_neighbors : bool
+        Whether it reads ``neighbors`` (the nearest-neighbour graph).
     """
 
     name: ClassVar[str]
@@ -156,6 +158,7 @@ class ClusteringMethod:
     sparse: ClassVar[bool] = False
     sparse_needs_k: ClassVar[bool] = False
     noise: ClassVar[bool] = False
+    graph_neighbors: ClassVar[bool] = False
 
     def __init__(self, config: ClusteringConfig, *, random_state: int = 0) -> None:
         self.config = config
@@ -188,6 +191,7 @@ class Spectral(ClusteringMethod):
     consumes = ("affinity",)
     sparse = True
     sparse_needs_k = True
+    graph_neighbors = True
 
     def _model(self, k: int) -> SpectralClustering:
         return SpectralClustering(

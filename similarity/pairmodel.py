@@ -280,7 +280,7 @@ def choose_c(
         raise ConfigError(f"the grid of C must be positive values, got {list(grid)}")
     losses: dict[float, float] = {}
     for c in grid:
-        fold = []
+        fold: list[float] = []
         for group in dict.fromkeys(groups):
             rest = [col for col, g in zip(collections, groups, strict=True) if g != group]
             model = fit_pair_model(rest, metrics, c=c, random_state=random_state)

@@ -81,9 +81,11 @@ def test_clusteval_row_chooses_k_on_ateliers_features():
     assert labels is not None and adjusted_rand_score(truth, labels) == 1.0
 
 
-def test_confirmation_refuses_the_benchmarks_own_seed(capsys):
-    """A confirmation run must draw new sets: the benchmark's own seed is refused."""
+@pytest.mark.parametrize("seed", ["2026", "7", "11"])
+def test_confirmation_refuses_the_benchmarks_own_seeds(seed, capsys):
+    """A confirmation run must draw new sets: the seed of any of the draws is refused."""
+    assert int(seed) in _bench().DRAW_SEEDS
     with pytest.raises(SystemExit) as err:
-        _bench().main(["--confirm", "2026", "--offline"])
+        _bench().main(["--confirm", seed, "--offline"])
     assert err.value.code == 2
     assert "another seed" in capsys.readouterr().err

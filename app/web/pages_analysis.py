@@ -161,9 +161,33 @@ def clustering_section(current: dict[str, Any]) -> dict[str, Any]:
             key=state.remembered("cl_linkage", current.get("linkage", default.linkage)),
             help="How the distance between groups is measured",
         )
+    if chosen.graph_neighbors:
+        section["neighbors"] = _graph_neighbors(current, default)
     if chosen.matrix_input() is None:
         section["features"] = "mds"
     return section
+
+
+def _graph_neighbors(current: dict[str, Any], default: ClusteringConfig) -> int | str:
+    """The spectral graph's neighbours per image, or ``"all"`` (every pair)."""
+    saved = current.get("neighbors", default.neighbors)
+    if st.checkbox(
+        "Every pair in the graph",
+        key=state.remembered("cl_all_pairs", saved in (None, "all")),
+        help="Otherwise each image's nearest neighbours only",
+    ):
+        return "all"
+    nb = saved if isinstance(saved, int) else default.neighbors
+    return int(
+        st.number_input(
+            "Neighbours per image",
+            1,
+            200,
+            key=state.remembered("cl_neighbors", nb),
+            help=f"{default.neighbors} is the default, chosen for the learned pair model's "
+            "matrix; 5 does better on rank-fused matrices (docs/clustering.md)",
+        )
+    )
 
 
 def _use_cut(k: int) -> None:

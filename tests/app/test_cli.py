@@ -320,3 +320,25 @@ def test_no_cluster_prints_the_cut_the_matrix_supports(tmp_path, samples_dir, ca
     assert "0 cluster(s) by hdbscan" in text
     hint = re.search(r"supports (\d+) clusters .* --cluster agglomerative --n-clusters (\d+)", text)
     assert hint and hint.group(1) == hint.group(2) and int(hint.group(1)) >= 2
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [(["--neighbors", "5"], 5), (["--neighbors", "all"], None), ([], 20)]
+)
+def test_neighbors_flag_sets_the_spectral_graph(tmp_path, given, expected):
+    """``--neighbors K|all`` (and a config file's ``neighbors = "all"``) reach the config."""
+    from app.cli import config_from_args
+    from app.cli_parser import build_parser
+
+    base = ["analyze", str(tmp_path), "--out", str(tmp_path / "out")]
+    args = build_parser().parse_args([*base, *given])
+    assert config_from_args(args).clustering.neighbors == expected
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nneighbors = "all"\n')
+    args = build_parser().parse_args([*base, "--config", str(cfg), *given])
+    assert config_from_args(args).clustering.neighbors == (None if not given else expected)
+
+
+def test_neighbors_flag_refuses_nonsense(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path), "--out", str(tmp_path), "--neighbors", "0"]) == 2
+    assert "--neighbors: must be at least 1, got 0" in capsys.readouterr().err

@@ -230,6 +230,10 @@ def test_the_app_offers_exactly_the_registries(samples_dir, monkeypatch):
         assert ("k" in [n.label for n in at.number_input]) is False or not method.chooses_k
         toggles = [t.label for t in at.toggle]
         assert ("Choose k automatically" in toggles) == (not method.chooses_k), name
+        numbers = {n.label: n.value for n in at.number_input}
+        assert ("Neighbours per image" in numbers) == method.graph_neighbors, name
+        if method.graph_neighbors:
+            assert numbers["Neighbours per image"] == 20  # the default
     # a threshold cut decides the number of clusters: the k controls are not shown with it
     next(s for s in at.selectbox if s.label == "Method").select("agglomerative").run()
     next(

@@ -377,4 +377,11 @@ def test_neighbors_must_be_a_positive_integer(bad):
     with pytest.raises(ConfigError, match="clustering.neighbors"):
         ClusteringConfig(neighbors=bad)
     assert ClusteringConfig(neighbors=None).neighbors is None
+    assert ClusteringConfig(neighbors="all").neighbors is None  # a config file's "every pair"
     assert ClusteringConfig().neighbors == 20
+
+
+def test_only_spectral_reads_the_neighbour_graph():
+    from clustering import METHODS
+
+    assert [n for n, m in METHODS.items() if m.graph_neighbors] == ["spectral"]
