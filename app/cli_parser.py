@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -33,32 +33,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"atelier: error: {message}\n")
 
 
-def _neighbors(text: str) -> int | str:
-    if text == "all":
-        return "all"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'all' or a whole number, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _word_or_count(word: str) -> Callable[[str], int | str]:
+    """An argparse type: ``word`` itself, or a whole number of at least 1."""
+
+    def parse(text: str) -> int | str:
+        if text == word:
+            return word
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {word!r} or a whole number, got {text!r}"
+            ) from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        return value
+
+    return parse
 
 
-def _n_clusters(text: str) -> int | str:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a whole number, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+_n_clusters = _word_or_count("auto")
+_neighbors = _word_or_count("all")
 
 
 def _weights(text: str) -> list[float] | str:
