@@ -171,7 +171,7 @@ class SSIM(Metric):
             blurred, a.mean_c, b.mean_c, a.var_term, b.var_term,
             np.float32(a.c), np.float32(b.c), np.float32(c1 / 2),
             a.mask, b.mask, a.full and b.full, dst, write,
-        )
+        )  # fmt: skip
         if out is not None:
             np.multiply(out, np.float32(4.0), out=out)
         return 4.0 * total, count
