@@ -28,7 +28,7 @@ from preprocessing import (
 from preprocessing.align import align
 from preprocessing.equalize import EqualizeResult, equalize
 from preprocessing.errors import ConfigError
-from preprocessing.parallel import Compute, open_executor, ordered_map
+from preprocessing.parallel import Compute, open_executor, ordered_map, resolve_jobs
 from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
 from similarity.cache import FeatureCache
@@ -339,7 +339,11 @@ def _cluster(
             result = replace(result, warnings=[note, *result.warnings])
         return result
     return cluster(
-        matrix.values, config.clustering, random_state=config.random_state, features=features
+        matrix.values,
+        config.clustering,
+        random_state=config.random_state,
+        features=features,
+        n_jobs=min(resolve_jobs(config.n_jobs), os.cpu_count() or 1),
     )
 
 

@@ -385,3 +385,38 @@ def test_only_spectral_reads_the_neighbour_graph():
     from clustering import METHODS
 
     assert [n for n, m in METHODS.items() if m.graph_neighbors] == ["spectral"]
+
+
+@pytest.mark.parametrize("method", K_METHODS)
+def test_search_over_k_on_threads_gives_the_same_result(method):
+    """The search over k on two threads: the same labels, k table and notes as one loop."""
+    s, truth = block_matrix(sizes=(5, 4, 6, 3, 7), seed=3)
+    config = ClusteringConfig(method=method)
+    one = cluster(s, config, n_jobs=1)
+    two = cluster(s, config, n_jobs=2)
+    assert adjusted_rand_score(truth, one.labels) == 1.0
+    assert one.labels.tolist() == two.labels.tolist()
+    np.testing.assert_equal(one.selection, two.selection)  # NaN (derivative) equal to NaN
+    assert one.warnings == two.warnings
+
+
+def test_warnings_of_a_threaded_search_are_noted_per_k(monkeypatch):
+    """A library warning raised while some k is fitted on a worker thread is kept as a
+    note naming that k, in k order, and none reaches the screen."""
+    import warnings
+
+    cls = METHODS["agglomerative"]
+    original = cls.fit
+
+    def noisy(self, data, kind, k=None):
+        warnings.warn(f"fitting {k}", RuntimeWarning, stacklevel=1)
+        return original(self, data, kind, k)
+
+    monkeypatch.setattr(cls, "fit", noisy)
+    s, _ = block_matrix(sizes=(5, 4, 6), seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escaped would fail the test
+        result = cluster(s, ClusteringConfig(method="agglomerative"), n_jobs=2)
+    ks = [int(r["k"]) for r in result.selection]
+    expected = [f"agglomerative (k={k}): RuntimeWarning: fitting {k}" for k in ks]
+    assert [w for w in result.warnings if "fitting" in w] == expected
