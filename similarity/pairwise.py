@@ -22,7 +22,7 @@ from preprocessing.parallel import ordered_map, process_pool, resolve_jobs, shar
 from preprocessing.work import WorkImage
 
 from .base import Metric
-from .cache import CacheStats, FeatureCache, metric_key, work_key
+from .cache import CacheStats, FeatureCache, Row, digests, metric_key, work_key
 from .matrix import SimilarityMatrix
 from .shortlist import Shortlist
 
@@ -160,14 +160,7 @@ def known_pairs(
     values = np.eye(n)
     known = np.eye(n, dtype=bool)
     if cache is not None and keys is not None:
-        rows = cache.get_rows(mkey, dict.fromkeys(keys), stats)
-        for i in range(n):
-            row = rows[keys[i]]
-            for j in range(i + 1, n):
-                v = row.get(keys[j])
-                if v is not None:
-                    values[i, j] = v
-                    known[i, j] = True
+        _fill_from_rows(values, known, keys, cache.get_rows(mkey, dict.fromkeys(keys), stats))
     compared = None
     if selected is not None:
         if selected.n != n:
@@ -179,6 +172,41 @@ def known_pairs(
     if compared is not None:
         known |= ~compared
     return _Known(values, known, compared)
+
+
+def _fill_from_rows(
+    values: np.ndarray, known: np.ndarray, keys: list[str], rows: dict[str, Row]
+) -> None:
+    """Write each cached pair ``(i, j)``, ``i < j``, from image ``i``'s row into
+    ``values`` and mark it in ``known``; identical work images (one key at several
+    positions) share their row and their column."""
+    uniq, inverse = np.unique(digests(keys), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")  # positions grouped by unique key
+    counts = np.bincount(inverse, minlength=len(uniq))
+    starts = np.cumsum(counts) - counts
+    for u, key in enumerate(_unique_hex(keys, inverse, len(uniq))):
+        raw, vals = rows[key]
+        if not len(raw):
+            continue
+        at = np.minimum(np.searchsorted(uniq, raw), len(uniq) - 1)
+        hit = uniq[at] == raw  # the row's keys that are in this collection
+        cols_u, vals = at[hit], vals[hit]
+        reps = counts[cols_u]  # each unique column at every position it holds
+        offset = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+        cols = order[np.repeat(starts[cols_u], reps) + offset]
+        vals = np.repeat(vals, reps)
+        for i in order[starts[u] : starts[u] + counts[u]]:
+            later = cols > i
+            values[i, cols[later]] = vals[later]
+            known[i, cols[later]] = True
+
+
+def _unique_hex(keys: list[str], inverse: np.ndarray, m: int) -> list[str]:
+    """The hex key of each unique digest, in the digests' sorted order."""
+    out = [""] * m
+    for key, u in zip(keys, inverse.tolist(), strict=True):
+        out[u] = key
+    return out
 
 
 #: One block of work: its origin (row, col), its pairs (block-relative), its row span

@@ -8,7 +8,7 @@ import numpy as np
 
 from preprocessing import WorkImage
 from similarity import SSIM, get_metric, pairwise
-from similarity.cache import FeatureCache, metric_key, work_key
+from similarity.cache import CacheStats, FeatureCache, digests, metric_key, work_key
 
 
 def images(n, seed=0, size=48):
@@ -126,3 +126,49 @@ def test_a_few_missing_pairs_are_computed_here_not_shipped_to_workers(tmp_path):
         full = pairwise(ims, SSIM(), n_jobs=1)
     assert grown.stats["pairs_computed"] == 8 and grown.stats["features_computed"] == 1
     np.testing.assert_array_equal(grown.values, full.values)
+
+
+def test_rows_of_an_earlier_atelier_are_read_once_and_moved_to_the_compact_form(tmp_path):
+    from similarity.cache import _pack
+
+    ims = images(6)
+    with FeatureCache(tmp_path) as cache:
+        reference = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+        mkey, keys = metric_key(SSIM()), [work_key(im) for im in ims]
+        for i, key in enumerate(keys):  # rows as an earlier Atelier stored them: dicts
+            cache._cache.delete(f"r/{mkey}/{key}")
+            old = {keys[j]: float(reference.values[i, j]) for j in range(6) if j != i}
+            cache._cache.set(f"p/{mkey}/{key}", _pack(old))
+        again = pairwise(ims, SSIM(), n_jobs=1, cache=cache)
+        stored = set(cache._cache.iterkeys())
+    assert again.stats["pairs_cached"] == 15 and again.stats["pairs_computed"] == 0
+    np.testing.assert_array_equal(again.values, reference.values)
+    assert {f"r/{mkey}/{k}" for k in keys} <= stored
+    assert not any(k.startswith("p/") for k in stored)
+
+
+def test_cached_rows_fill_every_position_of_a_repeated_image(tmp_path):
+    ims = images(5)
+    dup = [ims[0], ims[1], ims[2], WorkImage("copy", ims[0].gray.copy(), ims[0].mask, np.eye(3))]
+    dup += [ims[3], WorkImage("copy2", ims[2].gray.copy(), ims[2].mask, np.eye(3)), ims[4]]
+    with FeatureCache(tmp_path) as cache:
+        first = pairwise(dup, SSIM(), n_jobs=1, cache=cache)
+        second = pairwise(dup, SSIM(), n_jobs=1, cache=cache)
+        shuffled = pairwise(dup[::-1], SSIM(), n_jobs=1, cache=cache)
+    assert second.stats["pairs_computed"] == 0 and second.stats["pairs_cached"] == 21
+    np.testing.assert_array_equal(second.values, first.values)
+    np.testing.assert_array_equal(shuffled.values, first.values[::-1, ::-1])
+    assert shuffled.stats["pairs_computed"] == 0
+
+
+def test_a_stored_pair_computed_again_keeps_the_new_value(tmp_path):
+    ims = images(3)
+    mkey, keys = metric_key(SSIM()), [work_key(im) for im in ims]
+    with FeatureCache(tmp_path) as cache:
+        cache.put_pairs(mkey, {(keys[0], keys[1]): 0.25, (keys[0], keys[2]): 0.5})
+        cache.put_pairs(mkey, {(keys[1], keys[0]): 0.75})
+        rows = cache.get_rows(mkey, keys, CacheStats())
+    order = np.argsort(digests(keys[1:]))  # a row is sorted by digest
+    np.testing.assert_array_equal(rows[keys[0]][0], digests(keys[1:])[order])
+    np.testing.assert_array_equal(rows[keys[0]][1], np.array([0.75, 0.5])[order])
+    assert rows[keys[1]][1].tolist() == [0.75]
