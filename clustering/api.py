@@ -271,6 +271,7 @@ class _Run:
     inputs: _Inputs
     notes: list[str]
     n_jobs: int = 1
+    _t: np.ndarray | None = field(default=None, repr=False)
 
     def fit(self, k: int | None) -> Fit:
         return _fit(self.estimator, self.inputs.data, self.inputs.kind, k, self.notes)
@@ -279,8 +280,17 @@ class _Run:
         return {
             "k": k,
             "k_found": len(set(labels.tolist()) - {-1}),
-            **score_labels(self.inputs.distance, self.inputs.coords, labels),
+            **score_labels(
+                self.inputs.distance, self.inputs.coords, labels, transposed=self._transposed
+            ),
         }
+
+    @property
+    def _transposed(self) -> np.ndarray:
+        """The distance matrix's transpose in C order, made once for every k scored."""
+        if self._t is None:
+            self._t = np.ascontiguousarray(np.asarray(self.inputs.distance, np.float64).T)
+        return self._t
 
     def result(
         self, fit: Fit, criterion: str, selection: list[dict[str, float]]

@@ -75,7 +75,9 @@ def classical_mds(
     if coords.size:
         flip = np.sign(coords[np.argmax(np.abs(coords), axis=0), np.arange(coords.shape[1])])
         coords = coords * np.where(flip == 0, 1.0, flip)
-    return coords if coords.shape[1] else np.zeros((n, 1))
+    # C order: every k of a search multiplies them by a sparse membership (scipy copies
+    # an F-ordered operand on each product)
+    return np.ascontiguousarray(coords) if coords.shape[1] else np.zeros((n, 1))
 
 
 def _centroids(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,15 +104,7 @@ def davies_bouldin(points: np.ndarray, labels: np.ndarray) -> float:
     D. L. Davies and D. W. Bouldin, "A cluster separation measure", IEEE TPAMI
     1(2), 224-227, 1979. :doi:`10.1109/TPAMI.1979.4766909`
     """
-    points = np.asarray(points, np.float64)
-    counts, centroids, index = _centroids(points, labels)
-    spread = np.linalg.norm(points - centroids[index], axis=1)
-    intra = np.bincount(index, weights=spread) / counts
-    between = euclidean_distances(centroids)
-    if np.allclose(intra, 0) or np.allclose(between, 0):
-        return 0.0
-    between[between == 0] = np.inf
-    return float(np.mean(np.max((intra[:, None] + intra[None, :]) / between, axis=1)))
+    return _spread_scores(points, labels)[0]
 
 
 def calinski_harabasz(points: np.ndarray, labels: np.ndarray) -> float:
@@ -122,13 +116,32 @@ def calinski_harabasz(points: np.ndarray, labels: np.ndarray) -> float:
     T. Calinski and J. Harabasz, "A dendrite method for cluster analysis",
     Communications in Statistics 3(1), 1-27, 1974. :doi:`10.1080/03610927408827101`
     """
+    return _spread_scores(points, labels)[1]
+
+
+def _spread_scores(points: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Davies-Bouldin and Calinski-Harabasz from one pass over the points: both read
+    the centroids and each point's offset from its own (a k search scores 250
+    labellings; computing them apart did that work twice)."""
     points = np.asarray(points, np.float64)
     counts, centroids, index = _centroids(points, labels)
     n, k = len(points), len(counts)
+    offset = points - centroids[index]
+    sq = np.einsum("ij,ij->i", offset, offset)  # squared distance to the own centroid
+    # Davies-Bouldin
+    intra = np.bincount(index, weights=np.sqrt(sq), minlength=k) / counts
+    between = euclidean_distances(centroids)
+    if np.allclose(intra, 0) or np.allclose(between, 0):
+        db = 0.0
+    else:
+        between[between == 0] = np.inf
+        db = float(np.mean(np.max((intra[:, None] + intra[None, :]) / between, axis=1)))
+    # Calinski-Harabasz
     mean = points.mean(axis=0)
-    between = float(np.sum(counts * np.sum((centroids - mean) ** 2, axis=1)))
-    within = float(np.sum((points - centroids[index]) ** 2))
-    return 1.0 if within == 0.0 else between * (n - k) / (within * (k - 1.0))
+    spread_between = float(np.sum(counts * np.sum((centroids - mean) ** 2, axis=1)))
+    within = float(np.sum(sq))
+    ch = 1.0 if within == 0.0 else spread_between * (n - k) / (within * (k - 1.0))
+    return db, ch
 
 
 def silhouette_values(distance: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -146,12 +159,19 @@ def silhouette_values(distance: np.ndarray, labels: np.ndarray) -> np.ndarray:
     validation of cluster analysis", J. Comput. Appl. Math. 20, 53-65, 1987.
     :doi:`10.1016/0377-0427(87)90125-7`
     """
-    distance = np.asarray(distance, np.float64)
+    return _silhouette(np.ascontiguousarray(np.asarray(distance, np.float64).T), labels)
+
+
+def _silhouette(transposed: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """:func:`silhouette_values` from the C-ordered transpose of the distance matrix,
+    which a k search makes once for all its labellings (scipy copies an F-ordered
+    operand of a sparse product each time: 1.8 ms a product at 1,000 images, 0.6 ms
+    without the copy)."""
     _, index = np.unique(labels, return_inverse=True)
     counts = np.bincount(index).astype(np.float64)
     n, rows = len(index), np.arange(len(index))
     member = sp.csr_matrix((np.ones(n), (rows, index)), shape=(n, len(counts)))
-    sums = np.asarray((member.T @ distance.T).T)  # (n, k): summed distance to each cluster
+    sums = np.asarray((member.T @ transposed).T)  # (n, k): summed distance to each cluster
     own = counts[index] - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         intra = np.where(own > 0, sums[rows, index] / np.maximum(own, 1.0), 0.0)
@@ -162,20 +182,31 @@ def silhouette_values(distance: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(own > 0, np.nan_to_num(values), 0.0)
 
 
-def score_labels(distance: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def score_labels(
+    distance: np.ndarray,
+    coords: np.ndarray,
+    labels: np.ndarray,
+    *,
+    transposed: np.ndarray | None = None,
+) -> dict[str, float]:
     """Silhouette (on distances), Davies-Bouldin and Calinski-Harabasz (on MDS coords).
 
     Scores that are undefined for this labelling (one cluster, or as many
-    clusters as images) are NaN.
+    clusters as images) are NaN. ``transposed``, when given, is
+    ``np.ascontiguousarray(distance.T)``, made once by a caller that scores many
+    labellings of the same distances.
     """
     n_labels = len(set(labels.tolist()))
     if not 2 <= n_labels <= len(labels) - 1:
         nan = float("nan")
         return {"silhouette": nan, "davies-bouldin": nan, "calinski-harabasz": nan}
+    if transposed is None:
+        transposed = np.ascontiguousarray(np.asarray(distance, np.float64).T)
+    db, ch = _spread_scores(coords, labels)
     return {
-        "silhouette": float(silhouette_values(distance, labels).mean()),
-        "davies-bouldin": davies_bouldin(coords, labels),
-        "calinski-harabasz": calinski_harabasz(coords, labels),
+        "silhouette": float(_silhouette(transposed, labels).mean()),
+        "davies-bouldin": db,
+        "calinski-harabasz": ch,
     }
 
 
