@@ -137,6 +137,8 @@ def scale_to_fit(image: np.ndarray, size: int) -> np.ndarray:
     scale = size / max(rows, cols)
     new_rows = min(size, max(1, round(rows * scale)))
     new_cols = min(size, max(1, round(cols * scale)))
+    if (new_rows, new_cols) == (rows, cols):  # already at size (images are decoded to it)
+        return np.clip(image.astype(np.float32), 0.0, 1.0)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     scaled = cv2.resize(image.astype(np.float32), (new_cols, new_rows), interpolation=interp)
     return np.clip(scaled, 0.0, 1.0)
