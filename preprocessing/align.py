@@ -133,9 +133,12 @@ def _masked_sums(images: Sequence[WorkImage]) -> tuple[np.ndarray, np.ndarray]:
     return total, count
 
 
-def _loo_ncc(images: Sequence[WorkImage]) -> list[float]:
-    """NCC of each image with the mean of the others (leave one out)."""
-    total, count = _masked_sums(images)
+def _loo_ncc(
+    images: Sequence[WorkImage], sums: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[float]:
+    """NCC of each image with the mean of the others (leave one out); ``sums`` are
+    :func:`_masked_sums` of ``images`` when the caller has them."""
+    total, count = sums if sums is not None else _masked_sums(images)
     out = []
     for im in images:
         others = count - im.mask
@@ -149,8 +152,10 @@ def _loo_ncc(images: Sequence[WorkImage]) -> list[float]:
     return out
 
 
-def _mean(images: Sequence[WorkImage]) -> np.ndarray:
-    total, count = _masked_sums(images)
+def _mean(
+    images: Sequence[WorkImage], sums: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    total, count = sums if sums is not None else _masked_sums(images)
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
 
 
@@ -428,13 +433,15 @@ def align(
         return AlignedSet((), 0, method)
     size = images[0].gray.shape[0]
     mapper = map_fn or _serial_map
-    before_mean = _mean(images).astype(np.float32)
-    ncc_before = _loo_ncc(images)
+    sums = _masked_sums(images)  # one pass for the mean and the correlations before
+    before_mean = _mean(images, sums).astype(np.float32)
+    ncc_before = _loo_ncc(images, sums)
     inliers: list[int | None] = [None] * len(images)
     notes: list[str] = []
     rounds_done = 0
     ref_name = reference
-    if method == "none" or len(images) == 1:
+    unmoved = method == "none" or len(images) == 1
+    if unmoved:
         aligned = [replace(im, transform=np.eye(3)) for im in images]
     elif method == "features":
         aligned, idx, inliers, notes = _align_features(
@@ -462,7 +469,7 @@ def align(
         method=method,
         reference=ref_name,
         mean_before=before_mean,
-        mean_after=_mean(aligned).astype(np.float32),
+        mean_after=before_mean if unmoved else _mean(aligned).astype(np.float32),
         quality=tuple(quality),
         rounds=rounds_done,
         warnings=tuple(notes),

@@ -221,3 +221,25 @@ def test_no_uint8_wraparound_and_values_in_range():
 
 
 _ = itertools  # parametrisation helpers above build the product by hand
+
+
+def test_none_leaves_the_mean_and_reports_the_leave_one_out_correlation():
+    g = base_gray()
+    ims = [work(moved(g, (d, 0.0))[0], f"s{d}") for d in (0.0, 3.0, -4.0, 6.0)]
+    ims[2] = WorkImage(
+        "masked",
+        ims[2].gray,
+        np.pad(np.ones((SIZE, SIZE - 40), bool), ((0, 0), (40, 0))),
+        np.eye(3),
+    )
+    out = align(ims, method="none")
+    np.testing.assert_array_equal(out.mean_after, out.mean_before)
+    for im, q in zip(ims, out.quality, strict=True):  # each with the mean of the others
+        others = [o for o in ims if o is not im]
+        total = sum(np.where(o.mask, o.gray, 0.0) for o in others)
+        count = sum(o.mask.astype(float) for o in others)
+        valid = im.mask & (count > 0)
+        mean = total[valid] / count[valid]
+        expected = np.corrcoef(im.gray[valid].astype(np.float64), mean)[0, 1]
+        assert q.ncc_before == pytest.approx(expected, abs=1e-9)
+        assert q.ncc_after == q.ncc_before
