@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from preprocessing import WorkImage  # noqa: E402
 from preprocessing.parallel import process_pool, single_threaded  # noqa: E402
 from similarity import get_metric, pairwise  # noqa: E402
+from similarity.cache import FeatureCache  # noqa: E402
 
 DEFAULT_METRICS = ["sift", "ssim", "cw-ssim", "mse", "brushstroke", "hog", "phash"]
 TARGETS = {"sift": 25.0, "ssim": 3.0}  # speed-up targets (sift: issue 15)
@@ -211,8 +212,13 @@ def shortlisted_against_dense(n: int, metrics: list[str], workers: int) -> int:
     failed = []
     for name in metrics:
         metric = get_metric(name)
-        dense = pairwise(works[:dense_n], metric, n_jobs=workers).stats["seconds_pairs"]
-        part = pairwise(works, metric, n_jobs=workers, selected=selected).stats["seconds_pairs"]
+        # as a run has them: features in a (fresh) on-disk cache, which shortlist
+        # workers read by key
+        with tempfile.TemporaryDirectory() as where, FeatureCache(where) as cache:
+            dense = pairwise(works[:dense_n], metric, n_jobs=workers, cache=cache)
+        with tempfile.TemporaryDirectory() as where, FeatureCache(where) as cache:
+            part = pairwise(works, metric, n_jobs=workers, selected=selected, cache=cache)
+        dense, part = dense.stats["seconds_pairs"], part.stats["seconds_pairs"]
         ratio = (part / selected.n_pairs) / (dense / dense_pairs)
         print(
             f"{name:<12} dense {1e3 * dense / dense_pairs:.3f} ms/pair, shortlisted "

@@ -134,3 +134,62 @@ def test_shortlisted_pairs_on_a_pool_in_larger_blocks_equal_all_pairs():
     mask = s.mask()
     np.testing.assert_array_equal(part.values[mask], full.values[mask])
     assert (part.values[~mask] == 0).all() and part.stats["pairs_computed"] == s.n_pairs
+
+
+def test_shortlisted_pairs_read_by_workers_from_the_cache_equal_all_pairs(tmp_path):
+    """With a cache on a process pool, workers read each image's features by key and keep
+    them prepared (no features shipped with the blocks); the values are the same."""
+    from similarity.cache import FeatureCache
+
+    image_set, _ = generated_set(n_bases=12, copies=6, size=48)
+    ims = _work(image_set, 48)
+    s = shortlist(ims, 4)
+    mask = s.mask()
+    for name in ("ssim", "sift"):
+        metric = get_metric(name)
+        full = pairwise(ims, metric, n_jobs=1)
+        with FeatureCache(tmp_path / name) as cache:
+            part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
+        np.testing.assert_array_equal(part.values[mask], full.values[mask])
+        assert (part.values[~mask] == 0).all() and part.stats["pairs_computed"] == s.n_pairs
+
+
+def test_a_worker_prepares_each_image_once_and_ships_back_what_the_cache_lost(
+    tmp_path, monkeypatch
+):
+    import importlib
+
+    from similarity.cache import FeatureCache, metric_key, work_key
+    from similarity.pairwise import _compare_cached_pairs, _compare_pairs, _Prepared
+
+    engine = importlib.import_module("similarity.pairwise")  # the package exports the function
+    image_set, _ = generated_set(n_bases=3, copies=3, size=48)
+    ims = _work(image_set, 48)
+    metric = get_metric("ssim")
+    mkey, keys = metric_key(metric), [work_key(im) for im in ims]
+    features = [metric.extract(im.gray, im.mask) for im in ims]
+    pairs = [(i, j) for i in range(len(ims)) for j in range(i + 1, len(ims))]
+    expected = _compare_pairs(metric, features, None, pairs)
+    with FeatureCache(tmp_path) as cache:
+        cache.put_features(mkey, dict(zip(keys, features, strict=True)))
+    monkeypatch.setattr(engine, "_WORKER_STORES", {})
+    monkeypatch.setattr(engine, "_WORKER_PREPARED", store := _Prepared(engine.PREPARED_BUDGET))
+    where = str(tmp_path)
+    assert _compare_cached_pairs(metric, where, mkey, keys, None, pairs) == expected
+    assert store.prepared == len(ims)
+    half = keys[: len(keys) // 2]  # the same images again, as rows against columns
+    block = [(i, j) for i in range(len(half)) for j in range(len(keys))]
+    again = _compare_cached_pairs(metric, where, mkey, half, keys, block)
+    assert again == _compare_pairs(metric, features[: len(half)], features, block)
+    assert store.prepared == len(ims)  # nothing read or prepared twice
+    # a store that holds three images drops the least recently used and still answers
+    one = engine._nbytes(metric.prepare(features[0]))
+    monkeypatch.setattr(engine, "_WORKER_PREPARED", small := _Prepared(3 * one))
+    assert _compare_cached_pairs(metric, where, mkey, keys, None, pairs) == expected
+    assert small.size <= small.budget and len(small.items) <= 3
+    # a feature evicted from the cache between extraction and pairs: None, and the
+    # engine computes that block from the features it holds
+    monkeypatch.setattr(engine, "_WORKER_PREPARED", _Prepared(engine.PREPARED_BUDGET))
+    with FeatureCache(tmp_path) as cache:
+        cache._cache.delete(f"f/{mkey}/{keys[0]}")
+    assert _compare_cached_pairs(metric, where, mkey, keys, None, pairs) is None
