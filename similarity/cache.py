@@ -127,6 +127,11 @@ class FeatureCache:
             eviction_policy="least-recently-stored",
         )
 
+    @property
+    def size_limit_gb(self) -> float:
+        """The size beyond which entries are evicted, in GB (2**30 bytes)."""
+        return float(self._cache.size_limit) / 2**30
+
     def close(self) -> None:
         self._cache.close()
 

@@ -130,7 +130,7 @@ _WORKER_STORES: dict[str, FeatureCache] = {}
 
 def _compare_cached_pairs(
     metric: Metric,
-    directory: str,
+    where: tuple[str, float],
     mkey: str,
     rows: Sequence[str],
     cols: Sequence[str] | None,
@@ -140,10 +140,12 @@ def _compare_cached_pairs(
     on-disk cache by key and keeps them prepared (:class:`_Prepared`), instead of
     receiving the features of both chunks with every block: a shortlist's pairs are
     spread over the matrix, so each image met about seven blocks at 1,000 images and
-    was shipped and prepared in each. None when a feature is no longer in the cache."""
-    store = _WORKER_STORES.get(directory)
+    was shipped and prepared in each. None when a feature is no longer in the cache.
+    ``where`` is the cache's folder and size limit (GB), which the worker opens it
+    with, so the limit stored in the cache stays the user's."""
+    store = _WORKER_STORES.get(where[0])
     if store is None:
-        store = _WORKER_STORES[directory] = FeatureCache(directory)
+        store = _WORKER_STORES[where[0]] = FeatureCache(where[0], size_limit_gb=where[1])
     col_keys = rows if cols is None else cols
     needed = {rows[i] for i, _ in pairs} | {col_keys[j] for _, j in pairs}
     prepared = _WORKER_PREPARED.get_many(metric, mkey, needed, store)
@@ -394,7 +396,7 @@ def _run_cached_blocks(
 ) -> None:
     """:func:`run_blocks` with workers that read features from the cache by key."""
     cache, mkey, keys = cached
-    directory = str(cache.directory)
+    where = (str(cache.directory), cache.size_limit_gb)
     futures = {}
     # row chunks in order, their column chunks forth and back in turn: a worker then
     # meets first the images it met last, which its least-recently-used store still
@@ -406,7 +408,7 @@ def _run_cached_blocks(
     for block in work:
         (r0, c0), pairs, (a, b), cols_span = block
         cols = None if cols_span is None else keys[cols_span[0] : cols_span[1]]
-        task = (metric, directory, mkey, keys[a:b], cols, pairs)
+        task = (metric, where, mkey, keys[a:b], cols, pairs)
         futures[pool.submit(_compare_cached_pairs, *task)] = block
     for fut in as_completed(futures):
         (origin, pairs, (a, b), cols_span) = futures[fut]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import diskcache
 import numpy as np
 import pytest
 from datasets import generated_set, write_large_set
@@ -148,10 +149,12 @@ def test_shortlisted_pairs_read_by_workers_from_the_cache_equal_all_pairs(tmp_pa
     for name in ("ssim", "sift"):
         metric = get_metric(name)
         full = pairwise(ims, metric, n_jobs=1)
-        with FeatureCache(tmp_path / name) as cache:
+        with FeatureCache(tmp_path / name, size_limit_gb=1.5) as cache:
             part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
         np.testing.assert_array_equal(part.values[mask], full.values[mask])
         assert (part.values[~mask] == 0).all() and part.stats["pairs_computed"] == s.n_pairs
+        with diskcache.Cache(str(tmp_path / name)) as raw:  # the workers kept the user's limit
+            assert raw.size_limit == int(1.5 * 2**30)
 
 
 def test_a_worker_prepares_each_image_once_and_ships_back_what_the_cache_lost(
@@ -174,7 +177,7 @@ def test_a_worker_prepares_each_image_once_and_ships_back_what_the_cache_lost(
         cache.put_features(mkey, dict(zip(keys, features, strict=True)))
     monkeypatch.setattr(engine, "_WORKER_STORES", {})
     monkeypatch.setattr(engine, "_WORKER_PREPARED", store := _Prepared(engine.PREPARED_BUDGET))
-    where = str(tmp_path)
+    where = (str(tmp_path), 4.0)
     assert _compare_cached_pairs(metric, where, mkey, keys, None, pairs) == expected
     assert store.prepared == len(ims)
     half = keys[: len(keys) // 2]  # the same images again, as rows against columns
