@@ -419,6 +419,22 @@ def _run_cached_blocks(
         place(origin, pairs, result)
 
 
+def _by_key(
+    selected: Shortlist | None,
+    cache: FeatureCache | None,
+    mkey: str,
+    keys: list[str] | None,
+    pool: Executor | None,
+) -> tuple[FeatureCache, str, list[str]] | None:
+    """What workers need to read features from the cache by key (:func:`run_blocks`):
+    for a shortlist on a process pool with a cache, else None. Blocks then need not
+    be large to spare shipping (1,000 images: SSIM 1.2x a dense pair with blocks of
+    32, 1.6x with 125); elsewhere :func:`shortlist_block_size` makes them larger."""
+    if selected is None or cache is None or keys is None:
+        return None
+    return (cache, mkey, keys) if isinstance(pool, ProcessPoolExecutor) else None
+
+
 def pairwise(
     images: Sequence[WorkImage],
     metric: Metric,
@@ -525,12 +541,7 @@ def pairwise(
             if progress is not None:
                 progress(done, total)
 
-        # a shortlist on a process pool with a cache: workers read and keep features by
-        # key, so blocks need not be large to spare shipping (1,000 images: SSIM 1.2x a
-        # dense pair with blocks of 32, 1.6x with 125); otherwise larger blocks
-        in_cache = None
-        if selected is not None and cache is not None and keys is not None:
-            in_cache = (cache, mkey, keys) if isinstance(pool, ProcessPoolExecutor) else None
+        in_cache = _by_key(selected, cache, mkey, keys, pool)
         side = block_size if in_cache else shortlist_block_size(n, block_size, jobs, selected)
         work = block_plan(n, side, known)
         run_blocks(metric, work, features, pool, place, cached=in_cache)
