@@ -181,11 +181,15 @@ class FeatureCache:
         :data:`Row` (an image never compared has two empty arrays)."""
         rows = {}
         for key in keys:
-            hit, value = self._get(f"r/{mkey}/{key}", stats)
-            if not hit:
-                value = self._legacy_row(mkey, key, stats)
+            value = self._stored_row(mkey, key, stats)
             rows[key] = value if _is_row(value) else _EMPTY_ROW
         return rows
+
+    def _stored_row(self, mkey: str, key: str, stats: CacheStats) -> Any:
+        """The row stored for ``key`` (an earlier Atelier's moved to the compact form),
+        or None."""
+        hit, value = self._get(f"r/{mkey}/{key}", stats)
+        return value if hit else self._legacy_row(mkey, key, stats)
 
     def _legacy_row(self, mkey: str, key: str, stats: CacheStats) -> Row | None:
         """A row stored by an earlier Atelier (a dict of hex key to value), moved to
@@ -211,9 +215,7 @@ class FeatureCache:
         scratch = CacheStats()
         with self._cache.transact():
             for key, (others, vals) in updates.items():
-                hit, row = self._get(f"r/{mkey}/{key}", scratch)
-                if not hit:
-                    row = self._legacy_row(mkey, key, scratch)
+                row = self._stored_row(mkey, key, scratch)
                 new = _row(others, vals)
                 if _is_row(row) and len(row[0]):
                     new = _merged(new, row)

@@ -271,12 +271,12 @@ def _fill_from_rows(
     """Write each cached pair ``(i, j)``, ``i < j``, from image ``i``'s row into
     ``values`` and mark it in ``known``; identical work images (one key at several
     positions) share their row and their column."""
-    uniq, inverse = np.unique(digests(keys), return_inverse=True)
+    uniq, first, inverse = np.unique(digests(keys), return_index=True, return_inverse=True)
     order = np.argsort(inverse, kind="stable")  # positions grouped by unique key
     counts = np.bincount(inverse, minlength=len(uniq))
     starts = np.cumsum(counts) - counts
-    for u, key in enumerate(_unique_hex(keys, inverse, len(uniq))):
-        raw, vals = rows[key]
+    for u, at_first in enumerate(first.tolist()):
+        raw, vals = rows[keys[at_first]]
         if not len(raw):
             continue
         at = np.minimum(np.searchsorted(uniq, raw), len(uniq) - 1)
@@ -290,14 +290,6 @@ def _fill_from_rows(
             later = cols > i
             values[i, cols[later]] = vals[later]
             known[i, cols[later]] = True
-
-
-def _unique_hex(keys: list[str], inverse: np.ndarray, m: int) -> list[str]:
-    """The hex key of each unique digest, in the digests' sorted order."""
-    out = [""] * m
-    for key, u in zip(keys, inverse.tolist(), strict=True):
-        out[u] = key
-    return out
 
 
 #: One block of work: its origin (row, col), its pairs (block-relative), its row span
