@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+import pytest
 from benchsets import _drawing
 from skimage import data
 
-from preprocessing.keypoints import detect_rootsift
+from preprocessing.keypoints import CONTRAST_THRESHOLD, detect_rootsift
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SIZE = 256
 
@@ -41,3 +47,56 @@ def test_image_with_enough_keypoints_is_detected_as_before():
     assert len(fixed.points) >= 300  # OpenCV may keep one more on a tie
     np.testing.assert_array_equal(fixed.points, adaptive.points)
     np.testing.assert_array_equal(fixed.descriptors, adaptive.descriptors)
+
+
+def _halving(image: np.ndarray, mask: np.ndarray, max_keypoints: int, target: int):
+    """The adaptive detection as a plain loop (a detection per threshold): the reference
+    that detect_rootsift's single lowest-threshold count must agree with."""
+    img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    detect = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8))
+    threshold = CONTRAST_THRESHOLD
+    while True:
+        sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=threshold)
+        kps, desc = sift.detectAndCompute(img, detect)
+        if len(kps) >= target or threshold <= CONTRAST_THRESHOLD / 16:
+            return np.array([k.pt for k in kps], np.float32).reshape(-1, 2), desc
+        threshold /= 2
+
+
+def _padded(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` shrunk onto a square canvas at a random place, with its mask (how a work
+    image of another aspect is placed)."""
+    side = image.shape[0]
+    small = cv2.resize(image, (side * 3 // 4, side // 2), interpolation=cv2.INTER_AREA)
+    top, left = rng.integers(0, side // 2), rng.integers(0, side // 4)
+    canvas = np.zeros((side, side), np.float32)
+    mask = np.zeros((side, side), bool)
+    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    mask[top : top + small.shape[0], left : left + small.shape[1]] = True
+    return canvas, mask
+
+
+@pytest.mark.parametrize("budget", [100, 300])
+def test_adaptive_detection_equals_the_halving_loop(budget: int):
+    # sample artworks (whole, mirrored, padded), a faint drawing and a photograph: the
+    # counted start lands where the loop stops, at every threshold of the halving
+    rng = np.random.default_rng(5)
+    images = [_faint(rng), data.camera()[::2, ::2].astype(np.float32) / 255]
+    for path in sorted((ROOT / "sample_artworks" / "images").glob("*.jpg"))[::4]:
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        images.append(cv2.resize(gray, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+    cases = []
+    for image in images:
+        full = np.ones(image.shape, bool)
+        cases += [(image, full), (np.ascontiguousarray(image[:, ::-1]), full)]
+        cases.append(_padded(image, rng))
+    stops = set()
+    for image, mask in cases:
+        points, desc = _halving(image, mask, budget, budget)
+        got = detect_rootsift(image, mask, max_keypoints=budget, border=3, min_detected=budget)
+        np.testing.assert_array_equal(got.points, points)
+        stops.add(len(points) >= budget)
+        if desc is not None:
+            root = np.sqrt(desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7))
+            np.testing.assert_allclose(got.descriptors, root, atol=1e-6)
+    assert stops == {True, False}  # some stop above the lowest threshold, some at it
