@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from similarity import PairEvidence
@@ -51,18 +52,13 @@ def pair_evidence_figure(
     pairs = matches.matches if matches is not None else None
     flags = matches.inliers if matches is not None else None
     if kp_a is not None and kp_b is not None and pairs is not None and len(pairs):
-        inl = flags if flags is not None else np.zeros(len(pairs), bool)
-        for (i, j), good in zip(pairs, inl, strict=True):
-            pa = kp_a[i]
-            pb = kp_b[j]
-            axes[0].plot(
-                [pa[0], pb[0] + offset],
-                [pa[1], pb[1]],
-                "-",
-                color="lime" if good else "red",
-                linewidth=0.6 if good else 0.4,
-                alpha=0.9 if good else 0.5,
-            )
+        inl = np.asarray(flags if flags is not None else np.zeros(len(pairs), bool), bool)
+        pairs = np.asarray(pairs, int)
+        ends = np.stack([kp_a[pairs[:, 0]], kp_b[pairs[:, 1]] + [offset, 0]], axis=1)
+        # one collection per kind (rejected under inliers), not a line artist a match
+        for good, colour, width, alpha in ((False, "red", 0.4, 0.5), (True, "lime", 0.6, 0.9)):
+            lines = LineCollection(ends[inl == good], colors=colour, linewidths=width, alpha=alpha)
+            axes[0].add_collection(lines)
         axes[0].set_title(
             f"SIFT: {int(inl.sum())} RANSAC inliers (green) of "
             f"{len(pairs)} mutual matches (red: rejected)",
