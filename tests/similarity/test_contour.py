@@ -160,3 +160,40 @@ def test_faint_photographs_are_aligned_on_keypoints():
     # measured (seeds 0-3): 0.19-0.38 with the fixed threshold, 0.33-0.50 adaptive; each
     # seed's pair gained 0.07-0.27
     assert np.mean(adaptive) - np.mean(fixed) >= 0.1, (fixed, adaptive)
+
+
+def test_compiled_lookup_equals_the_numpy_expression():
+    # the chamfer lookup is compiled; it must give the floats the NumPy expression it
+    # replaced gives: on and off the map, on and off the content, NaN and infinite points
+    from similarity.contour import _DIST_STEPS, Contour
+
+    rng = np.random.default_rng(3)
+    gray, mask = work(_drawing(rng))
+    mask[:, : SIZE // 5] = False
+    side = Contour().extract(gray, mask).upright
+    n = 3000
+    x = rng.uniform(-20, SIZE + 20, n)
+    y = rng.uniform(-20, SIZE + 20, n)
+    x[:3], y[3:6] = [np.nan, np.inf, -np.inf], [np.nan, 1e300, -1e300]
+    x[6:10] = [0.5, 1.5, SIZE - 0.5, -0.5]  # ties round to even
+    bins = rng.integers(0, side.distance.shape[0], n)
+    sx, sy = rng.uniform(-15, 15, 9), rng.uniform(-15, 15, 9)
+
+    def numpy_lookup(x, y, bins):
+        rows, cols = side.valid.shape
+        with np.errstate(invalid="ignore"):
+            r, c = np.rint(y).astype(np.intp), np.rint(x).astype(np.intp)
+        ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        flat = np.clip(r, 0, rows - 1) * cols + np.clip(c, 0, cols - 1)
+        ok &= side.valid.ravel()[flat]
+        dist = side.distance.ravel()[bins * (rows * cols) + flat]
+        return np.where(ok, dist * (1.0 / _DIST_STEPS), np.nan)
+
+    got = Contour._lookup(side, x, y, bins)
+    want = numpy_lookup(x, y, bins)
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(got).sum() > 1000 and np.isnan(got).sum() > 100
+    grid = Contour._lookup(side, x, y, bins, shifts=(sx, sy))
+    np.testing.assert_array_equal(
+        grid, numpy_lookup(x[None] + sx[:, None], y[None] + sy[:, None], bins[None])
+    )
