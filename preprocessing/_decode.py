@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -326,7 +326,13 @@ def decode_image(
         truncated or corrupt; the message says which.
     """
     with _strict_pillow(max_pixels):
-        return _decode(data, name=name, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
+        decoded = _decode(data, name=name, max_pixels=max_pixels, min_side=min_side)
+    # outside the lock that Pillow's global settings need: another thread decodes meanwhile
+    arr = _fit_side(decoded.pixels, max_side, decoded.notes)
+    arr = np.clip(np.ascontiguousarray(arr, dtype=np.float32), 0.0, 1.0)
+    if not np.isfinite(arr).all():
+        raise ImageLoadError(name, "image data contains non-finite values")
+    return replace(decoded, pixels=arr)
 
 
 def _fit_side(arr: np.ndarray, max_side: int | None, notes: list[str]) -> np.ndarray:
@@ -362,9 +368,9 @@ def _draft(im: Image.Image, draft: int, max_pixels: int, name: str) -> str:
     )
 
 
-def _decode(
-    data: bytes, *, name: str, max_pixels: int, min_side: int, max_side: int | None
-) -> DecodedImage:
+def _decode(data: bytes, *, name: str, max_pixels: int, min_side: int) -> DecodedImage:
+    """The pixels as decoded and oriented (not yet fitted to ``max_side`` nor clipped)
+    and what was learned about the file; call inside :func:`_strict_pillow`."""
     if not data:
         raise ImageLoadError(name, "empty file (0 bytes)")
     im = _open(data, name, max_pixels)
@@ -419,12 +425,8 @@ def _decode(
     if orientation not in (None, 1):
         notes.append(f"EXIF orientation {orientation} applied")
     height, width = arr.shape[:2]
-    arr = _fit_side(arr, max_side, notes)
     if draft > 1:  # the record keeps the original's size (evidence is scaled to it)
         width, height = (rows, cols) if orientation in (5, 6, 7, 8) else (cols, rows)
-    arr = np.clip(np.ascontiguousarray(arr, dtype=np.float32), 0.0, 1.0)
-    if not np.isfinite(arr).all():
-        raise ImageLoadError(name, "image data contains non-finite values")
     return DecodedImage(
         pixels=arr,
         format="JPEG" if fmt == "MPO" else fmt,

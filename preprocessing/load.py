@@ -15,6 +15,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Threads that load files: one decodes (Pillow's settings are global, so decoding holds
+#: a lock) while another scales, clips and hashes the image before (they release the GIL).
+LOAD_THREADS = 2
 
 ProgressFn = Callable[[int, int], None]
 
@@ -181,16 +186,30 @@ def _load_files(
 ) -> tuple[list[ImageRecord], list[SkippedFile]]:
     records: list[ImageRecord] = []
     skipped: list[SkippedFile] = []
-    for done, (image_id, path) in enumerate(items, start=1):
+
+    def one(item: tuple[str, Path]) -> ImageRecord | SkippedFile:
+        image_id, path = item
         try:
-            records.append(_record(_read_bytes(path, image_id), image_id, path, config))
+            return _record(_read_bytes(path, image_id), image_id, path, config)
         except ImageLoadError as err:
-            logger.info("skipped %s: %s", image_id, err.reason)
-            skipped.append(SkippedFile(image_id, err.reason))
+            return SkippedFile(image_id, err.reason)
         except MemoryError:
-            skipped.append(SkippedFile(image_id, "out of memory while decoding"))
-        if progress is not None:
-            progress(done, len(items))
+            return SkippedFile(image_id, "out of memory while decoding")
+
+    # Pillow's decoding holds a lock (its settings are global); scaling, clipping and
+    # hashing do not, and release the GIL: a second thread does them meanwhile. In order.
+    pool = ThreadPoolExecutor(min(LOAD_THREADS, max(1, len(items))))
+    try:
+        for done, got in enumerate(pool.map(one, items), start=1):
+            if isinstance(got, SkippedFile):
+                logger.info("skipped %s: %s", got.path, got.reason)
+                skipped.append(got)
+            else:
+                records.append(got)
+            if progress is not None:
+                progress(done, len(items))
+    finally:  # interrupted: the files not yet started are not read
+        pool.shutdown(wait=True, cancel_futures=True)
     return _flag_duplicates(records), skipped
 
 

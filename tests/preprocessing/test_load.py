@@ -310,3 +310,28 @@ def test_jpeg_within_the_limit_decodes_whole_as_before():
     full = decode(data, name="photo.jpg", max_side=None).pixels
     expected = cv2.resize(full, d.pixels.shape[1::-1], interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(d.pixels, np.clip(expected, 0, 1))
+
+
+def test_threaded_loading_equals_one_thread(tmp_path, monkeypatch):
+    # files load on LOAD_THREADS threads: the same records, skips and progress, in order
+    import preprocessing.load as load_module
+
+    write_tree(tmp_path, good_files())
+    write_tree(tmp_path, {name: data for name, (data, _) in bad_files().items()})
+    for k in range(12):
+        write_tree(tmp_path, {f"more/{k:02d}.png": encode(pattern(40 + k, 60, seed=k), "PNG")})
+
+    def run(threads):
+        monkeypatch.setattr(load_module, "LOAD_THREADS", threads)
+        seen = []
+        config = LoadConfig(max_side=32)
+        s = load_folder(tmp_path, config=config, progress=lambda d, t: seen.append(d))
+        return s, seen
+
+    (one, seen_one), (many, seen_many) = run(1), run(4)
+    assert many.ids == one.ids and len(one.ids) == 16
+    assert seen_many == seen_one == list(range(1, len(seen_one) + 1))
+    assert [(s.path, s.reason) for s in many.skipped] == [(s.path, s.reason) for s in one.skipped]
+    for a, b in zip(one, many, strict=True):
+        assert a.sha256 == b.sha256 and a.meta == b.meta
+        np.testing.assert_array_equal(a.pixels, b.pixels)
