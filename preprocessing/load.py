@@ -9,6 +9,7 @@ kept in ``ImageSet.ignored``, and everything else becomes an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -123,8 +124,9 @@ class ImageSet:
             return self.records[self._index[key]]
         return self.records[key]
 
-    @property
+    @functools.cached_property
     def ids(self) -> tuple[str, ...]:
+        """The records' ids, in order (made once)."""
         return tuple(r.id for r in self.records)
 
     def duplicates(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ only pixels that are valid in both images.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,8 +89,9 @@ class AlignedSet:
     def __len__(self) -> int:
         return len(self.images)
 
-    @property
+    @functools.cached_property
     def ids(self) -> tuple[str, ...]:
+        """The images' ids, in order (made once: figures read it inside loops)."""
         return tuple(im.id for im in self.images)
 
     def mean_image(self) -> np.ndarray:
