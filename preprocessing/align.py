@@ -13,6 +13,7 @@ the image's mask, so pixel metrics compare only pixels valid in both images.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -139,8 +140,8 @@ def _loo_ncc(
     """NCC of each image with the mean of the others (leave one out); ``sums`` are
     :func:`_masked_sums` of ``images`` when the caller has them."""
     total, count = sums if sums is not None else _masked_sums(images)
-    out = []
-    for im in images:
+
+    def one(im: WorkImage) -> float:
         others = count - im.mask
         mean = np.divide(
             total - np.where(im.mask, im.gray, 0.0),
@@ -148,8 +149,16 @@ def _loo_ncc(
             out=np.zeros_like(total),
             where=others > 0,
         )
-        out.append(ncc(im.gray, mean, im.mask & (others > 0)))
-    return out
+        return ncc(im.gray, mean, im.mask & (others > 0))
+
+    if len(images) < 64:
+        return [one(im) for im in images]
+    # NumPy releases the GIL in these passes: each half on a thread (1,000 images:
+    # 0.85 -> 0.55 s), in order
+    half = len(images) // 2
+    with ThreadPoolExecutor(2) as pool:
+        parts = pool.map(lambda part: [one(im) for im in part], [images[:half], images[half:]])
+        return [value for part in parts for value in part]
 
 
 def _mean(
