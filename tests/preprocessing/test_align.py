@@ -243,3 +243,26 @@ def test_none_leaves_the_mean_and_reports_the_leave_one_out_correlation():
         expected = np.corrcoef(im.gray[valid].astype(np.float64), mean)[0, 1]
         assert q.ncc_before == pytest.approx(expected, abs=1e-9)
         assert q.ncc_after == q.ncc_before
+
+
+def test_leave_one_out_correlations_on_threads_equal_one_loop():
+    # from 64 images each half is computed on its own thread: the same values, in order
+    from preprocessing.align import _loo_ncc, _masked_sums
+
+    rng = np.random.default_rng(2)
+    base = base_gray()[::4, ::4]
+    images = []
+    for k in range(70):
+        gray = np.clip(base + rng.normal(0, 0.05 + k / 700, base.shape), 0, 1)
+        im = work(gray.astype(np.float32), f"im{k}")
+        if k % 7 == 0:  # some padded: their mask leaves a band out
+            mask = np.ones(base.shape, bool)
+            mask[: k % 20 + 3] = False
+            im = WorkImage(im.id, im.gray, mask, im.transform)
+        images.append(im)
+    sums = _masked_sums(images)
+    threaded = _loo_ncc(images, sums)
+    one_by_one = [v for k in range(0, 70, 10) for v in _loo_ncc(images[k : k + 10], sums)]
+    assert threaded == one_by_one
+    # the noisier an image, the less it correlates with the others' mean
+    assert threaded[1] > threaded[68] and all(0.0 < v < 1.0 for v in threaded)
