@@ -31,7 +31,7 @@ from preprocessing.errors import ConfigError
 from preprocessing.parallel import Compute, open_executor, ordered_map, resolve_jobs
 from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
-from similarity.cache import FeatureCache
+from similarity.cache import FeatureCache, work_key
 from similarity.fusion import fuse
 from similarity.shortlist import Shortlist, shortlist
 
@@ -260,6 +260,8 @@ def compute_similarities(
         else None
     )
     try:
+        # each work image hashed once for every metric's cache keys
+        keys = None if cache is None else [work_key(im) for im in aligned.images]
         for name in sim_cfg.metrics:
             t0 = time.perf_counter()
             matrices[name] = pairwise(
@@ -275,6 +277,7 @@ def compute_similarities(
                 # a local pool only pays off past a few thousand pairs; a Dask cluster
                 # is asked for on purpose
                 min_pool_pairs=0 if config.scheduler else POOL_MIN_PAIRS,
+                keys=keys,
             )
             timings[f"similarity:{name}"] = time.perf_counter() - t0
     finally:

@@ -427,6 +427,12 @@ def _by_key(
     return (cache, mkey, keys) if isinstance(pool, ProcessPoolExecutor) else None
 
 
+def _check_finite(images: Sequence[WorkImage]) -> None:
+    for im in images:
+        if not np.isfinite(im.gray).all():
+            raise ValueError(f"{im.id}: work image has non-finite values (NaN or inf)")
+
+
 def pairwise(
     images: Sequence[WorkImage],
     metric: Metric,
@@ -439,6 +445,7 @@ def pairwise(
     feature_progress: ProgressFn | None = None,
     selected: Shortlist | None = None,
     min_pool_pairs: int = 0,
+    keys: list[str] | None = None,
 ) -> SimilarityMatrix:
     """Similarity matrix of ``images`` under ``metric``.
 
@@ -478,6 +485,9 @@ def pairwise(
         With fewer pairs left to compute (say, an image added to a cached
         set), they and the missing features are computed in this process:
         shipping every image's features to workers would cost more.
+    keys : list of str, optional
+        Each image's :func:`~similarity.cache.work_key`, when the caller made them
+        (one pass over the pixels serves every metric); made here otherwise.
 
     Returns
     -------
@@ -487,12 +497,11 @@ def pairwise(
     """
     # long: the numpydoc docstring makes this function over 80 lines; its code is not
     n = len(images)
-    for im in images:
-        if not np.isfinite(im.gray).all():
-            raise ValueError(f"{im.id}: work image has non-finite values (NaN or inf)")
+    _check_finite(images)
     stats = CacheStats()
     mkey = metric_key(metric)
-    keys = [work_key(im) for im in images] if cache is not None else None
+    if cache is None or keys is None:
+        keys = [work_key(im) for im in images] if cache is not None else None
     jobs = resolve_jobs(n_jobs)
     own_pool = executor is None and jobs > 1 and len(block_tasks(n, max(1, block_size))) > 1
     pool: Executor | None = process_pool(jobs) if own_pool else executor
