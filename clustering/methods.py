@@ -283,7 +283,7 @@ def cluster_qr(vectors: np.ndarray) -> np.ndarray:
     :doi:`10.1093/imaiai/iay008`
     """
     k = vectors.shape[1]
-    _, _, pivots = scipy.linalg.qr(vectors.T, pivoting=True, mode="economic")
+    _, pivots = scipy.linalg.qr(vectors.T, pivoting=True, mode="r")  # Q is not needed
     left, _, right = scipy.linalg.svd(vectors[pivots[:k], :].T)
     return np.abs(vectors @ (left @ right)).argmax(axis=1)
 
