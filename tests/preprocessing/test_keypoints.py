@@ -99,4 +99,4 @@ def test_adaptive_detection_equals_the_halving_loop(budget: int):
         if desc is not None:
             root = np.sqrt(desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7))
             np.testing.assert_allclose(got.descriptors, root, atol=1e-6)
-    assert stops == {True, False}  # some stop above the lowest threshold, some at it
+    assert stops == {True, False}  # some fill the budget, some end short of it at the lowest
