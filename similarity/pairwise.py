@@ -500,8 +500,7 @@ def pairwise(
     _check_finite(images)
     stats = CacheStats()
     mkey = metric_key(metric)
-    if cache is None or keys is None:
-        keys = [work_key(im) for im in images] if cache is not None else None
+    keys = None if cache is None else keys or [work_key(im) for im in images]
     jobs = resolve_jobs(n_jobs)
     own_pool = executor is None and jobs > 1 and len(block_tasks(n, max(1, block_size))) > 1
     pool: Executor | None = process_pool(jobs) if own_pool else executor

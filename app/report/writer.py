@@ -23,8 +23,8 @@ _ENV = Environment(
 )
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _data_uri(data: bytes, kind: str = "png") -> str:
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _thumb_uri(pixels: np.ndarray) -> str:
@@ -34,7 +34,7 @@ def _thumb_uri(pixels: np.ndarray) -> str:
     # OpenCV encodes BGR: reverse the RGB channels locally.
     image = np.ascontiguousarray(thumbnail(pixels, side=96)[:, :, ::-1])
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
+    return _data_uri(buf.tobytes(), "jpeg") if ok else ""
 
 
 def render_report(
