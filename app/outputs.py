@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import math
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -295,14 +296,20 @@ def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
     }
 
 
-def _figure_payload(result: AnalysisResult) -> AnalysisResult:
+def _figure_payload(result: AnalysisResult, *, thumbnails: bool = True) -> AnalysisResult:
     """The analysis as the figures other than pair evidence read it: each image as a
     thumbnail of the grids' size (uint8) instead of its pixels, no work images' pixels,
     no equalized copies. Every figure but the evidence is drawn from it, here or on a
-    worker (which receives it once, without the thumbnails: :func:`_without_pixels`), so
-    the figures are the same either way."""
+    worker, so the figures are the same either way. Workers receive it once, without
+    the thumbnails (``thumbnails=False``: no pixels at all), which only the figures
+    drawn here read (at a thousand images, 77 MB every worker had to be sent)."""
     records = tuple(
-        dataclasses.replace(r, pixels=thumbnail(r.pixels, side=GRID_THUMB_SIDE))
+        dataclasses.replace(
+            r,
+            pixels=thumbnail(r.pixels, side=GRID_THUMB_SIDE)
+            if thumbnails
+            else np.zeros((0, 0, 3), np.uint8),
+        )
         for r in result.images.records
     )
     empty = np.zeros((0, 0), np.float32)
@@ -362,36 +369,32 @@ FIGURE_MODULES = ("matplotlib.figure", "app.outputs")
 _LOCAL = frozenset({"clusters", "grid", "scatter"})
 
 
-def _without_pixels(payload: AnalysisResult) -> AnalysisResult:
-    """What figure workers receive: the payload without the images' thumbnails (at a
-    thousand images, 77 MB that every worker had to be sent before drawing anything)."""
-    empty = np.zeros((0, 0, 3), np.uint8)
-    records = tuple(dataclasses.replace(r, pixels=empty) for r in payload.images.records)
-    return dataclasses.replace(payload, images=dataclasses.replace(payload.images, records=records))
-
-
-def _draw_all(payload: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
+def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
     """Every job's figures, in job order. Grids and the scatter plot are drawn here; the
     other figures on worker processes when there are cores and enough of them to repay
-    starting the workers (which start while this process draws: a fork server's first
-    start imports the scientific stack, about 2 s), else here too."""
+    starting the workers (which start while this process makes the thumbnails and
+    draws: a fork server's first start imports the scientific stack, about 2 s), else
+    here too."""
     from preprocessing.parallel import resolve_jobs
 
     local = [k for k, (kind, _) in enumerate(jobs) if kind in _LOCAL]
     # heaviest first, so that no worker is left with a long job at the end
     remote = sorted(set(range(len(jobs))) - set(local), key=lambda k: jobs[k][0] != "evidence")
-    workers = min(resolve_jobs(payload.config.n_jobs), len(remote) // 4)
-    if workers < 2 or payload.config.scheduler:
+    workers = min(resolve_jobs(result.config.n_jobs), len(remote) // 4)
+    if workers < 2 or result.config.scheduler:
+        payload = _figure_payload(result)
         return [_DRAW[kind](payload, arg) for kind, arg in jobs]
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
     from multiprocessing import get_context
 
     ctx = get_context("forkserver")
+    bare = _figure_payload(result, thumbnails=False)
     with (
-        ProcessPoolExecutor(workers, ctx, _worker_init, (_without_pixels(payload),)) as pool,
+        ProcessPoolExecutor(workers, ctx, _worker_init, (bare,)) as pool,
         ThreadPoolExecutor(1) as feeder,
     ):
         futures = feeder.submit(lambda: [pool.submit(_worker_draw, jobs[k]) for k in remote])
+        payload = _figure_payload(result) if local else bare
         drawn = {k: _DRAW[jobs[k][0]](payload, jobs[k][1]) for k in local}
         drawn.update(zip(remote, (f.result() for f in futures.result()), strict=True))
     return [drawn[k] for k in range(len(jobs))]
@@ -473,13 +476,33 @@ def heatmap_key(result: AnalysisResult, metric: str, order: list[int]) -> str:
     )
 
 
+def analysis_key(result: AnalysisResult) -> str:
+    """What the figures of the whole analysis (overview grid, dendrogram, scatter plot,
+    silhouettes, k selection, equalization, alignment) are drawn from: the analysis
+    itself, without the pixels (each image is in it by its SHA-256 and the settings that
+    made its work image), the timings and the cache statistics. Any other change, a
+    score, a label, a setting, gives another key and the figures are drawn again."""
+    bare = dataclasses.replace(
+        _figure_payload(result, thumbnails=False),
+        matrices={k: dataclasses.replace(m, stats={}) for k, m in result.matrices.items()},
+        timings={},
+        compute={},
+        started="",
+        finished="",
+    )
+    data = pickle.dumps(bare, protocol=pickle.HIGHEST_PROTOCOL)
+    return _key([atelier_version(), _FIGURE_FORMAT, hashlib.sha256(data).hexdigest()])
+
+
 def _job_stem(kind: str, arg: Any) -> str:
     """The file names a keyed job writes start with this."""
     if kind == "grid":
         return cluster_folder(arg)
     if kind == "heatmap":
         return f"heatmap_{arg}"
-    return f"pair_{arg.kind}_{arg.rank:02d}"
+    if kind == "evidence":
+        return f"pair_{arg.kind}_{arg.rank:02d}"
+    return kind
 
 
 def build_figures(
@@ -491,15 +514,14 @@ def build_figures(
     """Figure file name -> PNG bytes, drawn in parallel where there are cores.
 
     ``reuse`` maps a figure job's key (:func:`grid_key`, :func:`evidence_key`,
-    :func:`heatmap_key`) to the files an earlier run drew for it (by the part
+    :func:`heatmap_key`, and for the figures of the whole analysis its kind and
+    :func:`analysis_key`) to the files an earlier run drew for it (by the part
     of their names after the job's stem): a job with a known key is taken from
     there instead of drawn again, under this run's names. ``keys``, when given,
     is filled with each keyed job's key and files: ``stem -> (key, files)``.
     Only figures the report shows are drawn.
     """
-    jobs: list[tuple[str, Any]] = [
-        ("clusters", None), ("dendrogram", None), ("scatter", None), ("silhouette", None)
-    ]  # fmt: skip
+    jobs: list[tuple[str, Any]] = []
     keyed: dict[int, tuple[str, str]] = {}  # job index -> (stem, key)
     known: dict[str, bytes] = {}
     grid_names = []
@@ -516,6 +538,9 @@ def build_figures(
             keyed[len(jobs)] = (stem, key)
             jobs.append((kind, arg))
 
+    whole = analysis_key(result)
+    for kind in ("clusters", "dendrogram", "scatter", "silhouette"):
+        add(kind, None, _key([kind, whole]))
     for lab, members in result.clusters().items():
         grid_names.append(cluster_folder(lab) + ".png")
         add("grid", lab, grid_key(result, lab, members))
@@ -526,15 +551,16 @@ def build_figures(
         for metric in result.matrices:
             add("heatmap", metric, heatmap_key(result, metric, order))
     if result.equalization is not None:
-        jobs.append(("equalization", None))
+        add("equalization", None, _key(["equalization", whole]))
     if result.aligned.method != "none":
-        jobs.append(("alignment", None))
+        add("alignment", None, _key(["alignment", whole]))
     if len(result.clustering.selection) > 1:
-        jobs.append(("k_selection", None))
+        add("k_selection", None, _key(["k_selection", whole]))
     for kind, arg in _evidence_jobs(result):
         add(kind, arg, evidence_key(result, arg.i, arg.j))
     drawn: dict[str, bytes] = {}
-    for index, part in enumerate(_draw_all(_figure_payload(result), jobs)):
+    parts = _draw_all(result, jobs) if jobs else []  # no thumbnails made when all are known
+    for index, part in enumerate(parts):
         drawn.update(part)
         if keys is not None and index in keyed:
             stem, key = keyed[index]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import os
 import time
@@ -350,6 +354,70 @@ def _cluster(
     )
 
 
+#: Bumped whenever a stored clustering could differ from what the code computes now
+#: in a way the key does not see (the clustering package's source is in the key).
+_CLUSTERING_FORMAT = "clustering-1"
+
+
+@functools.cache
+def _clustering_code() -> str:
+    """SHA-256 of the clustering package's source files: changed code, new key."""
+    import clustering
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(clustering.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def clustering_key(
+    matrix: SimilarityMatrix, config: AnalysisConfig, features: np.ndarray | None
+) -> str:
+    """What a clustering is computed from: the matrix (values, and the pairs compared
+    in shortlist mode), the feature vectors, the clustering settings, the seed, the
+    clustering code and the libraries it calls. Equal keys give equal results (the
+    number of threads of the k search does not change them, tested)."""
+    from .versions import library_versions
+
+    digest = hashlib.sha256()
+    for part in (matrix.values, matrix.compared, features):
+        if part is None:
+            digest.update(b"none")
+        else:
+            part = np.ascontiguousarray(part)
+            digest.update(f"{part.dtype.str}{part.shape}".encode())
+            digest.update(part.tobytes())
+    settings = [
+        _CLUSTERING_FORMAT,
+        _clustering_code(),
+        {k: v for k, v in library_versions().items() if k != "platform"},
+        dataclasses.asdict(config.clustering),
+        config.random_state,
+    ]
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _cluster_stored(
+    matrix: SimilarityMatrix, config: AnalysisConfig, features: np.ndarray | None
+) -> ClusteringResult:
+    """:func:`_cluster`, or the same clustering stored in the cache by an earlier run
+    (keyed by :func:`clustering_key`): a re-run whose matrices and clustering settings
+    have not changed does not search k again (4 s of a 1,000-image re-run)."""
+    if not config.similarity.cache:
+        return _cluster(matrix, config, features)
+    sim = config.similarity
+    key = clustering_key(matrix, config, features)
+    with FeatureCache(sim.cache_dir, size_limit_gb=sim.cache_size_gb) as cache:
+        hit, stored = cache.get_value(key)
+        if hit and isinstance(stored, ClusteringResult):
+            return stored
+        result = _cluster(matrix, config, features)
+        cache.put_value(key, result)
+    return result
+
+
 def _load_usable(
     images: ImageSet | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     config: AnalysisConfig,
@@ -444,7 +512,7 @@ def run_analysis(
     t0 = time.perf_counter()
     if progress is not None:
         progress("clustering", 0, 1)
-    result = _cluster(matrices[clustering_metric], config, cluster_features)
+    result = _cluster_stored(matrices[clustering_metric], config, cluster_features)
     if progress is not None:
         progress("clustering", 1, 1)
     timings["clustering"] = time.perf_counter() - t0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 
@@ -23,6 +24,7 @@ _LIBRARIES = (
 )
 
 
+@functools.cache  # read once: 1 ms a call, and the figures' keys ask for it hundreds of times
 def atelier_version() -> str:
     try:
         return metadata.version("atelier")

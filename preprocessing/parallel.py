@@ -34,7 +34,15 @@ def resolve_jobs(n_jobs: int | None) -> int:
 
 
 #: Imported once by the fork server, so every worker it forks starts with them loaded.
-_PRELOAD = ["numpy", "scipy.ndimage", "cv2", "skimage.feature", "preprocessing", "similarity"]
+_PRELOAD = [
+    "numpy",
+    "scipy.ndimage",
+    "cv2",
+    "skimage.feature",
+    "preprocessing",
+    "similarity",
+    "similarity._warm",
+]
 
 
 def process_pool(n_jobs: int) -> ProcessPoolExecutor:

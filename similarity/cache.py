@@ -1,4 +1,4 @@
-"""The on-disk cache of features and pair similarities.
+"""The on-disk cache of features, pair similarities and results keyed by their inputs.
 
 Keys: a work image is identified by the SHA-256 of the work image the metric
 sees (its pixels and mask): a function of the file's SHA-256 and of the
@@ -14,7 +14,9 @@ transactions, so two processes can share one cache directory at once; pair
 rows are merged inside a transaction, so concurrent writers lose no value.
 A pair row is two arrays (the other images' raw digests, sorted, and the
 values: :data:`Row`); rows an earlier Atelier stored as dicts under ``p/`` are
-read, moved to that form under ``r/`` on first use, and stay valid.
+read, moved to that form under ``r/`` on first use, and stay valid. Other
+results (a clustering of a matrix) are stored under ``v/`` and a key that the
+caller makes from everything they were computed from.
 """
 
 from __future__ import annotations
@@ -174,6 +176,16 @@ class FeatureCache:
         with self._cache.transact():
             for key, value in features.items():
                 self._cache.set(f"f/{mkey}/{key}", _pack(value))
+
+    # -- results keyed by their inputs ------------------------------------------------------
+    def get_value(self, key: str) -> tuple[bool, Any]:
+        """``(True, value)`` stored under ``key`` by :meth:`put_value`, else ``(False, None)``
+        (a corrupt entry is dropped)."""
+        return self._get(f"v/{key}", CacheStats())
+
+    def put_value(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``: a digest of everything ``value`` was computed from."""
+        self._cache.set(f"v/{key}", _pack(value))
 
     # -- pair rows --------------------------------------------------------------------------
     def get_rows(self, mkey: str, keys: Iterable[str], stats: CacheStats) -> dict[str, Row]:

@@ -88,10 +88,46 @@ def test_unchanged_cluster_figures_are_reused(tmp_path, monkeypatch):
     tampered = sorted(first)[0]
     (out / "figures" / tampered).write_bytes(b"not the figure")
     outputs.write_outputs(result, out)
-    # the overview, and the one figure whose file no longer holds what was written
-    assert drawn == [None, int(tampered.split("_")[1].split(".")[0])]
+    # only the figure whose file no longer holds what was written (the overview of the
+    # same analysis is reused too)
+    assert drawn == [int(tampered.split("_")[1].split(".")[0])]
     again = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
     assert again == first
+
+
+def test_figures_of_the_whole_analysis_are_reused_only_when_nothing_changed(tmp_path, monkeypatch):
+    """The overview, dendrogram, scatter plot, silhouettes and k selection are drawn
+    again only when the analysis changed (here: another k); the same analysis written
+    again, even after a new run of it (other timings), draws none of them."""
+    import dataclasses
+
+    import app.outputs as outputs
+    from app.pipeline import recluster
+
+    cfg, result, out = _prints_written(tmp_path)
+    whole = ["clusters", "dendrogram", "scatter", "silhouette", "k_selection"]
+    first = {name: (out / "figures" / f"{name}.png").read_bytes() for name in whole}
+    drawn: list[str] = []
+    real = dict(outputs._DRAW)
+    for kind in whole:
+        monkeypatch.setitem(
+            outputs._DRAW, kind, lambda r, a, kind=kind: drawn.append(kind) or real[kind](r, a)
+        )
+    rerun = dataclasses.replace(
+        result, timings={"load": 99.0}, started="later", finished="later", compute={"x": 1}
+    )
+    assert outputs.analysis_key(rerun) == outputs.analysis_key(result)
+    outputs.write_outputs(rerun, out)
+    assert drawn == []
+    assert {n: (out / "figures" / f"{n}.png").read_bytes() for n in whole} == first
+
+    other = recluster(result, cfg.replace(clustering={"n_clusters": 2}))
+    assert outputs.analysis_key(other) != outputs.analysis_key(result)
+    outputs.write_outputs(other, out)
+    assert sorted(drawn) == sorted(["clusters", "dendrogram", "scatter", "silhouette"])
+    # no k was searched: the earlier run's k selection is not left behind
+    assert not (out / "figures" / "k_selection.png").exists()
+    assert "k_selection.png" not in (out / "report.html").read_text()
 
 
 def test_pair_evidence_and_heatmaps_are_reused_when_only_the_clustering_changes(
@@ -155,3 +191,37 @@ def test_pair_evidence_and_heatmaps_are_reused_when_only_the_clustering_changes(
     # an earlier run's figures of clusters this run does not have are not left behind
     grids = sorted(p.name for p in (out / "figures").glob("cluster_*.png"))
     assert grids == [f"cluster_{lab:02d}.png" for lab in sorted(set(other.clustering.labels))]
+
+
+def test_a_rerun_takes_its_clustering_from_the_cache(tmp_path, monkeypatch):
+    """Equal matrices, settings and seed: the stored clustering, not searched again;
+    any of them changed, or no cache: computed."""
+    import dataclasses
+
+    import app.pipeline as pipeline
+
+    cfg, result, _ = _prints_written(tmp_path)
+    folder = tmp_path / "images"
+    calls: list[str] = []
+    real = pipeline._cluster
+    monkeypatch.setattr(
+        pipeline, "_cluster", lambda m, c, f: calls.append(c.clustering.method) or real(m, c, f)
+    )
+    again = pipeline.run_analysis(folder, cfg)
+    assert calls == []
+    np.testing.assert_array_equal(again.clustering.labels, result.clustering.labels)
+    np.testing.assert_equal(again.clustering.selection, result.clustering.selection)  # NaN too
+    assert again.clustering.exemplars == result.clustering.exemplars
+    agglomerative = cfg.replace(clustering={"method": "agglomerative"})
+    pipeline.run_analysis(folder, agglomerative)
+    pipeline.run_analysis(folder, agglomerative)  # stored by the run before
+    pipeline.run_analysis(folder, cfg.replace(random_state=cfg.random_state + 1))
+    pipeline.run_analysis(folder, cfg.replace(similarity={"cache": False}))
+    assert calls == ["agglomerative", "spectral", "spectral"]
+    # the key reads every value of the matrix
+    matrix = result.matrices[result.clustering_metric]
+    values = matrix.values.copy()
+    values[0, 1] = values[1, 0] = values[0, 1] - 1e-12
+    key = pipeline.clustering_key(matrix, cfg, None)
+    assert pipeline.clustering_key(dataclasses.replace(matrix, values=values), cfg, None) != key
+    assert pipeline.clustering_key(matrix, cfg, np.zeros((len(values), 2))) != key

@@ -172,3 +172,23 @@ def test_a_stored_pair_computed_again_keeps_the_new_value(tmp_path):
     np.testing.assert_array_equal(rows[keys[0]][0], digests(keys[1:])[order])
     np.testing.assert_array_equal(rows[keys[0]][1], np.array([0.75, 0.5])[order])
     assert rows[keys[1]][1].tolist() == [0.75]
+
+
+def test_a_stored_value_reads_back_and_a_corrupt_one_is_dropped(tmp_path):
+    value = {"labels": np.arange(5), "k": 3}
+    with FeatureCache(tmp_path) as cache:
+        assert cache.get_value("a" * 64) == (False, None)
+        cache.put_value("a" * 64, value)
+        hit, got = cache.get_value("a" * 64)
+    assert hit and got["k"] == 3
+    np.testing.assert_array_equal(got["labels"], value["labels"])
+    db = sqlite3.connect(tmp_path / "cache.db")
+    ((rowid, blob),) = db.execute("SELECT rowid, value FROM Cache").fetchall()
+    blob = bytearray(blob)
+    blob[-3] ^= 0xFF
+    db.execute("UPDATE Cache SET value = ? WHERE rowid = ?", (bytes(blob), rowid))
+    db.commit()
+    db.close()
+    with FeatureCache(tmp_path) as cache:
+        assert cache.get_value("a" * 64) == (False, None)
+        assert len(cache._cache) == 0  # dropped

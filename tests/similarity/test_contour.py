@@ -197,3 +197,33 @@ def test_compiled_lookup_equals_the_numpy_expression():
     np.testing.assert_array_equal(
         grid, numpy_lookup(x[None] + sx[:, None], y[None] + sy[:, None], bins[None])
     )
+
+
+def test_the_fork_servers_warm_up_loads_the_kernel_that_pairs_call():
+    """similarity._warm, preloaded by the fork server, calls the contour test's kernel
+    with the types a pair calls it with (features fresh or read back from the cache),
+    so workers forked from the server find it loaded: no second specialisation."""
+    import subprocess
+    import sys
+
+    from preprocessing import parallel
+
+    assert "similarity._warm" in parallel._PRELOAD
+    code = """
+import pickle
+import numpy as np
+from skimage import data
+import similarity._warm
+from similarity._fused import chamfer_lookup
+from preprocessing.work import make_work_image
+from similarity import get_metric
+first = list(chamfer_lookup.signatures)
+m = get_metric("contour")
+w = [make_work_image("x", im, 128) for im in (data.astronaut(), data.coffee())]
+fa, fb = (m.extract(x.gray, x.mask) for x in w)
+m.compare(fa, fb)
+m.compare(*pickle.loads(pickle.dumps((fa, fb))))
+print(len(first), len(chamfer_lookup.signatures))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]
