@@ -490,8 +490,42 @@ def analysis_key(result: AnalysisResult) -> str:
         started="",
         finished="",
     )
-    data = pickle.dumps(bare, protocol=pickle.HIGHEST_PROTOCOL)
-    return _key([atelier_version(), _FIGURE_FORMAT, hashlib.sha256(data).hexdigest()])
+    digest = hashlib.sha256()
+    _feed(digest, bare)
+    return _key([atelier_version(), _FIGURE_FORMAT, digest.hexdigest()])
+
+
+def _feed(digest: Any, obj: Any) -> None:
+    """Feed ``obj`` to ``digest`` by value, field by field: equal values give equal bytes
+    however the objects are shared (a pickle writes an object met twice as a reference,
+    so a clustering read back from the cache pickled unlike the same one computed)."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            _feed(digest, obj.tolist())
+            return
+        a = np.ascontiguousarray(obj)
+        digest.update(f"a{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes())
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        digest.update(f"d{type(obj).__qualname__}".encode())
+        for f in dataclasses.fields(obj):
+            digest.update(f.name.encode())
+            _feed(digest, getattr(obj, f.name))
+    elif isinstance(obj, dict):
+        digest.update(f"m{len(obj)}".encode())
+        for key, value in obj.items():
+            _feed(digest, key)
+            _feed(digest, value)
+    elif isinstance(obj, list | tuple):  # named tuples too
+        digest.update(f"s{type(obj).__qualname__}{len(obj)}".encode())
+        for value in obj:
+            _feed(digest, value)
+    elif isinstance(obj, set | frozenset):
+        _feed(digest, sorted(obj, key=repr))
+    elif obj is None or isinstance(obj, str | int | float | bool | Path | np.generic):
+        digest.update(f"v{type(obj).__name__}{obj!r}".encode())
+    else:
+        digest.update(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _job_stem(kind: str, arg: Any) -> str:
