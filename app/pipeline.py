@@ -90,7 +90,9 @@ class AnalysisResult:
     evaluation : dict or None
         Scores against ground-truth families, when labels were given.
     compute : dict
-        Where the work ran (``Compute.as_dict``).
+        Where the work ran (``Compute.as_dict``), and ``clustering_from_cache``:
+        whether the clustering was read from the cache, stored there by an earlier
+        run of the same matrix and settings.
     shortlist : dict or None
         In shortlist mode: ``k``, the number of pairs compared and their
         fraction of all pairs.
@@ -401,21 +403,22 @@ def clustering_key(
 
 def _cluster_stored(
     matrix: SimilarityMatrix, config: AnalysisConfig, features: np.ndarray | None
-) -> ClusteringResult:
+) -> tuple[ClusteringResult, bool]:
     """:func:`_cluster`, or the same clustering stored in the cache by an earlier run
-    (keyed by :func:`clustering_key`): a re-run whose matrices and clustering settings
-    have not changed does not search k again (4 s of a 1,000-image re-run)."""
+    (keyed by :func:`clustering_key`), and whether it was: a re-run whose matrices and
+    clustering settings have not changed does not search k again (4 s of a 1,000-image
+    re-run)."""
     if not config.similarity.cache:
-        return _cluster(matrix, config, features)
+        return _cluster(matrix, config, features), False
     sim = config.similarity
     key = clustering_key(matrix, config, features)
     with FeatureCache(sim.cache_dir, size_limit_gb=sim.cache_size_gb) as cache:
         hit, stored = cache.get_value(key)
         if hit and isinstance(stored, ClusteringResult):
-            return stored
+            return stored, True
         result = _cluster(matrix, config, features)
         cache.put_value(key, result)
-    return result
+    return result, False
 
 
 def _load_usable(
@@ -512,7 +515,7 @@ def run_analysis(
     t0 = time.perf_counter()
     if progress is not None:
         progress("clustering", 0, 1)
-    result = _cluster_stored(matrices[clustering_metric], config, cluster_features)
+    result, stored = _cluster_stored(matrices[clustering_metric], config, cluster_features)
     if progress is not None:
         progress("clustering", 1, 1)
     timings["clustering"] = time.perf_counter() - t0
@@ -528,7 +531,7 @@ def run_analysis(
         clustering=result,
         timings=timings,
         evaluation=evaluation,
-        compute=compute.as_dict(),
+        compute={**compute.as_dict(), "clustering_from_cache": stored},
         shortlist=None if selected is None else _shortlist_summary(selected),
         started=started,
         finished=_now(),
@@ -588,5 +591,6 @@ def recluster(
         clustering=clustered,
         timings=timings,
         evaluation=evaluation,
+        compute={**result.compute, "clustering_from_cache": False},
         finished=_now(),
     )

@@ -207,6 +207,7 @@ def test_a_rerun_takes_its_clustering_from_the_cache(tmp_path, monkeypatch):
     )
     again = pipeline.run_analysis(folder, cfg)
     assert calls == []
+    assert again.compute["clustering_from_cache"] and not result.compute["clustering_from_cache"]
     np.testing.assert_array_equal(again.clustering.labels, result.clustering.labels)
     np.testing.assert_equal(again.clustering.selection, result.clustering.selection)  # NaN too
     assert again.clustering.exemplars == result.clustering.exemplars
