@@ -553,16 +553,21 @@ def build_figures(
     of their names after the job's stem): a job with a known key is taken from
     there instead of drawn again, under this run's names. ``keys``, when given,
     is filled with each keyed job's key and files: ``stem -> (key, files)``.
-    Only figures the report shows are drawn.
+    A keyed job found neither there nor in the feature cache (when the analysis
+    uses one: :class:`_FigureStore`) is drawn, and stored there. Only figures
+    the report shows are drawn.
     """
     jobs: list[tuple[str, Any]] = []
     keyed: dict[int, tuple[str, str]] = {}  # job index -> (stem, key)
     known: dict[str, bytes] = {}
     grid_names = []
+    store = _FigureStore(result)
 
     def add(kind: str, arg: Any, key: str) -> None:
         stem = _job_stem(kind, arg)
         earlier = reuse.get(key) if reuse else None
+        if earlier is None:
+            earlier = store.get(key)
         if earlier is not None:
             files = {stem + suffix: png for suffix, png in earlier.items()}
             known.update(files)
@@ -596,15 +601,58 @@ def build_figures(
     parts = _draw_all(result, jobs) if jobs else []  # no thumbnails made when all are known
     for index, part in enumerate(parts):
         drawn.update(part)
-        if keys is not None and index in keyed:
+        if index in keyed:
             stem, key = keyed[index]
-            keys[stem] = (key, part)
+            store.add(key, {name[len(stem) :]: data for name, data in part.items()})
+            if keys is not None:
+                keys[stem] = (key, part)
+    store.save()
     drawn.update(known)
     # the order the report and the folder list them in
     head = ["clusters.png", "dendrogram.png", "scatter.png", "silhouette.png", *grid_names]
     return {name: drawn[name] for name in head} | {
         name: png for name, png in drawn.items() if name not in head
     }
+
+
+@functools.cache
+def _figure_code() -> str:
+    """SHA-256 of the figure code (the ``app`` package's modules and plots): a figure
+    stored in the cache by other code is not reused."""
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in sorted([*here.glob("*.py"), *here.glob("plots/*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _FigureStore:
+    """Keyed figure jobs' files in the analysis' feature cache (none with ``--no-cache``),
+    beside those in the output folder: a clustering tried before, in any folder, has
+    its figures back without drawing them (``{suffix after the stem: bytes}``)."""
+
+    def __init__(self, result: AnalysisResult) -> None:
+        sim = result.config.similarity
+        self._cache = _feature_cache(sim.cache_dir, sim.cache_size_gb) if sim.cache else None
+        self._new: dict[str, dict[str, bytes]] = {}
+
+    def _name(self, key: str) -> str:
+        return f"figure/{_figure_code()}/{key}"
+
+    def get(self, key: str) -> dict[str, bytes] | None:
+        if self._cache is None:
+            return None
+        hit, files = self._cache.get_value(self._name(key))
+        return files if hit and isinstance(files, dict) else None
+
+    def add(self, key: str, files: dict[str, bytes]) -> None:
+        self._new[key] = files
+
+    def save(self) -> None:
+        if self._cache is not None and self._new:
+            self._cache.put_values({self._name(k): v for k, v in self._new.items()})
+        self._new = {}
 
 
 def _earlier_figures(out: Path) -> dict[str, dict[str, bytes]]:

@@ -187,6 +187,12 @@ class FeatureCache:
         """Store ``value`` under ``key``: a digest of everything ``value`` was computed from."""
         self._cache.set(f"v/{key}", _pack(value))
 
+    def put_values(self, values: Mapping[str, Any]) -> None:
+        """:meth:`put_value` for each item, in one transaction."""
+        with self._cache.transact():
+            for key, value in values.items():
+                self._cache.set(f"v/{key}", _pack(value))
+
     # -- pair rows --------------------------------------------------------------------------
     def get_rows(self, mkey: str, keys: Iterable[str], stats: CacheStats) -> dict[str, Row]:
         """Per work-image key, the cached similarities to other work-image keys, as a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -88,11 +89,40 @@ def test_unchanged_cluster_figures_are_reused(tmp_path, monkeypatch):
     tampered = sorted(first)[0]
     (out / "figures" / tampered).write_bytes(b"not the figure")
     outputs.write_outputs(result, out)
-    # only the figure whose file no longer holds what was written (the overview of the
-    # same analysis is reused too)
-    assert drawn == [int(tampered.split("_")[1].split(".")[0])]
+    # the figure whose file no longer holds what was written comes from the cache
+    assert drawn == []
     again = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
     assert again == first
+    # without the cache, that one figure is drawn, and the overview (the setting is
+    # part of the analysis it shows); the other grids are taken from the folder
+    (out / "figures" / tampered).write_bytes(b"not the figure")
+    nocache = result.config.replace(similarity={"cache": False})
+    outputs.write_outputs(dataclasses.replace(result, config=nocache), out)
+    assert drawn == [None, int(tampered.split("_")[1].split(".")[0])]
+    again = {p.name: p.read_bytes() for p in (out / "figures").glob("cluster_*.png")}
+    assert again == first
+
+
+def test_figures_drawn_once_are_taken_from_the_cache_in_any_folder(tmp_path, monkeypatch):
+    """A keyed figure is stored in the feature cache: the same analysis written into a
+    new folder draws nothing; with --no-cache it draws everything."""
+    import app.outputs as outputs
+
+    _, result, out = _prints_written(tmp_path)
+    first = {p.name: p.read_bytes() for p in (out / "figures").glob("*.png")}
+    drawn: list[str] = []
+    real = dict(outputs._DRAW)
+    for kind in real:
+        monkeypatch.setitem(
+            outputs._DRAW, kind, lambda r, a, kind=kind: drawn.append(kind) or real[kind](r, a)
+        )
+    outputs.write_outputs(result, tmp_path / "elsewhere")
+    assert drawn == []
+    elsewhere = {p.name: p.read_bytes() for p in (tmp_path / "elsewhere/figures").glob("*.png")}
+    assert elsewhere == first
+    nocache = result.config.replace(similarity={"cache": False})
+    outputs.write_outputs(dataclasses.replace(result, config=nocache), tmp_path / "third")
+    assert "grid" in drawn and "heatmap" in drawn and "evidence" in drawn
 
 
 def test_figures_of_the_whole_analysis_are_reused_only_when_nothing_changed(tmp_path, monkeypatch):
