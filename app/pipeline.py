@@ -363,11 +363,12 @@ _CLUSTERING_FORMAT = "clustering-1"
 
 @functools.cache
 def _clustering_code() -> str:
-    """SHA-256 of the clustering package's source files: changed code, new key."""
+    """SHA-256 of the clustering package's source files and of this module (which
+    chooses how to cluster in shortlist mode): changed code, new key."""
     import clustering
 
     digest = hashlib.sha256()
-    for path in sorted(Path(clustering.__file__).parent.glob("*.py")):
+    for path in [*sorted(Path(clustering.__file__).parent.glob("*.py")), Path(__file__)]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
