@@ -162,17 +162,14 @@ def _run_analysis(
     labels: dict[str, str] | None,
     bars: ProgressBars,
 ) -> int:
-    from preprocessing.parallel import open_executor, resolve_jobs, warm_forkserver
+    from preprocessing.parallel import open_executor, preload
 
     from .export import export_folders
     from .outputs import FIGURE_MODULES, write_outputs
     from .pipeline import run_analysis, suggested_cut
 
     t0 = time.perf_counter()
-    if not config.scheduler and resolve_jobs(config.n_jobs) > 1:
-        # the figure workers' fork server starts while the images load (1,000 images
-        # re-clustered: the report's figures waited 2.4 s for it)
-        warm_forkserver(FIGURE_MODULES)
+    preload(FIGURE_MODULES)  # the fork server run_analysis starts preloads the figure code
     with (
         open_executor(config.scheduler, config.n_jobs)
         if config.scheduler

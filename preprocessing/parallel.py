@@ -20,6 +20,7 @@ __all__ = [
     "check_scheduler",
     "open_executor",
     "ordered_map",
+    "preload",
     "process_pool",
     "resolve_jobs",
     "share",
@@ -66,6 +67,12 @@ def _preloading(modules: Sequence[str] = ()) -> Any:
     ctx = get_context("forkserver")
     ctx.set_forkserver_preload(list(_preload))
     return ctx
+
+
+def preload(modules: Sequence[str]) -> None:
+    """Add ``modules`` to what the fork server imports when it starts (by
+    :func:`warm_forkserver` or the first pool), without starting it."""
+    _preloading(modules)
 
 
 def warm_forkserver(modules: Sequence[str] = ()) -> threading.Thread:
