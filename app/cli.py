@@ -169,7 +169,7 @@ def _run_analysis(
     from .pipeline import run_analysis, suggested_cut
 
     t0 = time.perf_counter()
-    preload(FIGURE_MODULES)  # the fork server run_analysis starts preloads the figure code
+    preload(FIGURE_MODULES)  # the fork server that run_analysis starts loads the figure code
     with (
         open_executor(config.scheduler, config.n_jobs)
         if config.scheduler

@@ -15,8 +15,9 @@ rows are merged inside a transaction, so concurrent writers lose no value.
 A pair row is two arrays (the other images' raw digests, sorted, and the
 values: :data:`Row`); rows an earlier Atelier stored as dicts under ``p/`` are
 read, moved to that form under ``r/`` on first use, and stay valid. Other
-results (a clustering of a matrix) are stored under ``v/`` and a key that the
-caller makes from everything they were computed from.
+results (a clustering of a matrix, the report's figures) are stored under
+``v/`` and a key that the caller makes from everything they were computed
+from.
 """
 
 from __future__ import annotations
