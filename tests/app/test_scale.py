@@ -133,6 +133,7 @@ def test_figures_of_the_whole_analysis_are_reused_only_when_nothing_changed(tmp_
     from app.pipeline import recluster, run_analysis
 
     cfg, result, out = _prints_written(tmp_path)
+    assert "clustering was read from the cache" not in (out / "report.html").read_text()
     whole = ["clusters", "dendrogram", "scatter", "silhouette", "k_selection"]
     first = {name: (out / "figures" / f"{name}.png").read_bytes() for name in whole}
     drawn: list[str] = []
@@ -147,6 +148,7 @@ def test_figures_of_the_whole_analysis_are_reused_only_when_nothing_changed(tmp_
     assert outputs.analysis_key(rerun) == outputs.analysis_key(result)
     outputs.write_outputs(rerun, out)
     assert drawn == []
+    assert "clustering was read from the cache" in (out / "report.html").read_text()
     assert {n: (out / "figures" / f"{n}.png").read_bytes() for n in whole} == first
 
     other = recluster(result, cfg.replace(clustering={"n_clusters": 2}))
