@@ -226,8 +226,6 @@ def test_pair_evidence_and_heatmaps_are_reused_when_only_the_clustering_changes(
 def test_a_rerun_takes_its_clustering_from_the_cache(tmp_path, monkeypatch):
     """Equal matrices, settings and seed: the stored clustering, not searched again;
     any of them changed, or no cache: computed."""
-    import dataclasses
-
     import app.pipeline as pipeline
 
     cfg, result, _ = _prints_written(tmp_path)

@@ -211,7 +211,6 @@ def test_the_fork_servers_warm_up_loads_the_kernel_that_pairs_call():
     assert "similarity._warm" in parallel._PRELOAD
     code = """
 import pickle
-import numpy as np
 from skimage import data
 import similarity._warm
 from similarity._fused import chamfer_lookup
