@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import math
-import pickle
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from similarity import SimilarityMatrix
 from similarity.cache import FeatureCache, default_cache_dir
 
 from ._atomic import atomic_write_bytes, atomic_write_text, clear_stale_parts
+from ._digest import feed, feed_array, source_digest
 from .evidence import contour_metric, pair_evidence, registration
 from .export import cluster_folder
 from .fullres import evidence_jpegs, register_originals
@@ -410,9 +410,7 @@ _FIGURE_FORMAT = "figures-3"
 def _array_digest(*arrays: np.ndarray) -> str:
     h = hashlib.sha256()
     for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
+        feed_array(h, a)
     return h.hexdigest()
 
 
@@ -491,41 +489,8 @@ def analysis_key(result: AnalysisResult) -> str:
         finished="",
     )
     digest = hashlib.sha256()
-    _feed(digest, bare)
+    feed(digest, bare)
     return _key([atelier_version(), _FIGURE_FORMAT, digest.hexdigest()])
-
-
-def _feed(digest: Any, obj: Any) -> None:
-    """Feed ``obj`` to ``digest`` by value, field by field: equal values give equal bytes
-    however the objects are shared (a pickle writes an object met twice as a reference,
-    so a clustering read back from the cache pickled unlike the same one computed)."""
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            _feed(digest, obj.tolist())
-            return
-        a = np.ascontiguousarray(obj)
-        digest.update(f"a{a.dtype.str}{a.shape}".encode())
-        digest.update(a.tobytes())
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        digest.update(f"d{type(obj).__qualname__}".encode())
-        for f in dataclasses.fields(obj):
-            digest.update(f.name.encode())
-            _feed(digest, getattr(obj, f.name))
-    elif isinstance(obj, dict):
-        digest.update(f"m{len(obj)}".encode())
-        for key, value in obj.items():
-            _feed(digest, key)
-            _feed(digest, value)
-    elif isinstance(obj, list | tuple):  # named tuples too
-        digest.update(f"s{type(obj).__qualname__}{len(obj)}".encode())
-        for value in obj:
-            _feed(digest, value)
-    elif isinstance(obj, set | frozenset):
-        _feed(digest, sorted(obj, key=repr))
-    elif obj is None or isinstance(obj, str | int | float | bool | Path | np.generic):
-        digest.update(f"v{type(obj).__name__}{obj!r}".encode())
-    else:
-        digest.update(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _job_stem(kind: str, arg: Any) -> str:
@@ -619,12 +584,8 @@ def build_figures(
 def _figure_code() -> str:
     """SHA-256 of the figure code (the ``app`` package's modules and plots): a figure
     stored in the cache by other code is not reused."""
-    digest = hashlib.sha256()
     here = Path(__file__).parent
-    for path in sorted([*here.glob("*.py"), *here.glob("plots/*.py")]):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return source_digest(sorted([*here.glob("*.py"), *here.glob("plots/*.py")]))
 
 
 class _FigureStore:

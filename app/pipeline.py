@@ -45,6 +45,7 @@ from similarity.cache import FeatureCache, work_key
 from similarity.fusion import fuse
 from similarity.shortlist import Shortlist, shortlist
 
+from ._digest import feed, source_digest
 from .config import AnalysisConfig, changed_before_clustering
 
 __all__ = [
@@ -373,11 +374,7 @@ def _clustering_code() -> str:
     chooses how to cluster in shortlist mode): changed code, new key."""
     import clustering
 
-    digest = hashlib.sha256()
-    for path in [*sorted(Path(clustering.__file__).parent.glob("*.py")), Path(__file__)]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return source_digest([*sorted(Path(clustering.__file__).parent.glob("*.py")), Path(__file__)])
 
 
 def clustering_key(
@@ -390,13 +387,7 @@ def clustering_key(
     from .versions import library_versions
 
     digest = hashlib.sha256()
-    for part in (matrix.values, matrix.compared, features):
-        if part is None:
-            digest.update(b"none")
-        else:
-            part = np.ascontiguousarray(part)
-            digest.update(f"{part.dtype.str}{part.shape}".encode())
-            digest.update(part.tobytes())
+    feed(digest, [matrix.values, matrix.compared, features])
     settings = [
         _CLUSTERING_FORMAT,
         _clustering_code(),
