@@ -120,3 +120,20 @@ def test_works_without_outlines_are_not_drawn(monkeypatch):
     )
     list(benchmark_sets(recipes=("details",)))
     assert len(drawn) >= 20 and all(benchsets._informative(w) for w in drawn)
+
+
+def test_merge_after_clustering_joins_clusters_the_model_calls_one_template():
+    """The bench's measured (not shipped) step: two clusters whose mean similarity is at
+    least the threshold are merged, closest first; clusters apart are left alone."""
+    bench = _bench()
+    s = np.full((6, 6), 0.05)
+    s[:2, :2] = s[2:4, 2:4] = s[4:, 4:] = 0.95
+    s[:2, 2:4] = s[2:4, :2] = 0.7  # clusters 0 and 1: the model calls them one template
+    s[2:4, 4:] = s[4:, 2:4] = 0.45  # cluster 2: below the decision point
+    np.fill_diagonal(s, 1.0)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    merged = bench.merge_close(s, labels, 0.5)
+    assert merged.tolist() == [0, 0, 0, 0, 2, 2]
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2]  # the input is not changed
+    # after the first merge, {0, 1} and 2 meet at (0.05 * 2 + 0.45 * 2) / 4 = 0.25: apart
+    assert bench.merge_close(s, labels, 0.71).tolist() == labels.tolist()
