@@ -133,7 +133,7 @@ def test_merge_after_clustering_joins_clusters_the_model_calls_one_template():
     np.fill_diagonal(s, 1.0)
     labels = np.array([0, 0, 1, 1, 2, 2])
     merged = bench.merge_close(s, labels, 0.5)
+    # after the first merge, {0, 1} and 2 meet at (0.05 * 4 + 0.45 * 4) / 8 = 0.25: apart
     assert merged.tolist() == [0, 0, 0, 0, 2, 2]
     assert labels.tolist() == [0, 0, 1, 1, 2, 2]  # the input is not changed
-    # after the first merge, {0, 1} and 2 meet at (0.05 * 2 + 0.45 * 2) / 4 = 0.25: apart
     assert bench.merge_close(s, labels, 0.71).tolist() == labels.tolist()
