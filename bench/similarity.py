@@ -167,7 +167,8 @@ def kernel_table(images: list[WorkImage], repeat: int = 30) -> list[str]:
     lines.append(f"cw-ssim   pair {pair:7.3f} ms | kernel band window sums {kern:6.3f} ms -> "
                  f"{pair / kern:4.2f}x")  # fmt: skip
     contour = get_metric("contour")
-    ca, cb = contour.extract(a.gray, a.mask), contour.extract(b.gray, b.mask)
+    ca = contour.prepare(contour.extract(a.gray, a.mask))
+    cb = contour.prepare(contour.extract(b.gray, b.mask))
     pair = _per_call_ms(lambda: contour.compare(ca, cb), max(5, repeat // 3))
     eye = np.eye(3)
 

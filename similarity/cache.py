@@ -173,6 +173,10 @@ class FeatureCache:
                 found[key] = value
         return found
 
+    def has_features(self, mkey: str, keys: Iterable[str]) -> set[str]:
+        """The keys whose features are cached, found without reading them."""
+        return {key for key in keys if f"f/{mkey}/{key}" in self._cache}
+
     def put_features(self, mkey: str, features: Mapping[str, Any]) -> None:
         with self._cache.transact():
             for key, value in features.items():

@@ -170,7 +170,8 @@ def test_compiled_lookup_equals_the_numpy_expression():
     rng = np.random.default_rng(3)
     gray, mask = work(_drawing(rng))
     mask[:, : SIZE // 5] = False
-    side = Contour().extract(gray, mask).upright
+    m = Contour()
+    side = m.prepare(m.extract(gray, mask)).upright
     n = 3000
     x = rng.uniform(-20, SIZE + 20, n)
     y = rng.uniform(-20, SIZE + 20, n)
@@ -226,3 +227,25 @@ print(len(first), len(chamfer_lookup.signatures))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_packed_features_are_a_third_of_the_prepared_ones_and_score_the_same():
+    """What is cached and shipped (distance maps compressed, mask packed, no inverted
+    descriptors) unpacks into the very features the pairs are scored on."""
+    import pickle
+
+    from similarity.contour import ContourSide, PackedSide
+
+    rng = np.random.default_rng(5)
+    a = _drawing(rng)
+    b = _repaint(rng, _local_warp(rng, a, 0.003), "inverted")
+    m = get_metric("contour")
+    fa, fb = m.extract(*work(a)), m.extract(*work(b))
+    assert isinstance(fa.upright, PackedSide) and isinstance(fa.mirrored, PackedSide)
+    pa, pb = m.prepare(fa), m.prepare(fb)
+    assert isinstance(pa.upright, ContourSide) and m.prepare(pa) is pa
+    packed, prepared = len(pickle.dumps(fa, protocol=5)), len(pickle.dumps(pa, protocol=5))
+    assert packed * 3 < prepared, (packed, prepared)
+    assert pa.upright.distance.flags.writeable and pa.upright.distance.dtype == np.uint8
+    assert m.compare(fa, fb) == m.compare(pa, pb) == m.compare(pa, fb) > 0.8
+    assert m.compare(fa, fa) == 1.0

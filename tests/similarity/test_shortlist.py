@@ -157,6 +157,48 @@ def test_shortlisted_pairs_read_by_workers_from_the_cache_equal_all_pairs(tmp_pa
             assert raw.size_limit == int(1.5 * 2**30)
 
 
+def test_features_read_by_workers_are_never_all_held_here_and_lost_ones_are_extracted(
+    tmp_path, monkeypatch
+):
+    """When workers read features from the cache, this process extracts and stores them a
+    batch at a time and keeps none; a block whose features the cache evicted (a cache
+    far smaller than the features) is computed here, its features extracted again, and
+    every value is still the dense one."""
+    import importlib
+
+    from similarity.cache import FeatureCache
+
+    engine = importlib.import_module("similarity.pairwise")
+    image_set, _ = generated_set(n_bases=8, copies=5, size=48)
+    ims = _work(image_set, 48)
+    s = shortlist(ims, 4)
+    mask = s.mask()
+    metric = get_metric("contour")
+    full = pairwise(ims, metric, n_jobs=1)
+    batches: list[int] = []
+    put = FeatureCache.put_features
+    monkeypatch.setattr(engine, "STORE_BATCH", 8)
+    monkeypatch.setattr(
+        FeatureCache, "put_features", lambda c, k, f: (batches.append(len(f)), put(c, k, f))
+    )
+    monkeypatch.setattr(engine, "_features", lambda *a: pytest.fail("features held here"))
+    with FeatureCache(tmp_path / "big") as cache:
+        part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
+        keys = [engine.work_key(im) for im in ims]
+        assert cache.has_features(engine.metric_key(metric), keys) == set(keys)
+    np.testing.assert_array_equal(part.values[mask], full.values[mask])
+    assert batches == [8] * 5 and part.stats["features_computed"] == 40
+    extracted = []
+    get = engine._Extracted.__getitem__
+    monkeypatch.setattr(
+        engine._Extracted, "__getitem__", lambda e, i: extracted.append(i) or get(e, i)
+    )
+    with FeatureCache(tmp_path / "tiny", size_limit_gb=1e-6) as cache:  # about 1 kB
+        part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
+    np.testing.assert_array_equal(part.values[mask], full.values[mask])
+    assert extracted  # blocks the cache lost were computed here
+
+
 def test_a_worker_prepares_each_image_once_and_ships_back_what_the_cache_lost(
     tmp_path, monkeypatch
 ):
