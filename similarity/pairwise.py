@@ -265,7 +265,7 @@ def _store_features(
         )
         cache.put_features(mkey, dict(zip([key for key, _ in batch], computed, strict=True)))
     if progress is not None and not items:
-        progress(0, 0)
+        progress(len(keys), len(keys))  # every one was cached
     stats.features_cached = len(keys) - len(todo)
     stats.features_computed = len(todo)
 
@@ -285,6 +285,49 @@ class _Extracted(Sequence[Any]):
         if isinstance(index, slice):
             return [self.metric.extract(im.gray, im.mask) for im in self.images[index]]
         return self.metric.extract(self.images[index].gray, self.images[index].mask)
+
+
+@dataclass
+class _Where:
+    """Where features come from and go: the images' keys, the cache, the metric's key,
+    the statistics, the pool, and the cache by key when workers read from it."""
+
+    keys: list[str] | None
+    cache: FeatureCache | None
+    mkey: str
+    stats: CacheStats
+    pool: Executor | None
+    by_key: tuple[FeatureCache, str, list[str]] | None
+
+
+def _pair_features(
+    images: Sequence[WorkImage],
+    metric: Metric,
+    needed: list[int],
+    where: _Where,
+    progress: ProgressFn | None,
+) -> Sequence[Any]:
+    """The features the blocks read, by image index: the ``needed`` images' features
+    held here; or, when workers read them from the cache by key, stored there and
+    none held (:class:`_Extracted` extracts a lost block's again)."""
+    n = len(images)
+    subset = [images[i] for i in needed]
+    if not needed:
+        if progress is not None:
+            progress(n, n)
+        return [None] * n
+    w = where
+    if w.by_key is not None:
+        store, _, all_keys = w.by_key
+        wanted = [all_keys[i] for i in needed]
+        _store_features(subset, metric, wanted, store, w.mkey, w.stats, w.pool, progress)
+        return _Extracted(images, metric)
+    sub_keys = [w.keys[i] for i in needed] if w.keys is not None else None
+    found = _features(subset, metric, sub_keys, w.cache, w.mkey, w.stats, w.pool, progress)
+    held: list[Any] = [None] * n
+    for i, f in zip(needed, found, strict=True):
+        held[i] = f
+    return held
 
 
 @dataclass
@@ -573,21 +616,8 @@ def pairwise(
         in_cache = _by_key(selected, cache, mkey, keys, pool)
         # features only of the images that still have a pair to compute
         needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
-        features: Sequence[Any] = [None] * n
-        if needed and in_cache is not None:  # workers read features from the cache
-            store, _, all_keys = in_cache
-            subset, sub_keys = [images[i] for i in needed], [all_keys[i] for i in needed]
-            _store_features(subset, metric, sub_keys, store, mkey, stats, pool, feature_progress)
-            features = _Extracted(images, metric)
-        elif needed:
-            sub_keys = [keys[i] for i in needed] if keys is not None else None
-            subset = [images[i] for i in needed]
-            found = _features(subset, metric, sub_keys, cache, mkey, stats, pool, feature_progress)
-            features = [None] * n
-            for i, f in zip(needed, found, strict=True):
-                features[i] = f
-        elif feature_progress is not None:
-            feature_progress(n, n)
+        where = _Where(keys, cache, mkey, stats, pool, in_cache)
+        features = _pair_features(images, metric, needed, where, feature_progress)
         t_pairs = time.perf_counter()
         stats.seconds_features = round(t_pairs - t_features, 4)
         total = n * (n - 1) // 2 if selected is None else selected.n_pairs
