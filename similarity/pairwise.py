@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +199,16 @@ def extract_features(
     )
 
 
+def _missing(keys: list[str], cached: Collection[str]) -> dict[str, int]:
+    """Each key not in ``cached``, with the index of its first image: identical work
+    images are computed once."""
+    todo: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key not in cached:
+            todo.setdefault(key, i)
+    return todo
+
+
 def _features(
     images: Sequence[WorkImage],
     metric: Metric,
@@ -214,10 +224,7 @@ def _features(
         stats.features_computed = n
         return extract_features(images, metric, executor=executor, progress=progress)
     found = cache.get_features(mkey, dict.fromkeys(keys), stats)
-    todo: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        if key not in found:
-            todo.setdefault(key, i)  # identical work images are computed once
+    todo = _missing(keys, found.keys())
     computed = extract_features(
         [images[i] for i in todo.values()], metric, executor=executor, progress=progress
     )
@@ -247,11 +254,7 @@ def _store_features(
     """Extract the features the cache lacks, ``STORE_BATCH`` images at a time, and store
     them, keeping none: the workers read them from the cache by key. (A shortlist at
     3,000 images held every image's contour features in this process: 1.8 MB each.)"""
-    have = cache.has_features(mkey, keys)
-    todo: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        if key not in have:
-            todo.setdefault(key, i)  # identical work images are computed once
+    todo = _missing(keys, cache.has_features(mkey, keys))
     items = list(todo.items())
     for start in range(0, len(items), STORE_BATCH):
         batch = items[start : start + STORE_BATCH]
@@ -290,14 +293,15 @@ class _Extracted(Sequence[Any]):
 @dataclass
 class _Where:
     """Where features come from and go: the images' keys, the cache, the metric's key,
-    the statistics, the pool, and the cache by key when workers read from it."""
+    the statistics, the pool, and whether workers read features from the cache by key
+    (:func:`_by_key`)."""
 
     keys: list[str] | None
     cache: FeatureCache | None
     mkey: str
     stats: CacheStats
     pool: Executor | None
-    by_key: tuple[FeatureCache, str, list[str]] | None
+    by_key: bool
 
 
 def _pair_features(
@@ -317,10 +321,9 @@ def _pair_features(
             progress(n, n)
         return [None] * n
     w = where
-    if w.by_key is not None:
-        store, _, all_keys = w.by_key
-        wanted = [all_keys[i] for i in needed]
-        _store_features(subset, metric, wanted, store, w.mkey, w.stats, w.pool, progress)
+    if w.by_key and w.cache is not None and w.keys is not None:
+        wanted = [w.keys[i] for i in needed]
+        _store_features(subset, metric, wanted, w.cache, w.mkey, w.stats, w.pool, progress)
         return _Extracted(images, metric)
     sub_keys = [w.keys[i] for i in needed] if w.keys is not None else None
     found = _features(subset, metric, sub_keys, w.cache, w.mkey, w.stats, w.pool, progress)
@@ -616,7 +619,7 @@ def pairwise(
         in_cache = _by_key(selected, cache, mkey, keys, pool)
         # features only of the images that still have a pair to compute
         needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
-        where = _Where(keys, cache, mkey, stats, pool, in_cache)
+        where = _Where(keys, cache, mkey, stats, pool, in_cache is not None)
         features = _pair_features(images, metric, needed, where, feature_progress)
         t_pairs = time.perf_counter()
         stats.seconds_features = round(t_pairs - t_features, 4)
