@@ -32,6 +32,7 @@ from preprocessing import (
 from preprocessing.align import align
 from preprocessing.equalize import EqualizeResult, equalize
 from preprocessing.errors import ConfigError
+from preprocessing.memory import release_freed_memory
 from preprocessing.parallel import (
     Compute,
     open_executor,
@@ -212,6 +213,7 @@ def prepare_images(
         work_image_from_rgb(rec.id, rgb, size) for rec, rgb in zip(image_set, scaled, strict=True)
     ]
     del scaled  # the colour work-size copies are not needed past here
+    release_freed_memory()
     t0 = time.perf_counter()
 
     def align_map(fn, items):  # noqa: ANN001, ANN202
@@ -232,6 +234,7 @@ def prepare_images(
     )
     if pre.align != "none":
         timings["align"] = time.perf_counter() - t0
+    release_freed_memory()
     return equalized, aligned
 
 
@@ -293,6 +296,7 @@ def compute_similarities(
                 keys=keys,
             )
             timings[f"similarity:{name}"] = time.perf_counter() - t0
+            release_freed_memory()
     finally:
         if cache is not None:
             cache.close()
@@ -494,6 +498,8 @@ def run_analysis(
     timings: dict[str, float] = {}
 
     image_set = _load_usable(images, config, progress, timings)
+    # each stage's freed temporaries returned to the system (preprocessing.memory)
+    release_freed_memory()
     if compute is None and not config.scheduler and resolve_jobs(config.n_jobs) > 1:
         # the workers' fork server starts on the other core while the images are
         # prepared and compared; during the load it slowed the decoding two threads do
@@ -512,6 +518,7 @@ def run_analysis(
         pool = compute.executor
         equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
         selected = select_pairs(aligned, config, pool, progress, timings)
+        release_freed_memory()
         matrices = compute_similarities(aligned, config, pool, progress, timings, selected)
         cluster_features = _cluster_features(aligned, config, pool)
 

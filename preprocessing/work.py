@@ -140,6 +140,12 @@ def scale_to_fit(image: np.ndarray, size: int) -> np.ndarray:
     new_rows = min(size, max(1, round(rows * scale)))
     new_cols = min(size, max(1, round(cols * scale)))
     if (new_rows, new_cols) == (rows, cols):  # already at size (images are decoded to it)
+        if image.dtype == np.float32 and image.size and 0.0 <= image.min() and image.max() <= 1.0:
+            # decoded pixels are float32 in [0, 1] already: a read-only view, not a copy
+            # of every image held beside the originals while the set is prepared
+            view = image.view()
+            view.flags.writeable = False
+            return view
         return np.clip(image.astype(np.float32), 0.0, 1.0)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     scaled = cv2.resize(image.astype(np.float32), (new_cols, new_rows), interpolation=interp)

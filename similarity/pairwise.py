@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from preprocessing.memory import release_freed_memory
 from preprocessing.parallel import ordered_map, process_pool, resolve_jobs, share
 from preprocessing.work import WorkImage
 
@@ -92,6 +93,7 @@ class _Prepared:
         self.items: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()
         self.size = 0
         self.prepared = 0  # how many this process prepared (tests read it)
+        self.dropped = 0  # how many it let go to stay within the budget
 
     def get_many(
         self, metric: Metric, mkey: str, keys: set[str], store: FeatureCache
@@ -122,6 +124,7 @@ class _Prepared:
         while self.size > self.budget and len(self.items) > 1:
             _, (_, dropped) = self.items.popitem(last=False)
             self.size -= dropped
+            self.dropped += 1
 
 
 _WORKER_PREPARED = _Prepared(PREPARED_BUDGET)
@@ -148,10 +151,14 @@ def _compare_cached_pairs(
         store = _WORKER_STORES[where[0]] = FeatureCache(where[0], size_limit_gb=where[1])
     col_keys = rows if cols is None else cols
     needed = {rows[i] for i, _ in pairs} | {col_keys[j] for _, j in pairs}
+    dropped = _WORKER_PREPARED.dropped
     prepared = _WORKER_PREPARED.get_many(metric, mkey, needed, store)
     if prepared is None:
         return None
-    return [metric.compare(prepared[rows[i]], prepared[col_keys[j]]) for i, j in pairs]
+    values = [metric.compare(prepared[rows[i]], prepared[col_keys[j]]) for i, j in pairs]
+    if _WORKER_PREPARED.dropped > dropped:  # evicted features' pages back to the system
+        release_freed_memory()
+    return values
 
 
 def block_tasks(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
@@ -267,6 +274,8 @@ def _store_features(
             [images[i] for _, i in batch], metric, executor=executor, progress=step
         )
         cache.put_features(mkey, dict(zip([key for key, _ in batch], computed, strict=True)))
+        del computed
+        release_freed_memory()  # the batch's features, stored, leave no resident holes
     if progress is not None and not items:
         progress(len(keys), len(keys))  # every one was cached
     stats.features_cached = len(keys) - len(todo)

@@ -40,3 +40,18 @@ def test_mean_image_ignores_invalid_pixels():
     mean = AlignedSet((a, b), 64).mean_image()
     assert mean[0, 0] == 0.0  # only b is valid in the top padding of a
     assert mean[32, 32] == pytest.approx(0.5)
+
+
+def test_images_decoded_at_the_work_size_are_not_copied_to_be_prepared():
+    from preprocessing.work import scale_to_fit
+
+    pixels = np.random.default_rng(1).random((40, 64, 3), dtype=np.float32)
+    fitted = scale_to_fit(pixels, 64)
+    assert np.shares_memory(fitted, pixels) and np.array_equal(fitted, pixels)
+    assert not fitted.flags.writeable  # nothing downstream can change the record's pixels
+    # out of range or another dtype: a clipped float32 copy, as before
+    loud = pixels * 2.0
+    clipped = scale_to_fit(loud, 64)
+    assert not np.shares_memory(clipped, loud) and float(clipped.max()) == 1.0
+    doubles = scale_to_fit(pixels.astype(np.float64), 64)
+    assert doubles.dtype == np.float32 and np.array_equal(doubles, pixels)
