@@ -21,8 +21,6 @@ web layer passes session ids and whether a session is still connected.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import gc
 import os
@@ -34,6 +32,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from preprocessing.memory import release_freed_memory
 
 __all__ = [
     "SessionStore",
@@ -104,12 +104,7 @@ def give_back_memory() -> None:
     ``malloc_trim``; a no-op elsewhere). Without it, memory freed by one session stays
     in the process's heap and its resident size never falls."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name and sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(name).malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+    release_freed_memory()
 
 
 @dataclasses.dataclass
