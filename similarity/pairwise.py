@@ -13,12 +13,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from preprocessing.errors import AtelierError
 from preprocessing.memory import release_freed_memory
 from preprocessing.parallel import ordered_map, process_pool, resolve_jobs, share
 from preprocessing.work import WorkImage
@@ -461,6 +462,8 @@ def run_blocks(
 
     Each chunk's features are handed to the executor once (on a Dask cluster:
     placed once on every worker), then referenced by every block that uses them.
+    A block the cluster cancels (it lost the block's features with a worker) is
+    sent again, with its chunks shared again, up to three times.
     With ``cached`` (the feature cache, the metric's key and every image's key) on a
     process pool, workers read the features from the cache themselves and keep them
     prepared (:func:`_compare_cached_pairs`); a block whose features the cache no
@@ -470,26 +473,77 @@ def run_blocks(
     if cached is not None and isinstance(pool, ProcessPoolExecutor):
         _run_cached_blocks(metric, work, features, pool, place, cached)
         return
-    chunks: dict[tuple[int, int], Any] = {}
-    for _, _, rows_span, cols_span in work:
-        for span in (rows_span, cols_span):
-            if span is not None and span not in chunks:
-                chunk = features[span[0] : span[1]]
-                chunks[span] = chunk if pool is None else share(pool, chunk)
+    chunks = _Chunks(features, pool)
 
     def task(block: Block) -> tuple[Any, Any, Any, list[tuple[int, int]]]:
         _, pairs, rows_span, cols_span = block
-        cols = None if cols_span is None else chunks[cols_span]
-        return metric, chunks[rows_span], cols, pairs
+        rows = chunks.get(rows_span)
+        return metric, rows, None if cols_span is None else chunks.get(cols_span), pairs
 
     if pool is None:
         for block in work:
             place(block[0], block[1], _compare_pairs(*task(block)))
         return
-    futures = {pool.submit(_compare_pairs, *task(block)): block[:2] for block in work}
-    for fut in as_completed(futures):
-        origin, pairs = futures[fut]
-        place(origin, pairs, fut.result())
+    pending = {}
+    for k, block in enumerate(work):
+        fut = pool.submit(_compare_pairs, *task(block))
+        pending[fut] = (k, chunks.versions(block))
+    retried = [0] * len(work)
+    while pending:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            k, sent = pending.pop(fut)
+            block = work[k]
+            if fut.cancelled() and retried[k] < _RETRIES:
+                # a cluster cancels the tasks whose shared features it lost with a worker
+                # (its memory manager may have dropped the other copies): the block's
+                # chunks are shared again (once, whichever block finds them lost first)
+                retried[k] += 1
+                chunks.renew(block, sent)
+                again = pool.submit(_compare_pairs, *task(block))
+                pending[again] = (k, chunks.versions(block))
+                continue
+            if fut.cancelled():
+                raise AtelierError(
+                    f"the cluster cancelled a block of {metric.name} pairs {_RETRIES + 1} times"
+                    " (its workers keep losing the features shared with them)"
+                )
+            place(block[0], block[1], fut.result())
+
+
+# a block cancelled by the cluster this many times is an error, not a lost worker
+_RETRIES = 3
+
+
+class _Chunks:
+    """The feature chunks blocks take, each shared with ``pool`` once (and again
+    only when a block that took it was cancelled: see :func:`run_blocks`)."""
+
+    def __init__(self, features: Sequence[Any], pool: Executor | None) -> None:
+        self.features = features
+        self.pool = pool
+        self.handles: dict[tuple[int, int], Any] = {}
+        self.version: dict[tuple[int, int], int] = {}
+
+    def get(self, span: tuple[int, int]) -> Any:
+        if span not in self.handles:
+            chunk = self.features[span[0] : span[1]]
+            self.handles[span] = chunk if self.pool is None else share(self.pool, chunk)
+            self.version[span] = self.version.get(span, 0)
+        return self.handles[span]
+
+    def versions(self, block: Block) -> tuple[int, ...]:
+        return tuple(-1 if s is None else self.version[s] for s in block[2:])
+
+    def renew(self, block: Block, sent: tuple[int, ...]) -> None:
+        """Share again the chunks ``block`` was sent that the cluster lost, unless
+        already shared again."""
+        for span, version in zip(block[2:], sent, strict=True):
+            if span is None or self.version[span] != version:
+                continue
+            if getattr(self.handles[span], "status", "finished") != "finished":
+                del self.handles[span]  # a Dask future: cancelled or lost
+                self.version[span] += 1
 
 
 def _run_cached_blocks(

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from preprocessing import MatrixError, WorkImage, similarity_to_distance
+from preprocessing import AtelierError, MatrixError, WorkImage, similarity_to_distance
 from similarity import METRICS, SSIM, SimilarityMatrix, block_tasks, get_metric, pairwise
 
 
@@ -96,3 +96,58 @@ def test_every_metric_pooled_in_blocks_equals_serial(name, tiny_onnx):
     serial = pairwise(ims, metric, n_jobs=1, block_size=3)
     pooled = pairwise(ims, metric, n_jobs=2, block_size=3)
     np.testing.assert_array_equal(serial.values, pooled.values)
+
+
+class _LosingCluster:
+    """A stand-in for a Dask cluster that loses the first chunk it was given: the
+    tasks that take it come back cancelled, as Dask's do when a worker dies with
+    the only copy of scattered data."""
+
+    def __init__(self, lose_every_chunk=False):
+        from concurrent.futures import Future
+
+        self.lose_every_chunk = lose_every_chunk
+        self.Future = Future
+        self.shared: list[int] = []
+        self.cancelled = 0
+
+    def share(self, data):
+        self.shared.append(len(data))
+        # a Dask future's status: the first chunk shared is lost at once
+        lost = self.lose_every_chunk or len(self.shared) == 1
+        return _Handle(data, "lost" if lost else "finished")
+
+    def submit(self, fn, *args):
+        future = self.Future()
+        if any(isinstance(a, _Handle) and a.status == "lost" for a in args):
+            self.cancelled += 1
+            future.cancel()
+            future.set_running_or_notify_cancel()
+            return future
+        future.set_result(fn(*(a.data if isinstance(a, _Handle) else a for a in args)))
+        return future
+
+
+class _Handle:
+    def __init__(self, data, status):
+        self.data, self.status = data, status
+
+
+def test_blocks_cancelled_with_a_lost_worker_are_sent_again(monkeypatch):
+    from preprocessing import parallel
+
+    cluster = _LosingCluster()
+    monkeypatch.setattr(parallel, "ClusterExecutor", _LosingCluster)
+    ims = images(9)
+    got = pairwise(ims, SSIM(), executor=cluster, block_size=3)
+    want = pairwise(ims, SSIM(), n_jobs=1, block_size=3)
+    np.testing.assert_array_equal(got.values, want.values)
+    # 3 chunks of 3 images: the first lost, so its 3 blocks were cancelled and it was
+    # shared again once (not once per cancelled block)
+    assert cluster.cancelled == 3
+    assert cluster.shared == [3, 3, 3, 3]
+    # a cluster that loses everything is an error after three more tries a block
+    cluster = _LosingCluster(lose_every_chunk=True)
+    with pytest.raises(AtelierError, match="cancelled a block of ssim pairs 4 times"):
+        pairwise(ims, SSIM(), executor=cluster, block_size=3)
+    assert cluster.cancelled <= 6 * 4
