@@ -231,6 +231,28 @@ def test_exit_codes(tmp_path, capsys):
     assert "clustering.k_mx" in capsys.readouterr().err
 
 
+def test_the_installed_command_exits_with_mains_code(tmp_path):
+    """``atelier`` is :func:`app.cli.run`: main's code is the process's exit code (the
+    heap frozen first, so that shutdown skips collecting it; see ``run``)."""
+    command = str(Path(sys.executable).parent / "atelier")
+    done = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("atelier ")
+    missing = [command, "analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]
+    done = subprocess.run(missing, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not a folder" in done.stderr
+
+
+def test_run_freezes_the_heap_then_exits_with_mains_code(monkeypatch):
+    from app import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 3)
+    monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 3 and calls == ["main", "freeze"]
+
+
 def test_config_file_and_flags_combine(tmp_path, samples_dir):
     src = tmp_path / "in"
     write_tree(src, good_files())
