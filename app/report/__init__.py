@@ -1,5 +1,5 @@
 """The self-contained HTML report."""
 
-from .writer import render_forensic, render_report
+from .writer import input_thumbnail, render_forensic, render_report
 
-__all__ = ["render_forensic", "render_report"]
+__all__ = ["input_thumbnail", "render_forensic", "render_report"]

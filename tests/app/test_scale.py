@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 
 import numpy as np
@@ -123,6 +124,30 @@ def test_figures_drawn_once_are_taken_from_the_cache_in_any_folder(tmp_path, mon
     nocache = result.config.replace(similarity={"cache": False})
     outputs.write_outputs(dataclasses.replace(result, config=nocache), tmp_path / "third")
     assert "grid" in drawn and "heatmap" in drawn and "evidence" in drawn
+
+
+def test_input_thumbnails_are_made_once(tmp_path, monkeypatch):
+    """The report's inputs table takes each image's thumbnail from the cache after the
+    first run (keyed by the file and how it is decoded): the same report, none made."""
+    import app.outputs as outputs
+
+    _, result, out = _prints_written(tmp_path)
+    made: list[int] = []
+    real = outputs.input_thumbnail
+    monkeypatch.setattr(outputs, "input_thumbnail", lambda px: made.append(1) or real(px))
+    outputs.write_outputs(result, tmp_path / "again")
+    assert made == []
+
+    def thumbs(folder):
+        return re.findall(
+            r"data:image/jpeg;base64,[A-Za-z0-9+/=]+", (folder / "report.html").read_text()
+        )
+
+    assert len(thumbs(out)) == len(result.ids) and thumbs(tmp_path / "again") == thumbs(out)
+    # another work size decodes the files otherwise: made again, one per image
+    other = result.config.replace(preprocess={"work_size": 128})
+    outputs.write_outputs(dataclasses.replace(result, config=other), tmp_path / "third")
+    assert len(made) == len(result.ids)
 
 
 def test_figures_of_the_whole_analysis_are_reused_only_when_nothing_changed(tmp_path, monkeypatch):
