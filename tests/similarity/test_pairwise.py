@@ -151,3 +151,28 @@ def test_blocks_cancelled_with_a_lost_worker_are_sent_again(monkeypatch):
     with pytest.raises(AtelierError, match="cancelled a block of ssim pairs 4 times"):
         pairwise(ims, SSIM(), executor=cluster, block_size=3)
     assert cluster.cancelled <= 6 * 4
+
+
+@pytest.mark.parametrize("n,b,fraction", [(1, 4, 0.5), (7, 3, 0.0), (11, 4, 0.5), (23, 5, 0.9)])
+def test_block_plan_lists_each_unknown_pair_once_in_row_order(n, b, fraction):
+    from similarity.pairwise import block_plan
+
+    rng = np.random.default_rng(n)
+    known = rng.random((n, n)) < fraction
+    known = known | known.T | np.eye(n, dtype=bool)
+    plan = block_plan(n, b, known)
+    # what the plan held when it was a loop over every pair of every block
+    expected = []
+    for r0, r1, c0, c1 in block_tasks(n, b):
+        pairs = [
+            (i - r0, j - c0)
+            for i in range(r0, r1)
+            for j in range(max(c0, i + 1), c1)
+            if not known[i, j]
+        ]
+        if pairs:
+            expected.append(((r0, c0), pairs, (r0, r1), None if r0 == c0 else (c0, c1)))
+    assert plan == expected
+    assert all(type(i) is int for block in plan for pair in block[1] for i in pair)
+    covered = sorted((r0 + i, c0 + j) for (r0, c0), pairs, _, _ in plan for i, j in pairs)
+    assert covered == [(i, j) for i, j in itertools.combinations(range(n), 2) if not known[i, j]]
