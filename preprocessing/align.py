@@ -117,8 +117,11 @@ def ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Pearson correlation of ``a`` and ``b`` over ``mask`` (0.0 when undefined)."""
     if mask.sum() < 2:
         return 0.0
-    x = a[mask].astype(np.float64)
-    y = b[mask].astype(np.float64)
+    return _ncc_of(a[mask].astype(np.float64), b[mask].astype(np.float64))
+
+
+def _ncc_of(x: np.ndarray, y: np.ndarray) -> float:
+    """:func:`ncc` of two float64 vectors it may change (centred in place)."""
     x -= x.mean()
     y -= y.mean()
     den = float(np.sqrt((x * x).sum() * (y * y).sum()))
@@ -141,15 +144,19 @@ def _loo_ncc(
     :func:`_masked_sums` of ``images`` when the caller has them."""
     total, count = sums if sums is not None else _masked_sums(images)
 
+    shared = count > 1
+
     def one(im: WorkImage) -> float:
-        others = count - im.mask
-        mean = np.divide(
-            total - np.where(im.mask, im.gray, 0.0),
-            others,
-            out=np.zeros_like(total),
-            where=others > 0,
-        )
-        return ncc(im.gray, mean, im.mask & (others > 0))
+        # the mean of the others, only where the NCC reads it: the image's own pixels
+        # that another image covers too (the same floats as forming the whole mean)
+        valid = im.mask & shared
+        if valid.all():  # the same values in the same order as the selection below
+            x, t, c = im.gray.ravel().astype(np.float64), total.ravel(), count.ravel()
+        elif valid.sum() < 2:
+            return 0.0
+        else:
+            x, t, c = im.gray[valid].astype(np.float64), total[valid], count[valid]
+        return _ncc_of(x.copy(), (t - x) / (c - 1.0))
 
     if len(images) < 64:
         return [one(im) for im in images]

@@ -268,6 +268,34 @@ def test_none_leaves_the_mean_and_reports_the_leave_one_out_correlation():
         assert q.ncc_after == q.ncc_before
 
 
+def test_leave_one_out_correlations_are_the_whole_means_to_the_bit():
+    """Each image's NCC with the others' mean, formed only where it is read: the same
+    floats as forming the whole leave-one-out mean image first (the earlier code)."""
+    from preprocessing.align import _loo_ncc, _masked_sums, ncc
+
+    rng = np.random.default_rng(5)
+    base = base_gray()[::4, ::4]
+    images = []
+    for k in range(12):
+        gray = np.clip(base + rng.normal(0, 0.03 * (k + 1), base.shape), 0, 1)
+        mask = np.ones(base.shape, bool)
+        mask[: 3 * k] = False  # padded by more and more: some rows only the first covers
+        images.append(WorkImage(f"im{k}", gray.astype(np.float32), mask, np.eye(3)))
+    total, count = _masked_sums(images)
+    expected = []
+    for im in images:
+        others = count - im.mask
+        mean = np.divide(
+            total - np.where(im.mask, im.gray, 0.0),
+            others,
+            out=np.zeros_like(total),
+            where=others > 0,
+        )
+        expected.append(ncc(im.gray, mean, im.mask & (others > 0)))
+    assert _loo_ncc(images) == expected
+    assert len(set(expected)) == len(images) and all(0.0 < v < 1.0 for v in expected)
+
+
 def test_leave_one_out_correlations_on_threads_equal_one_loop():
     # from 64 images each half is computed on its own thread: the same values, in order
     from preprocessing.align import _loo_ncc, _masked_sums
