@@ -22,20 +22,33 @@ def feed_array(digest: Any, array: np.ndarray) -> None:
     digest.update(a.tobytes())
 
 
+#: The plain values, fed as their type's name and ``repr``.
+_SCALARS = (str, int, float, bool, type(None))
+
+#: Each dataclass's field names, looked up once (``dataclasses.fields`` each time cost
+#: a third of a thousand images' analysis key).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def feed(digest: Any, obj: Any) -> None:
     """Feed ``obj`` to ``digest`` by value, field by field: equal values give equal bytes
     however the objects are shared (a pickle writes an object met twice as a reference,
     so a clustering read back from the cache pickled unlike the same one computed)."""
-    if isinstance(obj, np.ndarray):
+    if type(obj) in _SCALARS:  # most of what is fed: the same bytes as the branch below
+        digest.update(f"v{type(obj).__name__}{obj!r}".encode())
+    elif isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             feed(digest, obj.tolist())
         else:
             feed_array(digest, obj)
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         digest.update(f"d{type(obj).__qualname__}".encode())
-        for f in dataclasses.fields(obj):
-            digest.update(f.name.encode())
-            feed(digest, getattr(obj, f.name))
+        names = _FIELDS.get(type(obj))
+        if names is None:
+            names = _FIELDS[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+        for name in names:
+            digest.update(name.encode())
+            feed(digest, getattr(obj, name))
     elif isinstance(obj, dict):
         digest.update(f"m{len(obj)}".encode())
         for key, value in obj.items():
