@@ -227,6 +227,10 @@ def _to_float_rgb(
 ) -> tuple[np.ndarray, str, int]:
     """Convert a loaded Pillow image to RGB float32; return pixel format and depth.
 
+    A gray image stays one channel, ``(M, N, 1)``: :func:`decode_image` repeats it
+    to RGB once it is fitted to its size (a third of the resizing and clipping, and
+    the same floats: OpenCV's area resize treats each channel alike; tested).
+
     Raises
     ------
     ImageLoadError
@@ -236,7 +240,7 @@ def _to_float_rgb(
     mode = im.mode
     if mode in {"I;16", "I;16B", "I;16L", "I;16N"}:
         gray = np.asarray(im, dtype=np.float32) / 65535.0
-        return np.repeat(gray[:, :, None], 3, axis=2), "gray", 16
+        return gray[:, :, None], "gray", 16
     if mode in {"I", "F"}:
         gray = np.asarray(im, dtype=np.float64)
         _check_finite(gray, name, mode)
@@ -251,7 +255,7 @@ def _to_float_rgb(
             gray = (gray - lo) / (hi - lo) if hi > lo else np.zeros_like(gray)
             notes.append(f"{mode} samples in [{lo:g}, {hi:g}] rescaled to [0, 1]")
         gray32 = gray.astype(np.float32)
-        return np.repeat(gray32[:, :, None], 3, axis=2), "gray", depth
+        return gray32[:, :, None], "gray", depth
     if mode == "CMYK":
         notes.append("CMYK converted to RGB")
         arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
@@ -265,11 +269,7 @@ def _to_float_rgb(
         return _composite_on_white(rgba, notes), kind.get(mode, "RGBA"), 8
     if mode in {"1", "L"}:
         gray = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-        return (
-            np.repeat(gray[:, :, None], 3, axis=2),
-            ("bilevel" if mode == "1" else "gray"),
-            (1 if mode == "1" else 8),
-        )
+        return gray[:, :, None], ("bilevel" if mode == "1" else "gray"), (1 if mode == "1" else 8)
     if mode == "P":
         return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, "palette", 8
     if mode != "RGB":
@@ -332,6 +332,8 @@ def decode_image(
     arr = np.clip(np.ascontiguousarray(arr, dtype=np.float32), 0.0, 1.0)
     if not np.isfinite(arr).all():
         raise ImageLoadError(name, "image data contains non-finite values")
+    if arr.ndim == 2 or arr.shape[2] == 1:  # gray, kept one channel until here
+        arr = np.repeat(arr.reshape(*arr.shape[:2], 1), 3, axis=2)
     return replace(decoded, pixels=arr)
 
 
@@ -369,8 +371,9 @@ def _draft(im: Image.Image, draft: int, max_pixels: int, name: str) -> str:
 
 
 def _decode(data: bytes, *, name: str, max_pixels: int, min_side: int) -> DecodedImage:
-    """The pixels as decoded and oriented (not yet fitted to ``max_side`` nor clipped)
-    and what was learned about the file; call inside :func:`_strict_pillow`."""
+    """The pixels as decoded and oriented (not yet fitted to ``max_side`` nor clipped;
+    a gray image as one channel) and what was learned about the file; call inside
+    :func:`_strict_pillow`."""
     if not data:
         raise ImageLoadError(name, "empty file (0 bytes)")
     im = _open(data, name, max_pixels)

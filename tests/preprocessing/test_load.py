@@ -137,6 +137,35 @@ def test_max_side_downsamples_and_keeps_original_size():
     assert any("downsampled from 600x300" in n for n in d.notes)
 
 
+@pytest.mark.parametrize("max_side", [None, 256, 97])
+@pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("L", "JPEG"), ("I;16", "PNG"), ("1", "PNG")])
+def test_gray_images_are_fitted_as_one_channel_with_the_rgb_result(mode, fmt, max_side):
+    """A gray image is resized and clipped as one channel, then repeated to RGB: the
+    same floats as repeating first (the earlier order), and a C-ordered RGB array."""
+    rng = np.random.default_rng(7)
+    gray = (rng.random((331, 517)) * (65535 if mode == "I;16" else 255)).astype(
+        np.uint16 if mode == "I;16" else np.uint8
+    )
+    image = Image.fromarray(gray)  # uint16: I;16, uint8: L
+    if mode == "1":
+        image = image.convert("1")
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    d = decode(buf.getvalue(), max_side=max_side)
+    assert d.mode == mode
+    # the earlier order: the decoded samples to RGB, then fitted, then clipped
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        scale = 65535.0 if mode == "I;16" else 255.0
+        samples = np.asarray(im if mode == "I;16" else im.convert("L"), np.float32) / scale
+    rgb = np.repeat(samples[:, :, None], 3, axis=2)
+    if max_side is not None:
+        size = (max_side, round(331 * max_side / 517))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    expected = np.clip(rgb, 0.0, 1.0)
+    assert d.pixels.dtype == np.float32 and d.pixels.flags.c_contiguous
+    assert d.pixels.shape == expected.shape and np.array_equal(d.pixels, expected)
+
+
 # .heic is refused by its ending in the folder walk (tested below), not by the decoder.
 @pytest.mark.parametrize("name", sorted(n for n in bad_files() if not n.endswith(".heic")))
 def test_each_bad_file_raises_with_its_reason(name):
