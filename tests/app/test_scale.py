@@ -279,3 +279,17 @@ def test_a_rerun_takes_its_clustering_from_the_cache(tmp_path, monkeypatch):
     key = pipeline.clustering_key(matrix, cfg, None)
     assert pipeline.clustering_key(dataclasses.replace(matrix, values=values), cfg, None) != key
     assert pipeline.clustering_key(matrix, cfg, np.zeros((len(values), 2))) != key
+
+
+@pytest.mark.parametrize(
+    "remote,n_images,workers",
+    [(0, 1000, 0), (1, 1000, 0), (2, 1000, 2), (6, 1000, 6), (6, 499, 1), (7, 45, 1),
+     (8, 45, 2), (12, 45, 3)],
+)  # fmt: skip
+def test_figure_workers_start_where_the_figures_repay_them(remote, n_images, workers):
+    """Under two: drawn in this process. A large analysis' few figures (a re-run with
+    another clustering: heatmaps, silhouettes, dendrogram) go to workers; a small
+    one's only when there are eight or more."""
+    from app.outputs import figure_workers
+
+    assert figure_workers(remote, n_images) == workers
