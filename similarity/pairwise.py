@@ -13,7 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -488,10 +488,10 @@ def run_blocks(
         fut = pool.submit(_compare_pairs, *task(block))
         pending[fut] = (k, chunks.versions(block))
     retried = [0] * len(work)
-    while pending:
-        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for fut in finished:
-            k, sent = pending.pop(fut)
+    while pending:  # a round: the blocks sent, then those sent again meanwhile
+        again: dict[Any, tuple[int, tuple[int, ...]]] = {}
+        for fut in as_completed(pending):
+            k, sent = pending[fut]
             block = work[k]
             if fut.cancelled() and retried[k] < _RETRIES:
                 # a cluster cancels the tasks whose shared features it lost with a worker
@@ -499,8 +499,8 @@ def run_blocks(
                 # chunks are shared again (once, whichever block finds them lost first)
                 retried[k] += 1
                 chunks.renew(block, sent)
-                again = pool.submit(_compare_pairs, *task(block))
-                pending[again] = (k, chunks.versions(block))
+                resent = pool.submit(_compare_pairs, *task(block))
+                again[resent] = (k, chunks.versions(block))
                 continue
             if fut.cancelled():
                 raise AtelierError(
@@ -508,6 +508,7 @@ def run_blocks(
                     " (its workers keep losing the features shared with them)"
                 )
             place(block[0], block[1], fut.result())
+        pending = again
 
 
 # a block cancelled by the cluster this many times is an error, not a lost worker
