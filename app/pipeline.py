@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from clustering import METHODS, ClusteringConfig, ClusteringResult, cluster, evaluate_labels
 from clustering.sparse import cluster_sparse
@@ -325,6 +324,8 @@ def _cluster_features(
             rows.append(np.where(valid, im.gray, fill).ravel())
         pixels = np.asarray(rows, np.float64)
         n_comp = max(1, min(50, len(rows) - 1, pixels.shape[1]))
+        from sklearn.decomposition import PCA  # here: scikit-learn takes 1.4 s to import
+
         return PCA(n_components=n_comp, random_state=config.random_state).fit_transform(pixels)
     metric = config.metric(source)
     vectors = ordered_map(

@@ -7,12 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import (
-    adjusted_rand_score,
-    completeness_score,
-    homogeneity_score,
-    normalized_mutual_info_score,
-)
 
 from preprocessing.errors import ConfigError
 
@@ -73,6 +67,14 @@ def evaluate_labels(
         if lab < 0:
             singleton -= 1
     true = [labelled[i] for i, _ in pairs]
+    # here, not at import: scikit-learn costs 1.4 s to import (clustering/methods.py)
+    from sklearn.metrics import (
+        adjusted_rand_score,
+        completeness_score,
+        homogeneity_score,
+        normalized_mutual_info_score,
+    )
+
     return {
         "adjusted_rand": float(adjusted_rand_score(true, pred)),
         "nmi": float(normalized_mutual_info_score(true, pred)),

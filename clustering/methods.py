@@ -30,12 +30,15 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
-from sklearn.cluster import DBSCAN, HDBSCAN, AffinityPropagation, KMeans, SpectralClustering
-from sklearn.manifold import spectral_embedding
 
 from preprocessing.errors import ClusteringError
 
+# scikit-learn is imported where a method fits (1.4 s with the SciPy statistics and
+# pandas it imports): a command that clusters nothing (--help, a re-run whose
+# clustering comes from the cache) does not pay for it
 if TYPE_CHECKING:
+    from sklearn.cluster import SpectralClustering
+
     from .config import ClusteringConfig
 
 __all__ = [
@@ -194,6 +197,8 @@ class Spectral(ClusteringMethod):
     graph_neighbors = True
 
     def _model(self, k: int) -> SpectralClustering:
+        from sklearn.cluster import SpectralClustering
+
         return SpectralClustering(
             n_clusters=k,
             affinity="precomputed",
@@ -217,6 +222,8 @@ class Spectral(ClusteringMethod):
             wanted = k
             if self.config.n_clusters == "auto":
                 wanted = max(k, self.config.k_upper(n))
+            from sklearn.manifold import spectral_embedding
+
             maps = spectral_embedding(
                 neighbour_graph(data, self.config.neighbors),
                 n_components=min(wanted, n),
@@ -300,6 +307,8 @@ class AffinityPropagationMethod(ClusteringMethod):
         if pref is None:
             off = data[np.triu_indices(len(data), k=1)]
             pref = float(np.median(off)) if off.size else 0.5
+        from sklearn.cluster import AffinityPropagation
+
         model = AffinityPropagation(
             affinity="precomputed",
             preference=pref,
@@ -378,6 +387,8 @@ class DBSCANMethod(_DensityMethod):
         eps = self.config.eps
         if eps is None:
             eps = default_eps(data, kind, self.config.min_samples)
+        from sklearn.cluster import DBSCAN
+
         model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric=self._metric(kind))
         return Fit(model.fit_predict(data))
 
@@ -388,6 +399,8 @@ class DBSCANMethod(_DensityMethod):
             eps = default_eps(
                 _missing_at_one(similarity, compared), "distance", self.config.min_samples
             )
+        from sklearn.cluster import DBSCAN
+
         model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric="precomputed")
         return Fit(model.fit_predict(graph))
 
@@ -397,6 +410,8 @@ class HDBSCANMethod(_DensityMethod):
     summary = "HDBSCAN on distances or features (finds k; unstable points are noise)"
 
     def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
+        from sklearn.cluster import HDBSCAN
+
         model = HDBSCAN(
             min_cluster_size=self.config.min_cluster_size,
             min_samples=self.config.min_samples,
@@ -409,6 +424,8 @@ class HDBSCANMethod(_DensityMethod):
         # scikit-learn's sparse path refuses a disconnected graph: chain the
         # components by edges of distance 1, which is what every missing pair is
         graph = _chain_components(sparse_graph(similarity, compared, kind="distance"))
+        from sklearn.cluster import HDBSCAN
+
         model = HDBSCAN(
             min_cluster_size=self.config.min_cluster_size,
             min_samples=self.config.min_samples,
@@ -426,6 +443,8 @@ class KMeansMethod(ClusteringMethod):
 
     def fit(self, data: np.ndarray, kind: Input, k: int | None = None) -> Fit:
         assert k is not None
+        from sklearn.cluster import KMeans
+
         model = KMeans(n_clusters=k, n_init=10, random_state=self.random_state)
         return Fit(model.fit_predict(data))
 

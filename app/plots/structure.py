@@ -9,8 +9,6 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from scipy.cluster.hierarchy import dendrogram, linkage
 from scipy.sparse.linalg import eigsh
 from scipy.spatial.distance import squareform
-from sklearn.decomposition import PCA
-from sklearn.manifold import MDS, TSNE
 
 from clustering import METHODS
 from clustering.methods import MATRIX_LINKAGES
@@ -147,6 +145,10 @@ def _embedding(result: AnalysisResult, kind: str, seed: int) -> np.ndarray:
     n = len(result.ids)
     if n < 3:
         return np.column_stack([np.arange(n, dtype=float), np.zeros(n)])
+    # scikit-learn here, not at import: it takes 1.4 s (clustering/methods.py)
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import MDS, TSNE
+
     if kind == "pca":
         if c.consumes != "features" or c.coords is None:
             raise ValueError("the pca embedding needs feature vectors: set clustering.features")

@@ -242,6 +242,19 @@ def test_the_installed_command_exits_with_mains_code(tmp_path):
     assert done.returncode == 2 and "not a folder" in done.stderr
 
 
+def test_the_command_starts_without_scikit_learn():
+    """scikit-learn (1.4 s to import, with the SciPy statistics and pandas it brings) is
+    imported where something is clustered, evaluated or embedded, not by the command
+    itself: --help, --version and a re-run whose clustering is cached do without."""
+    code = (
+        "import sys, app.cli, app.outputs; "
+        "print(sorted(m for m in sys.modules if m.startswith('sklearn')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_run_freezes_the_heap_then_exits_with_mains_code(monkeypatch):
     from app import cli
 
