@@ -483,13 +483,15 @@ def run_blocks(
         for block in work:
             place(block[0], block[1], _compare_pairs(*task(block)))
         return
-    pending = {}
-    for k, block in enumerate(work):
-        fut = pool.submit(_compare_pairs, *task(block))
-        pending[fut] = (k, chunks.versions(block))
+
+    def send(k: int) -> tuple[Any, tuple[int, tuple[Any, Any]]]:
+        args = task(work[k])
+        return pool.submit(_compare_pairs, *args), (k, args[1:3])  # the chunks it took
+
+    pending = dict(send(k) for k in range(len(work)))
     retried = [0] * len(work)
     while pending:  # a round: the blocks sent, then those sent again meanwhile
-        again: dict[Any, tuple[int, tuple[int, ...]]] = {}
+        again: dict[Any, tuple[int, tuple[Any, Any]]] = {}
         for fut in as_completed(pending):
             k, sent = pending[fut]
             block = work[k]
@@ -499,8 +501,8 @@ def run_blocks(
                 # chunks are shared again (once, whichever block finds them lost first)
                 retried[k] += 1
                 chunks.renew(block, sent)
-                resent = pool.submit(_compare_pairs, *task(block))
-                again[resent] = (k, chunks.versions(block))
+                resent, what = send(k)
+                again[resent] = what
                 continue
             if fut.cancelled():
                 raise AtelierError(
@@ -523,27 +525,21 @@ class _Chunks:
         self.features = features
         self.pool = pool
         self.handles: dict[tuple[int, int], Any] = {}
-        self.version: dict[tuple[int, int], int] = {}
 
     def get(self, span: tuple[int, int]) -> Any:
         if span not in self.handles:
             chunk = self.features[span[0] : span[1]]
             self.handles[span] = chunk if self.pool is None else share(self.pool, chunk)
-            self.version[span] = self.version.get(span, 0)
         return self.handles[span]
 
-    def versions(self, block: Block) -> tuple[int, ...]:
-        return tuple(-1 if s is None else self.version[s] for s in block[2:])
-
-    def renew(self, block: Block, sent: tuple[int, ...]) -> None:
-        """Share again the chunks ``block`` was sent that the cluster lost, unless
-        already shared again."""
-        for span, version in zip(block[2:], sent, strict=True):
-            if span is None or self.version[span] != version:
-                continue
-            if getattr(self.handles[span], "status", "finished") != "finished":
-                del self.handles[span]  # a Dask future: cancelled or lost
-                self.version[span] += 1
+    def renew(self, block: Block, sent: tuple[Any, Any]) -> None:
+        """Forget the chunks ``block`` was sent (``sent``: their handles) that the
+        cluster lost, so that they are shared again; one already shared again since
+        (another block found it lost first) is kept."""
+        for span, handle in zip(block[2:], sent, strict=True):
+            lost = getattr(handle, "status", "finished") != "finished"  # a Dask future's
+            if span is not None and lost and self.handles.get(span) is handle:
+                del self.handles[span]
 
 
 def _run_cached_blocks(
