@@ -26,6 +26,8 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,22 @@ __all__ = [
 ]
 
 FORMAT_VERSION = "1"
+
+#: A run store's size limit (GB): the disk is the limit.
+_UNLIMITED_GB = 2.0**20
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (a decimal string) still runs; False if not a pid."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def default_cache_dir() -> Path:
@@ -89,6 +107,7 @@ class CacheStats:
     corrupt: int = 0
     seconds_features: float = 0.0
     seconds_pairs: float = 0.0
+    run_store_gb: float = 0.0  # features kept in a run store: they did not fit (GB)
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -138,6 +157,10 @@ class FeatureCache:
     def close(self) -> None:
         self._cache.close()
 
+    def volume(self) -> int:
+        """Bytes the cache holds on disk."""
+        return int(self._cache.volume())
+
     def __enter__(self) -> FeatureCache:
         return self
 
@@ -177,10 +200,41 @@ class FeatureCache:
         """The keys whose features are cached, found without reading them."""
         return {key for key in keys if f"f/{mkey}/{key}" in self._cache}
 
-    def put_features(self, mkey: str, features: Mapping[str, Any]) -> None:
+    def put_features(self, mkey: str, features: Mapping[str, Any]) -> int:
+        """Store each work-image key's features; the bytes written."""
+        written = 0
         with self._cache.transact():
             for key, value in features.items():
-                self._cache.set(f"f/{mkey}/{key}", _pack(value))
+                blob = _pack(value)
+                written += len(blob)
+                self._cache.set(f"f/{mkey}/{key}", blob)
+        return written
+
+    def copy_features(self, source: FeatureCache, mkey: str, keys: Iterable[str]) -> None:
+        """Store here the features ``source`` holds for ``keys``, as they are stored
+        there (checksummed blobs, not unpickled)."""
+        with self._cache.transact():
+            for key in keys:
+                blob = source._cache.get(f"f/{mkey}/{key}", default=None)
+                if blob is not None:
+                    self._cache.set(f"f/{mkey}/{key}", blob)
+
+    def run_store(self) -> FeatureCache:
+        """A store of its own for one run, beside this cache (``<folder>.run-<pid>-...``),
+        limited only by the disk: for features the run must read back that this cache's
+        size limit would evict. :meth:`discard` removes it; a run that died without doing
+        so leaves one behind, removed by the next run that makes one."""
+        parent, name = self.directory.parent, self.directory.name
+        for stale in parent.glob(f"{name}.run-*"):
+            if not _alive(stale.name.rsplit(".run-", 1)[1].split("-", 1)[0]):
+                shutil.rmtree(stale, ignore_errors=True)
+        folder = tempfile.mkdtemp(prefix=f"{name}.run-{os.getpid()}-", dir=parent)
+        return FeatureCache(folder, size_limit_gb=_UNLIMITED_GB)
+
+    def discard(self) -> None:
+        """Close this cache and delete its folder (a :meth:`run_store` at the run's end)."""
+        self.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- results keyed by their inputs ------------------------------------------------------
     def get_value(self, key: str) -> tuple[bool, Any]:

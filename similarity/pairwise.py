@@ -10,6 +10,7 @@ per block rather than once per pair, and memory is bounded by the block size.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
@@ -248,6 +249,13 @@ def _features(
 #: from the cache (:func:`_store_features`): the main process holds no more than these.
 STORE_BATCH = 256
 
+#: When a run's features of one metric would fill more than this share of the cache's
+#: size limit, they are kept in a run store instead (:meth:`FeatureCache.run_store`):
+#: the workers read them back by key, and the cache would evict the first stored before
+#: their blocks ran (10,000 images' contour features are about 5 GB; the default limit
+#: is 4 GB). What is left of the limit serves the run's pair rows and figures.
+RUN_STORE_SHARE = 0.8
+
 
 def _store_features(
     images: Sequence[WorkImage],
@@ -258,29 +266,67 @@ def _store_features(
     stats: CacheStats,
     executor: Executor | None,
     progress: ProgressFn | None,
-) -> None:
+) -> FeatureCache:
     """Extract the features the cache lacks, ``STORE_BATCH`` images at a time, and store
-    them, keeping none: the workers read them from the cache by key. (A shortlist at
-    3,000 images held every image's contour features in this process: 1.8 MB each.)"""
+    them, keeping none: the workers read them from the store returned, by key. (A
+    shortlist at 3,000 images held every image's contour features in this process:
+    1.8 MB each.) That store is ``cache``, unless the first batch shows that the run's
+    features would not fit in it (:data:`RUN_STORE_SHARE`): then it is a run store
+    holding every one of them (those cached before copied into it), which the caller
+    discards, and ``stats.run_store_gb`` says how large it grew."""
     todo = _missing(keys, cache.has_features(mkey, keys))
     items = list(todo.items())
-    for start in range(0, len(items), STORE_BATCH):
-        batch = items[start : start + STORE_BATCH]
+    everyone = list(dict.fromkeys(keys))
+    store = cache
+    try:
+        for start in range(0, len(items), STORE_BATCH):
+            batch = items[start : start + STORE_BATCH]
 
-        def step(done: int, _: int, start: int = start) -> None:
-            if progress is not None:
-                progress(start + done, len(items))
+            def step(done: int, _: int, start: int = start) -> None:
+                if progress is not None:
+                    progress(start + done, len(items))
 
-        computed = extract_features(
-            [images[i] for _, i in batch], metric, executor=executor, progress=step
-        )
-        cache.put_features(mkey, dict(zip([key for key, _ in batch], computed, strict=True)))
-        del computed
-        release_freed_memory()  # the batch's features, stored, leave no resident holes
+            computed = extract_features(
+                [images[i] for _, i in batch], metric, executor=executor, progress=step
+            )
+            made = dict(zip([key for key, _ in batch], computed, strict=True))
+            estimate = store.put_features(mkey, made) / len(batch) * len(everyone)
+            if store is cache and estimate > RUN_STORE_SHARE * cache.size_limit_gb * 2**30:
+                later = {key for key, _ in items[start:]}
+                store = _run_store(cache, mkey, everyone, later, estimate)
+                store.put_features(mkey, made)  # the cache may have evicted some already
+            del computed, made
+            release_freed_memory()  # the batch's features, stored, leave no resident holes
+    except BaseException:
+        if store is not cache:
+            store.discard()
+        raise
     if progress is not None and not items:
         progress(len(keys), len(keys))  # every one was cached
     stats.features_cached = len(keys) - len(todo)
     stats.features_computed = len(todo)
+    if store is not cache:
+        stats.run_store_gb = round(store.volume() / 2**30, 3)
+    return store
+
+
+def _run_store(
+    cache: FeatureCache, mkey: str, everyone: list[str], later: set[str], estimate: float
+) -> FeatureCache:
+    """A run store (:meth:`FeatureCache.run_store`) holding what ``cache`` holds of the
+    run's features (all but ``later``, still to be extracted), after checking that the
+    disk has room for ``estimate`` bytes."""
+    free = shutil.disk_usage(cache.directory.parent).free
+    if free < estimate:
+        raise AtelierError(
+            f"the features of this run need about {estimate / 2**30:.1f} GB, more than the "
+            f"cache's limit ({cache.size_limit_gb:g} GB) and than the disk has free beside "
+            f"it ({free / 2**30:.1f} GB in {cache.directory.parent}): free disk space, or "
+            "set similarity.cache_dir to a larger disk"
+        )
+    store = cache.run_store()
+    store.copy_features(cache, mkey, [key for key in everyone if key not in later])
+    return store
 
 
 class _Extracted(Sequence[Any]):
@@ -288,8 +334,9 @@ class _Extracted(Sequence[Any]):
     place of features held: for a block whose features the cache no longer holds (say,
     evicted by its size limit during the run) when the workers read them by key."""
 
-    def __init__(self, images: Sequence[WorkImage], metric: Metric) -> None:
+    def __init__(self, images: Sequence[WorkImage], metric: Metric, store: FeatureCache) -> None:
         self.images, self.metric = images, metric
+        self.store = store  # where the workers read them: the cache or a run store
 
     def __len__(self) -> int:
         return len(self.images)
@@ -333,8 +380,8 @@ def _pair_features(
     w = where
     if w.by_key and w.cache is not None and w.keys is not None:
         wanted = [w.keys[i] for i in needed]
-        _store_features(subset, metric, wanted, w.cache, w.mkey, w.stats, w.pool, progress)
-        return _Extracted(images, metric)
+        store = _store_features(subset, metric, wanted, w.cache, w.mkey, w.stats, w.pool, progress)
+        return _Extracted(images, metric, store)
     sub_keys = [w.keys[i] for i in needed] if w.keys is not None else None
     found = _features(subset, metric, sub_keys, w.cache, w.mkey, w.stats, w.pool, progress)
     held: list[Any] = [None] * n
@@ -669,6 +716,7 @@ def pairwise(
     own_pool = executor is None and jobs > 1 and len(block_tasks(n, max(1, block_size))) > 1
     pool: Executor | None = process_pool(jobs) if own_pool else executor
     owned = pool if own_pool else None
+    run_store: FeatureCache | None = None
     try:
         state = known_pairs(n, keys, cache, mkey, stats, selected)
         values, known = state.values, state.known
@@ -701,6 +749,10 @@ def pairwise(
 
         side = block_size if in_cache else shortlist_block_size(n, block_size, jobs, selected)
         work = block_plan(n, side, known)
+        if in_cache is not None and isinstance(features, _Extracted):
+            in_cache = (features.store, mkey, in_cache[2])
+            if features.store is not cache:
+                run_store = features.store
         run_blocks(metric, work, features, pool, place, cached=in_cache)
         if progress is not None and not work:
             progress(total, total)
@@ -711,6 +763,8 @@ def pairwise(
     finally:
         if owned is not None:
             owned.shutdown()
+        if run_store is not None:
+            run_store.discard()
     upper = np.triu(values, k=1)
     values = upper + upper.T + np.eye(n)
     return SimilarityMatrix(

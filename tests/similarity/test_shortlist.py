@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+from types import SimpleNamespace
+
 import diskcache
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from factory import SAMPLES
 
 from clustering import read_labels
 from preprocessing import load_folder
+from preprocessing.errors import AtelierError
 from preprocessing.work import make_work_image
 from similarity import get_metric, pairwise
 from similarity.config import SimilarityConfig
@@ -179,7 +183,7 @@ def test_features_read_by_workers_are_never_all_held_here_and_lost_ones_are_extr
     put = FeatureCache.put_features
     monkeypatch.setattr(engine, "STORE_BATCH", 8)
     monkeypatch.setattr(
-        FeatureCache, "put_features", lambda c, k, f: (batches.append(len(f)), put(c, k, f))
+        FeatureCache, "put_features", lambda c, k, f: (batches.append(len(f)), put(c, k, f))[1]
     )
     monkeypatch.setattr(engine, "_features", lambda *a: pytest.fail("features held here"))
     with FeatureCache(tmp_path / "big") as cache:
@@ -193,10 +197,63 @@ def test_features_read_by_workers_are_never_all_held_here_and_lost_ones_are_extr
     monkeypatch.setattr(
         engine._Extracted, "__getitem__", lambda e, i: extracted.append(i) or get(e, i)
     )
+    monkeypatch.setattr(engine, "RUN_STORE_SHARE", float("inf"))  # no run store: they are lost
     with FeatureCache(tmp_path / "tiny", size_limit_gb=1e-6) as cache:  # about 1 kB
         part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
     np.testing.assert_array_equal(part.values[mask], full.values[mask])
     assert extracted  # blocks the cache lost were computed here
+
+
+def test_features_that_would_not_fit_in_the_cache_are_kept_in_a_run_store(tmp_path, monkeypatch):
+    """A run whose features would fill more than RUN_STORE_SHARE of the cache's limit
+    (10,000 images' contour features: about 5 GB, the default limit 4 GB) keeps them in
+    a store of its own, the ones cached before copied there: the workers find every one
+    (no block computed here), the values are the dense ones, the store is gone after the
+    run and the cache keeps its limit. Without room on the disk: a clear error."""
+    import importlib
+
+    from similarity.cache import FeatureCache
+
+    engine = importlib.import_module("similarity.pairwise")
+    image_set, _ = generated_set(n_bases=8, copies=5, size=48)
+    ims = _work(image_set, 48)
+    s = shortlist(ims, 4)
+    mask = s.mask()
+    metric = get_metric("contour")
+    full = pairwise(ims, metric, n_jobs=1)
+    mkey = engine.metric_key(metric)
+    keys = [engine.work_key(im) for im in ims]
+    sizes = [len(pickle.dumps(metric.extract(im.gray, im.mask))) for im in ims[:8]]
+    limit = 20 * float(np.mean(sizes)) / 2**30  # room for about 20 of the 40 images
+    folder = tmp_path / "cache"
+    with FeatureCache(folder, size_limit_gb=limit) as cache:
+        cache.put_features(
+            mkey, {keys[i]: metric.extract(ims[i].gray, ims[i].mask) for i in range(5)}
+        )
+    monkeypatch.setattr(engine, "STORE_BATCH", 8)
+    monkeypatch.setattr(
+        engine._Extracted, "__getitem__", lambda e, i: pytest.fail("a block computed here")
+    )
+    with FeatureCache(folder, size_limit_gb=limit) as cache:
+        part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
+    np.testing.assert_array_equal(part.values[mask], full.values[mask])
+    assert part.stats["features_cached"] == 5 and part.stats["features_computed"] == 35
+    assert part.stats["run_store_gb"] > 0.8 * limit
+    assert not list(tmp_path.glob("cache.run-*"))  # discarded
+    with diskcache.Cache(str(folder)) as raw:
+        assert raw.size_limit == int(limit * 2**30) and raw.volume() <= 2 * limit * 2**30
+    # a cache big enough: no run store
+    with FeatureCache(tmp_path / "big") as cache:
+        part = pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
+    assert part.stats["run_store_gb"] == 0
+    # no room on the disk for the run store: said before any block runs
+    monkeypatch.setattr(
+        engine.shutil, "disk_usage", lambda _: SimpleNamespace(total=1, used=1, free=0)
+    )
+    with FeatureCache(tmp_path / "full", size_limit_gb=limit) as cache:
+        with pytest.raises(AtelierError, match=r"the features of this run need about .* GB"):
+            pairwise(ims, metric, n_jobs=2, block_size=8, selected=s, cache=cache)
+    assert not list(tmp_path.glob("full.run-*"))
 
 
 def test_a_worker_prepares_each_image_once_and_ships_back_what_the_cache_lost(
