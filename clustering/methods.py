@@ -144,7 +144,8 @@ class ClusteringMethod:
         Whether it can cut at a similarity threshold instead of a k.
     sparse : bool
         Whether it has a sparse fit (shortlist mode); ``sparse_needs_k`` when
-        that fit needs a fixed number of clusters.
+        that fit needs a fixed number of clusters, ``sparse_cut`` when it needs
+        a threshold (``clustering.threshold``) to cut at.
     noise : bool
         Whether it may leave images out of every cluster (label -1).
     graph_neighbors : bool
@@ -160,6 +161,7 @@ class ClusteringMethod:
     cuts_threshold: ClassVar[bool] = False
     sparse: ClassVar[bool] = False
     sparse_needs_k: ClassVar[bool] = False
+    sparse_cut: ClassVar[bool] = False
     noise: ClassVar[bool] = False
     graph_neighbors: ClassVar[bool] = False
 
@@ -332,6 +334,8 @@ class Agglomerative(ClusteringMethod):
     criteria = (*K_CRITERIA, "derivative")
     linkages = LINKAGES
     cuts_threshold = True
+    sparse = True
+    sparse_cut = True
 
     def merge_heights(self, data: np.ndarray, kind: Input) -> np.ndarray:
         # one tree serves every k of a search (the data is the same array)
@@ -348,6 +352,22 @@ class Agglomerative(ClusteringMethod):
         else:
             labels = fcluster(tree, t=k, criterion="maxclust")
         return Fit(np.asarray(labels) - 1)  # SciPy's labels start at 1
+
+    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+        """The dendrogram of the matrix with every pair not compared at distance 1, cut
+        at ``1 - threshold``: found from the compared pairs alone
+        (:func:`~clustering.sparse_linkage.cut_sparse_linkage`), the same clusters."""
+        from .sparse_linkage import SPARSE_LINKAGES, cut_sparse_linkage
+
+        threshold, linkage = self.config.threshold, self.config.linkage
+        if threshold is None or linkage not in SPARSE_LINKAGES:
+            raise ClusteringError(
+                "shortlist mode: agglomerative clustering of the sparse graph needs "
+                "clustering.threshold (a cut at a number of clusters needs every pair) and "
+                f"an {', '.join(SPARSE_LINKAGES[:-1])} or {SPARSE_LINKAGES[-1]} linkage"
+            )
+        graph = sparse_graph(similarity, compared, kind="distance")
+        return Fit(cut_sparse_linkage(graph, 1.0 - threshold, linkage))
 
 
 def default_eps(data: np.ndarray, kind: Input, min_samples: int) -> float:

@@ -12,6 +12,11 @@ pairs only, as a sparse graph:
 - ``dbscan`` (distances): only stored pairs can be neighbours.
 - ``spectral`` (affinities): the sparse affinity graph, with a fixed number of
   clusters (choosing k by silhouette needs all distances).
+- ``agglomerative`` (distances) with ``clustering.threshold``: average,
+  complete or single linkage cut at ``1 - threshold``, which never merges
+  clusters that share no compared pair; the same clusters as on the dense
+  matrix with missing pairs at 1 (``clustering.sparse_linkage``, test). The
+  shortlist's default on the pair model's probability (cut at 0.5).
 
 Each is the method class's ``fit_sparse`` (``clustering.methods``); this module
 checks the request, runs it and scores the labels.
@@ -80,6 +85,11 @@ def cluster_sparse(
             raise ClusteringError(
                 f"n_clusters={config.n_clusters} is more than the {n} images given"
             )
+    if method.sparse_cut and config.threshold is None:
+        raise ClusteringError(
+            f"shortlist mode: {config.method} clustering of the sparse graph cuts at "
+            "clustering.threshold (a number of clusters, chosen or fixed, needs every pair)"
+        )
     notes: list[str] = [
         "shortlist mode: clustered on the sparse graph of the compared pairs; pairs not "
         "compared count as dissimilar"
@@ -99,7 +109,11 @@ def cluster_sparse(
         k=k_found,
         method=config.method,
         consumes=method.matrix_input() or "distance",
-        criterion="fixed" if method.sparse_needs_k else "method",
+        criterion="fixed"
+        if method.sparse_needs_k
+        else "threshold"
+        if method.sparse_cut
+        else "method",
         selection=[{"k": k_found, "k_found": k_found, "silhouette": mean_sil}],
         exemplars=medoids(distance, labels),
         silhouette=silhouette,

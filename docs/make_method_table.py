@@ -36,6 +36,8 @@ def method_table() -> str:
         sparse = "no"
         if m.sparse:
             sparse = "yes, with a fixed k" if m.sparse_needs_k else "yes"
+            if m.sparse_cut:
+                sparse = "yes, with a threshold (average, complete or single linkage)"
         rows.append(
             f"| `{name}` | {' or '.join(m.consumes)} | {k} | {', '.join(m.criteria) or '-'} "
             f"| {linkages or '-'} | {sparse} | {m.summary} |"
