@@ -69,9 +69,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _matrix_csv(ids: tuple[str, ...], values) -> str:
+def _matrix_csv(ids: tuple[str, ...], values, compared: np.ndarray | None = None) -> str:
+    """A matrix as CSV: square (``image`` and one column an image); in shortlist mode
+    (``compared``) one row a compared pair (``image_a,image_b,similarity``, a before b
+    in the matrix' order): at 10,000 images a square file would be 100 million
+    values, almost all of them the zeros of pairs never compared."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    if compared is not None:
+        writer.writerow(["image_a", "image_b", "similarity"])
+        rows, cols = np.nonzero(np.triu(compared, k=1))
+        for i, j, v in zip(rows.tolist(), cols.tolist(), values[rows, cols].tolist(), strict=True):
+            writer.writerow([ids[i], ids[j], repr(v)])
+        return buf.getvalue()
     writer.writerow(["image", *ids])
     for image_id, row in zip(ids, values, strict=True):
         writer.writerow([image_id, *(repr(float(v)) for v in row)])
@@ -781,13 +791,14 @@ def write_outputs(
     matrix_keys: dict[str, list[str]] = {}
     for metric, matrix in result.matrices.items():
         path = out / f"similarity_{metric}.csv"
-        key = _key([_FIGURE_FORMAT, list(matrix.ids), _array_digest(matrix.values)])
+        form = "square" if matrix.compared is None else _array_digest(matrix.compared)
+        key = _key([_FIGURE_FORMAT, form, list(matrix.ids), _array_digest(matrix.values)])
         old_key, old_sha = earlier_csv.get(path.name, ("", ""))
         sha = _sha256_of(path) if old_key == key else ""
         if sha and sha == old_sha:
             written[path.name] = path  # the same matrix, still in its file: not written again
         else:
-            data = _matrix_csv(matrix.ids, matrix.values).encode("utf-8")
+            data = _matrix_csv(matrix.ids, matrix.values, matrix.compared).encode("utf-8")
             written[path.name] = atomic_write_bytes(path, data)
             sha = hashlib.sha256(data).hexdigest()
         matrix_keys[path.name] = [key, sha]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from clustering import METHODS, ClusteringConfig, ClusteringResult, cluster, evaluate_labels
+from clustering.evaluate import matched_labels
 from clustering.sparse import cluster_sparse
 from preprocessing import (
     AlignedSet,
@@ -43,7 +44,7 @@ from preprocessing.work import scale_to_fit, work_image_from_rgb
 from similarity import SimilarityMatrix, pairwise
 from similarity.cache import FeatureCache, work_key
 from similarity.fusion import fuse
-from similarity.shortlist import Shortlist, shortlist
+from similarity.shortlist import Shortlist, shortlist, shortlist_recall
 
 from ._digest import feed, source_digest
 from .config import AnalysisConfig, changed_before_clustering
@@ -555,6 +556,12 @@ def run_analysis(
         progress("clustering", 1, 1)
     timings["clustering"] = time.perf_counter() - t0
     evaluation = evaluate_labels(aligned.ids, result.labels, labels) if labels is not None else None
+    if labels is not None and evaluation is not None and selected is not None:
+        # the share of the pairs that share a family which the shortlist let be compared
+        # (an image the labels do not list is a family of its own)
+        family = matched_labels(aligned.ids, labels)
+        families = [family.get(i, f"unlabelled:{i}") for i in aligned.ids]
+        evaluation = {**evaluation, "shortlist_recall": shortlist_recall(selected, families)}
 
     return AnalysisResult(
         config=config,

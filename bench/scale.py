@@ -204,7 +204,11 @@ def recluster(base: Path, n: int, args: argparse.Namespace) -> list[str]:
 
 
 def per_metric_ari(out: Path, folder: Path, run: dict) -> dict[str, float]:
-    """ARI of the run's clustering method on each metric's matrix alone."""
+    """ARI of the run's clustering method on each metric's matrix alone (dense runs: a
+    shortlist's files list its compared pairs, and the run's clustering of them is the
+    fused one it reports)."""
+    if run.get("shortlist"):
+        return {}
     import numpy as np
 
     from clustering import ClusteringConfig, cluster, evaluate_labels, read_labels
@@ -365,9 +369,11 @@ def main() -> int:
             print(summarise(n, res, args, naive_ms) + "   [shortlist mode]")
             sl = res["run"].get("shortlist") or {}
             if sl:
+                recall = (res["run"].get("evaluation") or {}).get("shortlist_recall")
                 print(
                     f"         shortlist: K={sl['k']}, {sl['pairs']} pairs = "
                     f"{sl['pairs'] / (n * (n - 1) / 2):.2%} of all pairs"
+                    + ("" if recall is None else f"; recall of same-family pairs {recall:.2%}")
                 )
     finally:
         if not args.keep:

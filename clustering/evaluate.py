@@ -10,7 +10,7 @@ import numpy as np
 
 from preprocessing.errors import ConfigError
 
-__all__ = ["read_labels", "evaluate_labels"]
+__all__ = ["read_labels", "evaluate_labels", "matched_labels"]
 
 
 def read_labels(path: str | Path) -> dict[str, str]:
@@ -86,6 +86,12 @@ def evaluate_labels(
         "not_analysed": unused,
         **matched,
     }
+
+
+def matched_labels(ids: Sequence[str], truth: Mapping[str, str]) -> dict[str, str]:
+    """Each analysed image's family, the labels file's paths matched to the analysis'
+    ids as :func:`evaluate_labels` matches them (images it does not list are absent)."""
+    return _match_paths(ids, truth)[0]
 
 
 def _match_paths(

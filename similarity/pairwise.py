@@ -765,8 +765,10 @@ def pairwise(
             owned.shutdown()
         if run_store is not None:
             run_store.discard()
-    upper = np.triu(values, k=1)
-    values = upper + upper.T + np.eye(n)
+    # in place: at 10,000 images each n x n temporary is 0.8 GB (the same values)
+    values = np.triu(values, k=1)
+    values += values.T
+    np.fill_diagonal(values, 1.0)
     return SimilarityMatrix(
         ids_of(images), values, metric.name, metric.params(), stats=stats.as_dict(),
         compared=state.compared,

@@ -32,16 +32,20 @@ def test_shortlist_mode_on_the_samples(tmp_path):
     assert run["similarity"]["sift"]["cache"]["pairs_computed"] == sl["pairs"]
     # measured 1.000 (HDBSCAN, the fallback before: 0.937; all pairs: 1.000)
     assert run["evaluation"]["adjusted_rand"] >= 0.95
+    assert run["evaluation"]["shortlist_recall"] == 1.0  # every same-family pair compared
     assert "sparse graph" in " ".join(run["clustering"]["warnings"])
     # the default, spectral with k by silhouette, needs every pair: on the pair model's
     # probability, average linkage of the sparse graph cut at 0.5, said so
     assert run["clustering"]["method"] == "agglomerative"
     assert "cut where the pair model's probability" in run["clustering"]["warnings"][0]
-    # the written matrix is still square, symmetric, in [0, 1], with zeros for pairs not compared
-    rows = (out / "similarity_fused.csv").read_text().splitlines()
-    values = np.array([[float(v) for v in r.split(",")[1:]] for r in rows[1:]])
-    assert values.shape == (45, 45) and (values == values.T).all()
-    assert (np.diag(values) == 1).all() and values.min() >= 0 and values.max() <= 1
+    # the written matrices list the compared pairs, once each, in [0, 1]
+    for name in ("fused", "sift", "contour"):
+        rows = (out / f"similarity_{name}.csv").read_text().splitlines()
+        assert rows[0] == "image_a,image_b,similarity" and len(rows) == 1 + sl["pairs"]
+        pairs = [r.rsplit(",", 1)[0] for r in rows[1:]]
+        assert len(set(pairs)) == len(pairs)
+        values = np.array([float(r.rsplit(",", 1)[1]) for r in rows[1:]])
+        assert values.min() >= 0 and values.max() <= 1
 
 
 def test_incremental_run_computes_only_the_new_image(tmp_path):

@@ -16,6 +16,7 @@ from similarity.pairmodel import (
     choose_c,
     fit_pair_model,
     pair_features,
+    pair_features_at,
 )
 
 
@@ -54,6 +55,46 @@ def test_rank_feature_does_not_depend_on_the_collections_size():
     big = SimilarityMatrix(tuple(f"img{i}" for i in range(big_n)), values, "m")
     assert np.array_equal(pair_features(big)[:n, :n, 2], pair_features(small)[..., 2])
     assert pair_features(small)[0, 1, 2] == pytest.approx(np.log(2))  # each other's 2nd
+
+
+@pytest.mark.parametrize("chunk", [7, 256])
+def test_features_of_compared_pairs_only_are_the_dense_ones(monkeypatch, chunk):
+    """A shortlist's pair features are made a few rows at a time, never n x n x 3: the
+    same features as the dense function at the compared pairs (ties, a compared pair at
+    similarity 0, and rows split across chunks included), and the model's probabilities
+    are the dense path's (0 where not compared, 1 on the diagonal)."""
+    import similarity.pairmodel as pm
+
+    monkeypatch.setattr(pm, "ROW_CHUNK", chunk)
+    rng = np.random.default_rng(3)
+    mats = {}
+    n = 61
+    upper = np.triu(rng.uniform(size=(n, n)) < 0.25, k=1)
+    compared = upper | upper.T | np.eye(n, dtype=bool)
+    compared[0, 5] = compared[5, 0] = True
+    for seed, name in ((0, "contour"), (1, "sift")):
+        m, _ = block_matrix([5] * 12 + [1], seed, name=name)
+        values = np.round(m.values, 2)  # ties
+        values[0, 5] = values[5, 0] = 0.0  # a compared pair at 0
+        mats[name] = SimilarityMatrix(
+            m.ids, np.where(compared, values, 0.0), name, compared=compared
+        )
+    rows, cols = np.nonzero(np.triu(compared, k=1))
+    for m in mats.values():
+        dense = pair_features(m)[rows, cols]
+        np.testing.assert_allclose(pair_features_at(m, rows, cols), dense, rtol=0, atol=1e-12)
+    model = PairModel(("contour", "sift"), ((-2.6, 2.1, -2.9), (6.2, -0.6, -0.8)), 3.3)
+    logit = model.intercept + sum(
+        pair_features(mats[name]) @ np.asarray(w)
+        for name, w in zip(model.metrics, model.coef, strict=True)
+    )
+    expected = 1.0 / (1.0 + np.exp(-logit))
+    expected = (expected + expected.T) / 2
+    np.fill_diagonal(expected, 1.0)
+    expected = np.where(compared, expected, 0.0)
+    got = model.apply(mats)
+    np.testing.assert_allclose(got.values, expected, rtol=0, atol=1e-12)
+    assert np.array_equal(got.compared, compared) and np.array_equal(got.values, got.values.T)
 
 
 def test_fitted_model_separates_families_of_an_unseen_collection():
