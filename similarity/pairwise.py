@@ -10,6 +10,7 @@ per block rather than once per pair, and memory is bounded by the block size.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections import OrderedDict
@@ -150,6 +151,8 @@ def _compare_cached_pairs(
     with, so the limit stored in the cache stays the user's."""
     store = _WORKER_STORES.get(where[0])
     if store is None:
+        for gone in [path for path in _WORKER_STORES if not os.path.isdir(path)]:
+            _WORKER_STORES.pop(gone).close()  # an earlier run's store, discarded since
         store = _WORKER_STORES[where[0]] = FeatureCache(where[0], size_limit_gb=where[1])
     col_keys = rows if cols is None else cols
     needed = {rows[i] for i, _ in pairs} | {col_keys[j] for _, j in pairs}
