@@ -382,6 +382,11 @@ _LOCAL = frozenset({"clusters", "grid", "scatter"})
 #: From this many images, two figures to draw on workers are worth starting them.
 FIGURE_POOL_MIN_IMAGES = 500
 
+#: Above this many images the figures are drawn in this process: each worker is sent the
+#: analysis with its n x n matrices (each metric's, the combined one, the clustering's
+#: distances), 3.6 GB a worker at 10,000 images, which killed such a run for memory.
+FIGURE_POOL_MAX_IMAGES = 4000
+
 
 def figure_workers(remote: int, n_images: int) -> int:
     """How many worker processes ``remote`` figure jobs are worth (before the cores
@@ -393,8 +398,11 @@ def figure_workers(remote: int, n_images: int) -> int:
     much (at 1,000 images a heatmap 0.35-0.45 s, the silhouettes 0.3-0.8 s). A
     re-run of 1,000 analysed images with only the clustering changed draws about
     six (three heatmaps, the silhouettes, the dendrogram, the choice of k): its
-    figures took 2.8-3.1 s here, 2.1-2.2 s on two workers (measured).
+    figures took 2.8-3.1 s here, 2.1-2.2 s on two workers (measured). Above
+    :data:`FIGURE_POOL_MAX_IMAGES` none: the analysis they would be sent is too large.
     """
+    if n_images > FIGURE_POOL_MAX_IMAGES:
+        return 0
     if n_images >= FIGURE_POOL_MIN_IMAGES and remote >= 2:
         return remote
     return remote // 4

@@ -290,12 +290,13 @@ def test_a_rerun_takes_its_clustering_from_the_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "remote,n_images,workers",
     [(0, 1000, 0), (1, 1000, 0), (2, 1000, 2), (6, 1000, 6), (6, 499, 1), (7, 45, 1),
-     (8, 45, 2), (12, 45, 3)],
+     (8, 45, 2), (12, 45, 3), (6, 4000, 6), (400, 4001, 0), (2, 10000, 0)],
 )  # fmt: skip
 def test_figure_workers_start_where_the_figures_repay_them(remote, n_images, workers):
     """Under two: drawn in this process. A large analysis' few figures (a re-run with
     another clustering: heatmaps, silhouettes, dendrogram) go to workers; a small
-    one's only when there are eight or more."""
+    one's only when there are eight or more; a very large one's never (each worker
+    would be sent its n x n matrices)."""
     from app.outputs import figure_workers
 
     assert figure_workers(remote, n_images) == workers
