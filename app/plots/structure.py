@@ -41,6 +41,14 @@ MAX_SMACOF = 300
 
 _NAME_LIMIT = 80
 
+#: A heatmap draws its cluster boundaries up to this many (about one every 6 px of its
+#: axis); more would cover the matrix in white.
+MAX_BOUNDARY_LINES = 200
+
+#: Above this many images a heatmap's cells are smaller than its pixels: it is drawn
+#: antialiased (pixels average the cells) instead of nearest (a pixel shows one cell).
+_NEAREST_LIMIT = 1000
+
 
 def _palette(k: int) -> list[tuple[float, float, float, float]]:
     from matplotlib import colormaps
@@ -310,12 +318,17 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
     side = min(14.0, max(5.0, 0.18 * n + 3))
     fig = Figure(figsize=(side + 1.2, side))
     ax = fig.add_subplot()
-    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
+    # past the axis' pixels, "nearest" would show one row of several and drop the rest
+    # (at 10,000 images the families vanish); antialiased averages them
+    how = "nearest" if n <= _NEAREST_LIMIT else "antialiased"
+    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", interpolation=how)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{metric} similarity")
     # where the cluster changes along the order: one collection of white lines across the
-    # matrix (a line artist each took a third of the figure's time at 200 clusters)
+    # matrix (a line artist each took a third of the figure's time at 200 clusters); more
+    # lines than the axis can part cover the matrix in white (2,085 clusters at 10,000)
     bounds = np.flatnonzero(np.diff(labels)) + 0.5
-    if bounds.size:
+    lines = bool(bounds.size) and bounds.size <= MAX_BOUNDARY_LINES
+    if lines:
         span = (-0.5, n - 0.5)
         ax.add_collection(
             LineCollection(
@@ -332,8 +345,11 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel(f"{n} images (names omitted above {_NAME_LIMIT})")
-    ax.set_title(
-        f"{metric} similarity in dendrogram order (white lines: where the cluster changes)",
-        fontsize=9,
+    where = (
+        "white lines: where the cluster changes"
+        if lines or not bounds.size
+        else f"{bounds.size + 1} clusters, too many to draw their boundaries "
+        f"(at most {MAX_BOUNDARY_LINES + 1})"
     )
+    ax.set_title(f"{metric} similarity in dendrogram order ({where})", fontsize=9)
     return fig

@@ -300,3 +300,37 @@ def test_figure_workers_start_where_the_figures_repay_them(remote, n_images, wor
     from app.outputs import figure_workers
 
     assert figure_workers(remote, n_images) == workers
+
+
+@pytest.mark.parametrize(
+    "n,k,lines,smooth",
+    [(60, 12, True, False), (400, 12, True, False), (400, 300, False, False),
+     (1200, 240, False, True)],
+)  # fmt: skip
+def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n, k, lines, smooth):
+    """Cluster boundaries are drawn up to MAX_BOUNDARY_LINES clusters; more (2,085 at
+    10,000 images) covered the whole matrix in white, so they are left out and the
+    title says so. Past the axis' pixels the cells are averaged, not sampled."""
+    from types import SimpleNamespace
+
+    from matplotlib.collections import LineCollection
+
+    from app.plots import structure
+
+    monkeypatch.setattr(structure, "leaf_order", lambda r: list(range(n)))
+    labels = np.sort(np.arange(n) % k)
+    values = np.where(labels[:, None] == labels[None, :], 0.9, 0.1)
+    result = SimpleNamespace(
+        ids=tuple(f"im{i}.jpg" for i in range(n)),
+        matrices={"m": SimpleNamespace(values=values)},
+        clustering=SimpleNamespace(labels=labels),
+    )
+    fig = structure.similarity_heatmap(result, "m")
+    ax = fig.axes[0]
+    drawn = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert bool(drawn) == lines
+    if lines:
+        assert len(drawn[0].get_segments()) == 2 * (k - 1)
+    else:
+        assert f"{k} clusters, too many to draw their boundaries" in ax.get_title()
+    assert ax.images[0].get_interpolation() == ("antialiased" if smooth else "nearest")
