@@ -41,31 +41,8 @@ __all__ = ["SPARSE_METHODS", "cluster_sparse", "sparse_graph"]
 SPARSE_METHODS = tuple(name for name, method in METHODS.items() if method.sparse)
 
 
-def cluster_sparse(
-    similarity: np.ndarray,
-    compared: np.ndarray,
-    config: ClusteringConfig,
-    *,
-    random_state: int = 0,
-) -> ClusteringResult:
-    """Cluster on the graph of compared pairs (shortlist mode).
-
-    Parameters
-    ----------
-    similarity : (n, n) ndarray
-        Similarities; pairs outside ``compared`` are ignored.
-    compared : (n, n) ndarray of bool
-        The pairs that were compared (symmetric).
-    config : ClusteringConfig
-        ``method`` must be one of ``SPARSE_METHODS``; a method whose sparse
-        fit needs a number of clusters (spectral) needs a fixed ``n_clusters``.
-
-    Raises
-    ------
-    ClusteringError
-        For a method that needs the full matrix.
-    """
-    n = len(similarity)
+def _check_request(config: ClusteringConfig, n: int) -> None:
+    """Refuse, with what to set instead, a clustering the sparse graph cannot give."""
     method = METHODS[config.method]
     if not method.sparse or config.feature_source() is not None:
         raise ClusteringError(
@@ -90,6 +67,34 @@ def cluster_sparse(
             f"shortlist mode: {config.method} clustering of the sparse graph cuts at "
             "clustering.threshold (a number of clusters, chosen or fixed, needs every pair)"
         )
+
+
+def cluster_sparse(
+    similarity: np.ndarray,
+    compared: np.ndarray,
+    config: ClusteringConfig,
+    *,
+    random_state: int = 0,
+) -> ClusteringResult:
+    """Cluster on the graph of compared pairs (shortlist mode).
+
+    Parameters
+    ----------
+    similarity : (n, n) ndarray
+        Similarities; pairs outside ``compared`` are ignored.
+    compared : (n, n) ndarray of bool
+        The pairs that were compared (symmetric).
+    config : ClusteringConfig
+        ``method`` must be one of ``SPARSE_METHODS``; a method whose sparse
+        fit needs a number of clusters (spectral) needs a fixed ``n_clusters``.
+
+    Raises
+    ------
+    ClusteringError
+        For a method that needs the full matrix.
+    """
+    method = METHODS[config.method]
+    _check_request(config, len(similarity))
     notes: list[str] = [
         "shortlist mode: clustered on the sparse graph of the compared pairs; pairs not "
         "compared count as dissimilar"

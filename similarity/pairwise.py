@@ -752,10 +752,7 @@ def pairwise(
 
         side = block_size if in_cache else shortlist_block_size(n, block_size, jobs, selected)
         work = block_plan(n, side, known)
-        if in_cache is not None and isinstance(features, _Extracted):
-            in_cache = (features.store, mkey, in_cache[2])
-            if features.store is not cache:
-                run_store = features.store
+        in_cache, run_store = _reading_store(in_cache, features, cache)
         run_blocks(metric, work, features, pool, place, cached=in_cache)
         if progress is not None and not work:
             progress(total, total)
@@ -768,14 +765,32 @@ def pairwise(
             owned.shutdown()
         if run_store is not None:
             run_store.discard()
-    # in place: at 10,000 images each n x n temporary is 0.8 GB (the same values)
-    values = np.triu(values, k=1)
+    return SimilarityMatrix(
+        ids_of(images), _symmetric(values), metric.name, metric.params(),
+        stats=stats.as_dict(), compared=state.compared,
+    )  # fmt: skip
+
+
+def _symmetric(upper: np.ndarray) -> np.ndarray:
+    """The matrix whose upper triangle ``upper`` holds, 1.0 on the diagonal; in place
+    (at 10,000 images each n x n temporary is 0.8 GB)."""
+    values = np.triu(upper, k=1)
     values += values.T
     np.fill_diagonal(values, 1.0)
-    return SimilarityMatrix(
-        ids_of(images), values, metric.name, metric.params(), stats=stats.as_dict(),
-        compared=state.compared,
-    )  # fmt: skip
+    return values
+
+
+def _reading_store(
+    in_cache: tuple[FeatureCache, str, list[str]] | None,
+    features: Sequence[Any],
+    cache: FeatureCache | None,
+) -> tuple[tuple[FeatureCache, str, list[str]] | None, FeatureCache | None]:
+    """Where the workers read features by key (the cache, or the run store the features
+    went to: :func:`_store_features`), and that run store, to discard, if any."""
+    if in_cache is None or not isinstance(features, _Extracted):
+        return in_cache, None
+    store = features.store
+    return (store, in_cache[1], in_cache[2]), None if store is cache else store
 
 
 def ids_of(images: Sequence[WorkImage]) -> tuple[str, ...]:

@@ -161,6 +161,19 @@ def test_shortlisted_pairs_read_by_workers_from_the_cache_equal_all_pairs(tmp_pa
             assert raw.size_limit == int(1.5 * 2**30)
 
 
+def _contour_shortlist():
+    """The engine module, 40 generated work images, their shortlist (K = 4) and its
+    mask, the contour test and its dense matrix."""
+    import importlib
+
+    engine = importlib.import_module("similarity.pairwise")  # the package exports the function
+    image_set, _ = generated_set(n_bases=8, copies=5, size=48)
+    ims = _work(image_set, 48)
+    s = shortlist(ims, 4)
+    metric = get_metric("contour")
+    return engine, ims, s, s.mask(), metric, pairwise(ims, metric, n_jobs=1)
+
+
 def test_features_read_by_workers_are_never_all_held_here_and_lost_ones_are_extracted(
     tmp_path, monkeypatch
 ):
@@ -168,17 +181,9 @@ def test_features_read_by_workers_are_never_all_held_here_and_lost_ones_are_extr
     batch at a time and keeps none; a block whose features the cache evicted (a cache
     far smaller than the features) is computed here, its features extracted again, and
     every value is still the dense one."""
-    import importlib
-
     from similarity.cache import FeatureCache
 
-    engine = importlib.import_module("similarity.pairwise")
-    image_set, _ = generated_set(n_bases=8, copies=5, size=48)
-    ims = _work(image_set, 48)
-    s = shortlist(ims, 4)
-    mask = s.mask()
-    metric = get_metric("contour")
-    full = pairwise(ims, metric, n_jobs=1)
+    engine, ims, s, mask, metric, full = _contour_shortlist()
     batches: list[int] = []
     put = FeatureCache.put_features
     monkeypatch.setattr(engine, "STORE_BATCH", 8)
@@ -210,17 +215,9 @@ def test_features_that_would_not_fit_in_the_cache_are_kept_in_a_run_store(tmp_pa
     a store of its own, the ones cached before copied there: the workers find every one
     (no block computed here), the values are the dense ones, the store is gone after the
     run and the cache keeps its limit. Without room on the disk: a clear error."""
-    import importlib
-
     from similarity.cache import FeatureCache
 
-    engine = importlib.import_module("similarity.pairwise")
-    image_set, _ = generated_set(n_bases=8, copies=5, size=48)
-    ims = _work(image_set, 48)
-    s = shortlist(ims, 4)
-    mask = s.mask()
-    metric = get_metric("contour")
-    full = pairwise(ims, metric, n_jobs=1)
+    engine, ims, s, mask, metric, full = _contour_shortlist()
     mkey = engine.metric_key(metric)
     keys = [engine.work_key(im) for im in ims]
     sizes = [len(pickle.dumps(metric.extract(im.gray, im.mask))) for im in ims[:8]]
