@@ -65,6 +65,7 @@ def test_second_run_is_served_from_the_cache(multi_run):
             "pairs_cached": 990,
             "pairs_computed": 0,
             "corrupt": 0,
+            "run_store_gb": 0.0,
         }
         a = matrix(multi_run / "first" / f"similarity_{name}.csv")[1]
         b = matrix(multi_run / "second" / f"similarity_{name}.csv")[1]
