@@ -38,13 +38,27 @@ __all__ = [
 FEATURES = ("similarity", "excess", "log_rank")
 
 
-def _row_stats(values: np.ndarray, compared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each image's similarities to the others."""
-    off = compared & ~np.eye(len(values), dtype=bool)
+def _row_stats(
+    values: np.ndarray, compared: np.ndarray, start: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each image's similarities to the others, for the
+    rows ``values`` holds: the matrix's from row ``start`` (all of it by default)."""
+    rows, cols = values.shape
+    off = compared & ~np.eye(rows, cols, k=start, dtype=bool)
     count = np.maximum(off.sum(axis=1), 1)
     mean = np.where(off, values, 0.0).sum(axis=1) / count
     var = np.where(off, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
     return mean, np.sqrt(var)
+
+
+def _row_ranks(values: np.ndarray, start: int = 0) -> np.ndarray:
+    """Where each image ranks in each row ``values`` holds (the matrix's from row
+    ``start``): 1 the most similar, the row's own image last, ties in index order."""
+    rows, cols = values.shape
+    order = np.argsort(-(values - 2.0 * np.eye(rows, cols, k=start)), axis=1, kind="stable")
+    rank = np.empty(values.shape)
+    rank[np.arange(rows)[:, None], order] = np.arange(1, cols + 1)[None, :]
+    return rank
 
 
 def pair_features(matrix: SimilarityMatrix) -> np.ndarray:
@@ -74,11 +88,7 @@ def pair_features(matrix: SimilarityMatrix) -> np.ndarray:
     mean, std = _row_stats(values, compared)
     z = (values - mean[:, None]) / (std[:, None] + 1e-6)
     excess = (z + z.T) / 2
-    # rank of j in i's row, the image itself excluded (ties share the better rank)
-    masked = values - 2.0 * np.eye(n)
-    order = np.argsort(-masked, axis=1, kind="stable")
-    rank = np.empty((n, n))
-    rank[np.arange(n)[:, None], order] = np.arange(1, n + 1)[None, :]
+    rank = _row_ranks(values)  # of j in i's row, the image itself excluded
     worst = np.maximum(rank, rank.T)
     np.fill_diagonal(worst, 1.0)  # an image is its own nearest
     return np.stack([values, excess, np.log(worst)], axis=-1)
@@ -109,16 +119,8 @@ def pair_features_at(matrix: SimilarityMatrix, rows: np.ndarray, cols: np.ndarra
         block = values[start:stop]
         seen = np.ones(block.shape, bool) if compared is None else compared[start:stop]
         block = np.where(seen, block, 0.0)
-        diagonal = np.zeros(block.shape, bool)
-        diagonal[np.arange(stop - start), np.arange(start, stop)] = True
-        off = seen & ~diagonal
-        count = np.maximum(off.sum(axis=1), 1)
-        mean[start:stop] = np.where(off, block, 0.0).sum(axis=1) / count
-        var = np.where(off, (block - mean[start:stop, None]) ** 2, 0.0).sum(axis=1) / count
-        std[start:stop] = np.sqrt(var)
-        order = np.argsort(-(block - 2.0 * diagonal), axis=1, kind="stable")
-        ranks = np.empty(block.shape)
-        ranks[np.arange(stop - start)[:, None], order] = np.arange(1, n + 1)[None, :]
+        mean[start:stop], std[start:stop] = _row_stats(block, seen, start)
+        ranks = _row_ranks(block, start)
         here = by_row[bounds[c] : bounds[c + 1]]
         rank[here] = ranks[src[here] - start, dst[here]]
     v = np.where(True if compared is None else compared[rows, cols], values[rows, cols], 0.0)
