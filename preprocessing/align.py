@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -187,7 +187,7 @@ def _sr_apply(model: int, im: WorkImage, tmat: np.ndarray) -> WorkImage:
     sr = StackReg(model)
     gray = np.clip(sr.transform(im.gray.astype(np.float64), tmat), 0.0, 1.0)
     mask = sr.transform(im.mask.astype(np.float64), tmat) >= _VALID
-    return replace(im, gray=gray.astype(np.float32), mask=mask, transform=np.asarray(tmat))
+    return WorkImage(im.id, gray.astype(np.float32), mask, np.asarray(tmat))
 
 
 def map_points(
@@ -236,7 +236,7 @@ def _align_stackreg(
         idx = 0 if reference == "first" else ids.index(reference)
         ref = images[idx].gray
         aligned = map_fn(_sr_register, [(model, ref, im) for im in images])
-        aligned[idx] = replace(images[idx], transform=np.eye(aligned[idx].transform.shape[0]))
+        aligned[idx] = images[idx].with_transform(np.eye(aligned[idx].transform.shape[0]))
         return aligned, 1, notes
     # Iterated mean: register to the mean of the current aligned images until
     # the transforms stop moving (pystackreg's own "mean" uses the unaligned mean once).
@@ -294,7 +294,7 @@ def _warp(im: WorkImage, mat: np.ndarray) -> WorkImage:
         cv2.warpPerspective(im.mask.astype(np.float32), mat, size, flags=flags, borderValue=0.0)
         >= _VALID
     )
-    return replace(im, gray=np.clip(gray, 0, 1).astype(np.float32), mask=mask, transform=mat)
+    return WorkImage(im.id, np.clip(gray, 0, 1).astype(np.float32), mask, mat)
 
 
 def _align_features(
@@ -332,14 +332,14 @@ def _align_features(
     inliers: list[int | None] = []
     for i, (im, (mat, count)) in enumerate(zip(images, results, strict=True)):
         if i == idx:
-            aligned.append(replace(im, transform=np.eye(3)))
+            aligned.append(im.with_transform(np.eye(3)))
             inliers.append(None)
         elif mat is None or count < min_inliers:
             notes.append(
                 f"{im.id}: too few feature matches ({count} inliers < {min_inliers}); "
                 "left unaligned"
             )
-            aligned.append(replace(im, transform=np.eye(3)))
+            aligned.append(im.with_transform(np.eye(3)))
             inliers.append(count)
         else:
             aligned.append(_warp(im, mat))
@@ -461,7 +461,7 @@ def align(
     ref_name = reference
     unmoved = method == "none" or len(images) == 1
     if unmoved:
-        aligned = [replace(im, transform=np.eye(3)) for im in images]
+        aligned = [im.with_transform(np.eye(3)) for im in images]
     elif method == "features":
         aligned, idx, inliers, notes = _align_features(
             images,

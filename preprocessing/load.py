@@ -25,10 +25,12 @@ import numpy as np
 from ._decode import IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, decode_image
 from .config import LoadConfig
 from .errors import ImageLoadError
+from .spill import PixelSpill, Spilled, unspilled
 
 __all__ = [
     "ImageMeta",
     "ImageRecord",
+    "SpilledRecord",
     "SkippedFile",
     "ImageSet",
     "load_folder",
@@ -44,6 +46,10 @@ logger = logging.getLogger(__name__)
 LOAD_THREADS = 2
 
 ProgressFn = Callable[[int, int], None]
+
+#: Called with the number of files about to be loaded; returns the spill to keep their
+#: pixels in, or None to keep them in memory.
+SpillFn = Callable[[int], PixelSpill | None]
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,45 @@ class ImageRecord:
     sha256: str
     pixels: np.ndarray
     meta: ImageMeta
+
+
+class SpilledRecord(ImageRecord):
+    """An :class:`ImageRecord` whose pixels lie in a :class:`~preprocessing.spill.PixelSpill`
+    and are read from it each time ``pixels`` is used (a fresh read-only array), so a
+    large collection does not hold them all in memory. Sent to a worker process, it
+    carries where the pixels lie, not the pixels.
+
+    ``pixels`` may also be given as an array (``dataclasses.replace`` does so), which is
+    then held like an :class:`ImageRecord`'s.
+    """
+
+    _pixels: np.ndarray | Spilled
+
+    def __init__(  # noqa: PLR0913
+        self,
+        id: str,  # noqa: A002
+        path: Path | None,
+        sha256: str,
+        pixels: np.ndarray | Spilled,
+        meta: ImageMeta,
+    ) -> None:
+        for name, value in (("id", id), ("path", path), ("sha256", sha256), ("meta", meta)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_pixels", pixels)
+
+    @property  # type: ignore[override]
+    def pixels(self) -> np.ndarray:
+        return unspilled(self._pixels)
+
+    @property
+    def spilled_to(self) -> PixelSpill | None:
+        """The spill its pixels lie in (None when they are held as an array)."""
+        return self._pixels.owner if isinstance(self._pixels, Spilled) else None
+
+    @classmethod
+    def spill(cls, record: ImageRecord, spill: PixelSpill) -> SpilledRecord:
+        """``record`` with its pixels written to ``spill``."""
+        return cls(record.id, record.path, record.sha256, spill.put(record.pixels), record.meta)
 
 
 @dataclass(frozen=True)
@@ -164,7 +209,10 @@ def _flag_duplicates(records: list[ImageRecord]) -> list[ImageRecord]:
         original = first.setdefault(rec.sha256, rec.id)
         if original != rec.id:
             meta = ImageMeta(**{**rec.meta.__dict__, "duplicate_of": original})
-            rec = ImageRecord(rec.id, rec.path, rec.sha256, rec.pixels, meta)
+            if isinstance(rec, SpilledRecord):  # the pixels stay where they lie
+                rec = SpilledRecord(rec.id, rec.path, rec.sha256, rec._pixels, meta)
+            else:
+                rec = ImageRecord(rec.id, rec.path, rec.sha256, rec.pixels, meta)
         out.append(rec)
     return out
 
@@ -185,14 +233,19 @@ def _load_files(
     items: Sequence[tuple[str, Path]],
     config: LoadConfig,
     progress: ProgressFn | None,
+    spill: SpillFn | None = None,
 ) -> tuple[list[ImageRecord], list[SkippedFile]]:
     records: list[ImageRecord] = []
     skipped: list[SkippedFile] = []
+    store = None if spill is None else spill(len(items))
 
     def one(item: tuple[str, Path]) -> ImageRecord | SkippedFile:
         image_id, path = item
         try:
-            return _record(_read_bytes(path, image_id), image_id, path, config)
+            rec = _record(_read_bytes(path, image_id), image_id, path, config)
+            # written here, in the loading thread, so no more than the threads' images
+            # are ever held decoded
+            return rec if store is None else SpilledRecord.spill(rec, store)
         except ImageLoadError as err:
             return SkippedFile(image_id, err.reason)
         except MemoryError:
@@ -263,6 +316,7 @@ def load_folder(
     *,
     config: LoadConfig | None = None,
     progress: ProgressFn | None = None,
+    spill: SpillFn | None = None,
 ) -> ImageSet:
     """Load every image in a folder (recursively by default).
 
@@ -274,6 +328,11 @@ def load_folder(
         Limits and options; defaults to ``LoadConfig()``.
     progress : callable, optional
         Called as ``progress(done, total)`` after each file.
+    spill : callable, optional
+        Called with the number of files to load; when it returns a
+        :class:`~preprocessing.spill.PixelSpill`, each image's pixels are written to it
+        as soon as decoded and the records are :class:`SpilledRecord` (for collections
+        too large to hold in memory).
 
     Returns
     -------
@@ -294,7 +353,7 @@ def load_folder(
     if not root.is_dir():
         raise ImageLoadError(str(root), "not a folder")
     candidates, skipped, ignored = _walk(root, config.recursive)
-    records, bad = _load_files(candidates, config, progress)
+    records, bad = _load_files(candidates, config, progress, spill)
     skipped_all = sorted(skipped + bad, key=lambda s: s.path)
     return ImageSet(tuple(records), tuple(skipped_all), tuple(ignored), root=root.resolve())
 
@@ -304,11 +363,12 @@ def load_paths(
     *,
     config: LoadConfig | None = None,
     progress: ProgressFn | None = None,
+    spill: SpillFn | None = None,
 ) -> ImageSet:
     """Load the given image files, in the given order.
 
     Ids are the files' paths relative to their deepest common folder, so they
-    stay unique when two files share a name.
+    stay unique when two files share a name. ``spill`` is as for :func:`load_folder`.
     """
     config = config or LoadConfig()
     resolved = [Path(p) for p in paths]
@@ -319,7 +379,7 @@ def load_paths(
     items = [
         (p.relative_to(common).as_posix(), orig) for p, orig in zip(absolute, resolved, strict=True)
     ]
-    records, skipped = _load_files(items, config, progress)
+    records, skipped = _load_files(items, config, progress, spill)
     return ImageSet(tuple(records), tuple(skipped), root=common)
 
 

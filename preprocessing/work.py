@@ -8,7 +8,9 @@ only pixels that are valid in both images.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,11 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError
+from .spill import PixelSpill, Spilled, unspilled
 
 __all__ = [
     "WorkImage",
+    "SpilledWorkImage",
     "AlignedSet",
     "rgb_to_gray",
     "scale_to_fit",
@@ -26,6 +30,7 @@ __all__ = [
     "fit_to_canvas",
     "work_image_from_rgb",
     "make_work_image",
+    "on_pixels",
 ]
 
 # ITU-R BT.709 luma weights, in R, G, B order (the internal format is RGB).
@@ -53,6 +58,56 @@ class WorkImage:
     gray: np.ndarray
     mask: np.ndarray
     transform: np.ndarray
+
+    def with_transform(self, transform: np.ndarray) -> WorkImage:
+        """The same pixels with another ``transform`` (pixels kept where they lie)."""
+        return dataclasses.replace(self, transform=transform)
+
+
+class SpilledWorkImage(WorkImage):
+    """A :class:`WorkImage` whose ``gray`` and ``mask`` lie in a
+    :class:`~preprocessing.spill.PixelSpill` and are read from it on each use (fresh
+    read-only arrays). Sent to a worker process, it carries where they lie.
+
+    ``gray`` and ``mask`` may also be given as arrays (``dataclasses.replace`` does so),
+    which are then held like a :class:`WorkImage`'s.
+    """
+
+    _gray: np.ndarray | Spilled
+    _mask: np.ndarray | Spilled
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002
+        gray: np.ndarray | Spilled,
+        mask: np.ndarray | Spilled,
+        transform: np.ndarray,
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "_gray", gray)
+        object.__setattr__(self, "_mask", mask)
+        object.__setattr__(self, "transform", transform)
+
+    @property  # type: ignore[override]
+    def gray(self) -> np.ndarray:
+        return unspilled(self._gray)
+
+    @property  # type: ignore[override]
+    def mask(self) -> np.ndarray:
+        return unspilled(self._mask)
+
+    @property
+    def spilled_to(self) -> PixelSpill | None:
+        """The spill its pixels lie in (None when they are held as arrays)."""
+        return self._gray.owner if isinstance(self._gray, Spilled) else None
+
+    def with_transform(self, transform: np.ndarray) -> SpilledWorkImage:
+        return SpilledWorkImage(self.id, self._gray, self._mask, transform)
+
+    @classmethod
+    def spill(cls, image: WorkImage, spill: PixelSpill) -> SpilledWorkImage:
+        """``image`` with its pixels and mask written to ``spill``."""
+        return cls(image.id, spill.put(image.gray), spill.put(image.mask), image.transform)
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,3 +256,10 @@ def work_image_from_rgb(image_id: str, rgb: np.ndarray, size: int) -> WorkImage:
 def make_work_image(image_id: str, pixels: np.ndarray, size: int) -> WorkImage:
     """Turn decoded RGB pixels into an unaligned :class:`WorkImage`."""
     return work_image_from_rgb(image_id, scale_to_fit(pixels, size), size)
+
+
+def on_pixels(fn: Callable[[np.ndarray, np.ndarray], Any], image: WorkImage) -> Any:
+    """``fn(image.gray, image.mask)``. Mapped over images on a pool (with
+    ``functools.partial``), each worker reads the pixels itself: a
+    :class:`SpilledWorkImage` is sent as where its pixels lie, not as the pixels."""
+    return fn(image.gray, image.mask)

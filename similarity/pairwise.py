@@ -9,6 +9,7 @@ per block rather than once per pair, and memory is bounded by the block size.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ import numpy as np
 from preprocessing.errors import AtelierError
 from preprocessing.memory import release_freed_memory
 from preprocessing.parallel import ordered_map, process_pool, resolve_jobs, share
-from preprocessing.work import WorkImage
+from preprocessing.work import WorkImage, on_pixels
 
 from .base import Metric
 from .cache import CacheStats, FeatureCache, Row, digests, metric_key, work_key
@@ -205,9 +206,12 @@ def extract_features(
     progress : callable, optional
         ``progress(done_images, total_images)``.
     """
-    items = [(im.gray, im.mask) for im in images]
     return ordered_map(
-        metric.extract, items, executor=executor, chunk_size=chunk_size, progress=progress
+        functools.partial(on_pixels, metric.extract),
+        [(im,) for im in images],  # not their pixels: a spilled image is read where it runs
+        executor=executor,
+        chunk_size=chunk_size,
+        progress=progress,
     )
 
 

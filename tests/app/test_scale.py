@@ -334,3 +334,37 @@ def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n,
     else:
         assert f"{k} clusters, too many to draw their boundaries" in ax.get_title()
     assert ax.images[0].get_interpolation() == ("antialiased" if smooth else "nearest")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("align", ["none", "translation"])
+def test_a_run_that_keeps_its_pixels_on_disk_writes_the_same_results(tmp_path, monkeypatch, align):
+    import gc
+
+    import app.pipeline
+    from preprocessing.spill import SPILL_PREFIX
+
+    folder = copy_samples(tmp_path / "images", "cartoon_*")  # 17 images
+    monkeypatch.setattr(app.pipeline, "POOL_MIN_IMAGES", 2)  # the workers read the spill
+    runs, outputs = {}, {}
+    for mode, at in (("held", 10**9), ("spilled", 0)):
+        monkeypatch.setattr(app.pipeline, "SPILL_MIN_IMAGES", at)
+        out = tmp_path / mode
+        args = [folder, "--out", out, "--shortlist", "--align", align, "--workers", "2"]
+        # a cache of its own: each run extracts its features, on the pool
+        args += ["--cache-dir", tmp_path / f"cache-{mode}"]
+        runs[mode] = _run(args + ["--labels", SAMPLES / "families.csv"])
+        gc.collect()
+        # the spill's folder, beside the cache, is gone with the result
+        assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
+        written = sorted(out.glob("similarity_*.csv")) + [out / "clusters.csv"]
+        outputs[mode] = {p.name: p.read_bytes() for p in written}
+    held, spilled = runs["held"], runs["spilled"]
+    assert held["compute"]["pixels_on_disk_gb"] == 0
+    # 17 decoded images and 17 work images (1.3 MB an image, measured)
+    assert 0.015 < spilled["compute"]["pixels_on_disk_gb"] < 0.03
+    assert outputs["held"] == outputs["spilled"] and len(outputs["held"]) == 4
+    assert held["evaluation"] == spilled["evaluation"]
+    assert held["similarity"]["sift"]["cache"]["features_computed"] == 17
+    assert held["compute"]["kind"] == spilled["compute"]["kind"] == "processes"
+    assert (tmp_path / "spilled" / "report.html").stat().st_size > 10_000
