@@ -44,8 +44,11 @@ def feed(digest: Any, obj: Any) -> None:
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         digest.update(f"d{type(obj).__qualname__}".encode())
         names = _FIELDS.get(type(obj))
-        if names is None:
-            names = _FIELDS[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+        if names is None:  # a class may name what determines it (not a costly property)
+            names = getattr(type(obj), "_DIGEST_FIELDS", None) or tuple(
+                f.name for f in dataclasses.fields(obj)
+            )
+            _FIELDS[type(obj)] = names
         for name in names:
             digest.update(name.encode())
             feed(digest, getattr(obj, name))

@@ -48,7 +48,9 @@ def closer_than(values: np.ndarray, i: int, j: int) -> float:
     return 100.0 * below / (others.size - 1)
 
 
-def standing_in_rows(values: np.ndarray, i: int, j: int) -> tuple[int, int, float]:
+def standing_in_rows(
+    values: np.ndarray | SimilarityMatrix, i: int, j: int
+) -> tuple[int, int, float]:
     """Where the pair (i, j) stands among each image's own similarities: j's rank among
     i's neighbours (1 = nearest), i's rank among j's, and how many standard deviations
     the pair lies above the two images' mean similarity to the others (averaged), the
@@ -56,10 +58,11 @@ def standing_in_rows(values: np.ndarray, i: int, j: int) -> tuple[int, int, floa
     n = len(values)
     ranks, excess = [], []
     for a, b in ((i, j), (j, i)):
-        row = np.delete(values[a], a)
-        ranks.append(1 + int(np.count_nonzero(row > values[a, b])))
+        full = values.row(a) if isinstance(values, SimilarityMatrix) else np.asarray(values[a])
+        row = np.delete(full, a)
+        ranks.append(1 + int(np.count_nonzero(row > full[b])))
         std = float(row.std())
-        excess.append((values[a, b] - float(row.mean())) / std if std > 0 else 0.0)
+        excess.append((full[b] - float(row.mean())) / std if std > 0 else 0.0)
     return ranks[0], ranks[1], float(np.mean(excess)) if n > 2 else 0.0
 
 
@@ -72,24 +75,24 @@ def why_fused_disagrees(
     half their median, or a pair called different whose metric score reaches their
     median. Empty when nothing disagrees (or no other pair is called the same)."""
     fused = matrices[key]
-    p = float(fused.values[i, j])
-    n = len(fused.values)
-    rows, cols = np.triu_indices(n, k=1)
-    other = ~((rows == min(i, j)) & (cols == max(i, j)))
-    same = other & (fused.values[rows, cols] >= 0.5)
+    p = fused.value(i, j)
+    pairs, fused_values = fused.upper()  # the compared pairs (a pair not compared is 0)
+    other = ~((pairs[:, 0] == min(i, j)) & (pairs[:, 1] == max(i, j)))
+    same = other & (fused_values >= 0.5)
     if not same.any():
         return []
+    rows, cols = pairs[same, 0], pairs[same, 1]
     lines = []
     for name, m in matrices.items():
         if name == key:
             continue
-        s = float(m.values[i, j])
-        typical = float(np.median(m.values[rows[same], cols[same]]))
+        s = m.value(i, j)
+        typical = float(np.median(m.values_at(rows, cols)))
         low = p >= 0.5 and s < 0.5 * typical
         high = p < 0.5 and s >= typical
         if not (low or high):
             continue
-        r_ab, r_ba, z = standing_in_rows(m.values, i, j)
+        r_ab, r_ba, z = standing_in_rows(m, i, j)
         how = "low" if low else "high"
         lines.append(
             f"{name} {s:.3f} is {how} next to the pairs called the same template here "
@@ -198,7 +201,7 @@ def pair_evidence(
     PairView
     """
     image_a, image_b = images[i], images[j]
-    scores = {name: float(m.values[i, j]) for name, m in matrices.items()}
+    scores = {name: m.value(i, j) for name, m in matrices.items()}
     metrics = config.similarity.metrics
     # the local map: CW-SSIM's, unless the analysis computed SSIM and not CW-SSIM
     local = _metric(config, "ssim" if "ssim" in metrics and "cw-ssim" not in metrics else "cw-ssim")

@@ -69,21 +69,23 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _matrix_csv(ids: tuple[str, ...], values, compared: np.ndarray | None = None) -> str:
+def _matrix_csv(matrix: SimilarityMatrix) -> str:
     """A matrix as CSV: square (``image`` and one column an image); in shortlist mode
-    (``compared``) one row a compared pair (``image_a,image_b,similarity``, a before b
-    in the matrix' order): at 10,000 images a square file would be 100 million
-    values, almost all of them the zeros of pairs never compared."""
+    one row a compared pair (``image_a,image_b,similarity``, a before b in the matrix'
+    order): at 10,000 images a square file would be 100 million values, almost all of
+    them the zeros of pairs never compared."""
+    ids = matrix.ids
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    if compared is not None:
+    if matrix.partial:
         writer.writerow(["image_a", "image_b", "similarity"])
-        rows, cols = np.nonzero(np.triu(compared, k=1))
-        for i, j, v in zip(rows.tolist(), cols.tolist(), values[rows, cols].tolist(), strict=True):
+        pairs, values = matrix.upper()
+        rows, cols = pairs[:, 0].tolist(), pairs[:, 1].tolist()
+        for i, j, v in zip(rows, cols, values.tolist(), strict=True):
             writer.writerow([ids[i], ids[j], repr(v)])
         return buf.getvalue()
     writer.writerow(["image", *ids])
-    for image_id, row in zip(ids, values, strict=True):
+    for image_id, row in zip(ids, matrix.values, strict=True):
         writer.writerow([image_id, *(repr(float(v)) for v in row)])
     return buf.getvalue()
 
@@ -215,14 +217,13 @@ def run_record(result: AnalysisResult, *, extra: Mapping[str, Any] | None = None
 
 def top_pairs(result: AnalysisResult, count: int) -> dict[str, list[tuple[int, int]]]:
     """The most similar pairs within clusters and across clusters (in the clustered matrix)."""
-    values = result.matrices[result.clustering_metric].values
+    pairs, values = result.matrices[result.clustering_metric].upper()  # compared ones
     labels = result.clustering.labels
-    iu = np.triu_indices(len(labels), k=1)
-    order = np.argsort(-values[iu], kind="stable")
+    order = np.argsort(-values, kind="stable")
     within: list[tuple[int, int]] = []
     across: list[tuple[int, int]] = []
-    for idx in order:
-        i, j = int(iu[0][idx]), int(iu[1][idx])
+    for idx in order.tolist():
+        i, j = int(pairs[idx, 0]), int(pairs[idx, 1])
         same = labels[i] == labels[j] and labels[i] >= 0
         target = within if same else across
         if len(target) < count:
@@ -260,7 +261,7 @@ def _evidence_jobs(result: AnalysisResult) -> list[tuple[str, Any]]:
                 j,
                 (result.images[ids[i]], result.images[ids[j]]),
                 (works[i], works[j]),
-                {name: float(m.values[i, j]) for name, m in result.matrices.items()},
+                {name: m.value(i, j) for name, m in result.matrices.items()},
             ),
         )  # fmt: skip
         for kind, pairs in top_pairs(result, count).items()
@@ -489,7 +490,7 @@ def evidence_key(result: AnalysisResult, i: int, j: int) -> str:
             "evidence",
             [(result.ids[k], result.images[result.ids[k]].sha256) for k in (i, j)],
             _array_digest(a.gray, a.mask, a.transform, b.gray, b.mask, b.transform),
-            {name: float(m.values[i, j]) for name, m in result.matrices.items()},
+            {name: m.value(i, j) for name, m in result.matrices.items()},
             {k: config[k] for k in ("load", "preprocess", "similarity", "random_state")},
             config["report"]["evidence_side"],
         ]
@@ -506,7 +507,7 @@ def heatmap_key(result: AnalysisResult, metric: str, order: list[int]) -> str:
             "heatmap",
             metric,
             [(i, result.images[i].sha256) for i in result.ids],
-            _array_digest(result.matrices[metric].values),
+            _array_digest(*result.matrices[metric].digest_arrays()),
             order,
             result.clustering.labels[order].tolist(),
         ]
@@ -521,7 +522,7 @@ def analysis_key(result: AnalysisResult) -> str:
     score, a label, a setting, gives another key and the figures are drawn again."""
     bare = dataclasses.replace(
         _figure_payload(result, thumbnails=False),
-        matrices={k: dataclasses.replace(m, stats={}) for k, m in result.matrices.items()},
+        matrices={k: m.with_stats({}) for k, m in result.matrices.items()},
         timings={},
         compute={},
         started="",
@@ -799,14 +800,14 @@ def write_outputs(
     matrix_keys: dict[str, list[str]] = {}
     for metric, matrix in result.matrices.items():
         path = out / f"similarity_{metric}.csv"
-        form = "square" if matrix.compared is None else _array_digest(matrix.compared)
-        key = _key([_FIGURE_FORMAT, form, list(matrix.ids), _array_digest(matrix.values)])
+        form = "pairs" if matrix.partial else "square"
+        key = _key([_FIGURE_FORMAT, form, list(matrix.ids), _array_digest(*matrix.digest_arrays())])
         old_key, old_sha = earlier_csv.get(path.name, ("", ""))
         sha = _sha256_of(path) if old_key == key else ""
         if sha and sha == old_sha:
             written[path.name] = path  # the same matrix, still in its file: not written again
         else:
-            data = _matrix_csv(matrix.ids, matrix.values, matrix.compared).encode("utf-8")
+            data = _matrix_csv(matrix).encode("utf-8")
             written[path.name] = atomic_write_bytes(path, data)
             sha = hashlib.sha256(data).hexdigest()
         matrix_keys[path.name] = [key, sha]

@@ -21,7 +21,7 @@ import numpy as np
 
 from clustering import METHODS, ClusteringConfig, ClusteringResult, cluster, evaluate_labels
 from clustering.evaluate import matched_labels
-from clustering.sparse import cluster_sparse
+from clustering.sparse import PairGraph, cluster_sparse
 from preprocessing import (
     AlignedSet,
     ImageSet,
@@ -463,16 +463,16 @@ def _cluster(
     matrix: SimilarityMatrix, config: AnalysisConfig, features: np.ndarray | None
 ) -> ClusteringResult:
     """The full matrix's clustering, or the sparse graph's in shortlist mode."""
-    if matrix.compared is not None:
+    if matrix.partial:
         clustering = config.clustering
         note = None
         method = METHODS[clustering.method]
         choosing = clustering.n_clusters == "auto" and clustering.threshold is None
         if choosing and (method.sparse_needs_k or method.sparse_cut):
             clustering, note = _shortlist_clustering(matrix, clustering)
-        result = cluster_sparse(
-            matrix.values, matrix.compared, clustering, random_state=config.random_state
-        )
+        pairs, values = matrix.upper()
+        graph = PairGraph(len(matrix), pairs, values)
+        result = cluster_sparse(graph, None, clustering, random_state=config.random_state)
         if note is not None:
             result = replace(result, warnings=[note, *result.warnings])
         return result
@@ -509,7 +509,7 @@ def clustering_key(
     from .versions import library_versions
 
     digest = hashlib.sha256()
-    feed(digest, [matrix.values, matrix.compared, features])
+    feed(digest, [*matrix.digest_arrays(), features])
     settings = [
         _CLUSTERING_FORMAT,
         _clustering_code(),
@@ -684,7 +684,7 @@ def suggested_cut(result: AnalysisResult) -> ClusteringResult | None:
     if result.clustering.k > 0 or len(result.ids) < 3:
         return None
     matrix = result.matrices[result.clustering_metric]
-    if matrix.compared is not None:  # shortlist mode: no full matrix to cut
+    if matrix.partial:  # shortlist mode: no full matrix to cut
         return None
     cut = cluster(
         matrix.values,

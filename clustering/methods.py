@@ -53,6 +53,7 @@ __all__ = [
     "check_input",
     "hierarchy",
     "sparse_graph",
+    "PairGraph",
 ]
 
 Input = Literal["affinity", "distance", "features"]
@@ -90,13 +91,60 @@ def hierarchy(data: np.ndarray, kind: Input, method: str) -> np.ndarray:
     return linkage(data, method=method, metric="euclidean")
 
 
+@dataclass(frozen=True, eq=False)
+class PairGraph:
+    """The pairs a shortlist compared (input: similarities of those pairs only).
+
+    Attributes
+    ----------
+    n : int
+        Number of images.
+    pairs : (m, 2) ndarray of int
+        The compared pairs ``(i, j)``, ``i < j``.
+    similarity : (m,) ndarray of float
+        Their similarities in [0, 1]; every pair not listed is "judged dissimilar"
+        (similarity 0, distance 1).
+    """
+
+    n: int
+    pairs: np.ndarray
+    similarity: np.ndarray
+
+    @classmethod
+    def from_dense(cls, similarity: np.ndarray, compared: np.ndarray) -> PairGraph:
+        """The graph of an n x n similarity matrix's ``compared`` pairs (symmetric)."""
+        rows, cols = np.nonzero(np.triu(np.asarray(compared, bool), k=1))
+        sims = np.asarray(similarity, np.float64)[rows, cols]
+        return cls(len(similarity), np.column_stack([rows, cols]).astype(np.int64), sims)
+
+    def csr(self, kind: str) -> sp.csr_matrix:
+        """Both directions of every pair as a CSR matrix of distances (``1 - s``, at least
+        1e-12: a stored zero would read as a missing edge) or affinities, columns sorted."""
+        rows, cols = self.pairs[:, 0], self.pairs[:, 1]
+        sims = self.similarity
+        data = sims if kind == "affinity" else np.maximum(1.0 - sims, _MIN_DISTANCE)
+        graph = sp.csr_matrix(
+            (
+                np.concatenate([data, data]),
+                (np.concatenate([rows, cols]), np.concatenate([cols, rows])),
+            ),
+            shape=(self.n, self.n),
+        )
+        graph.sort_indices()
+        return graph
+
+    def dense_distance(self) -> np.ndarray:
+        """n x n distances with every pair not compared at 1 (for small sets)."""
+        distance = np.ones((self.n, self.n))
+        i, j = self.pairs[:, 0], self.pairs[:, 1]
+        distance[i, j] = distance[j, i] = 1.0 - self.similarity
+        np.fill_diagonal(distance, 0.0)
+        return distance
+
+
 def sparse_graph(similarity: np.ndarray, compared: np.ndarray, *, kind: str) -> sp.csr_matrix:
     """The compared off-diagonal pairs as a CSR matrix of distances or affinities."""
-    mask = np.asarray(compared, bool) & ~np.eye(len(similarity), dtype=bool)
-    rows, cols = np.nonzero(mask)
-    sims = similarity[rows, cols]
-    data = sims if kind == "affinity" else np.maximum(1.0 - sims, _MIN_DISTANCE)
-    return sp.csr_matrix((data, (rows, cols)), shape=similarity.shape)
+    return PairGraph.from_dense(similarity, compared).csr(kind)
 
 
 def _chain_components(graph: sp.csr_matrix) -> sp.csr_matrix:
@@ -111,13 +159,6 @@ def _chain_components(graph: sp.csr_matrix) -> sp.csr_matrix:
         shape=graph.shape,
     )
     return (graph + bridge).tocsr()
-
-
-def _missing_at_one(similarity: np.ndarray, compared: np.ndarray) -> np.ndarray:
-    """Dense distances with every pair not compared at 1 (judged dissimilar)."""
-    distance = np.where(compared, 1.0 - similarity, 1.0)
-    np.fill_diagonal(distance, 0.0)
-    return distance
 
 
 class ClusteringMethod:
@@ -185,7 +226,7 @@ class ClusteringMethod:
         """The linkage matrix the ``derivative`` criterion reads, if the method has one."""
         return None
 
-    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+    def fit_sparse(self, graph: PairGraph) -> Fit:
         """Labels from the compared pairs only (shortlist mode)."""
         raise ClusteringError(f"{self.name} has no sparse fit")
 
@@ -240,12 +281,9 @@ class Spectral(ClusteringMethod):
             raise ClusteringError("spectral clustering needs a number of clusters")
         return Fit(cluster_qr(self.embedding(data, k)))
 
-    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
-        n = len(similarity)
+    def fit_sparse(self, graph: PairGraph) -> Fit:
         k = int(self.config.n_clusters)
-        affinity = sparse_graph(similarity, compared, kind="affinity") + sp.identity(
-            n, format="csr"
-        )
+        affinity = graph.csr("affinity") + sp.identity(graph.n, format="csr")
         return Fit(self._model(k).fit_predict(affinity))
 
 
@@ -353,7 +391,7 @@ class Agglomerative(ClusteringMethod):
             labels = fcluster(tree, t=k, criterion="maxclust")
         return Fit(np.asarray(labels) - 1)  # SciPy's labels start at 1
 
-    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+    def fit_sparse(self, graph: PairGraph) -> Fit:
         """The dendrogram of the matrix with every pair not compared at distance 1, cut
         at ``1 - threshold``: found from the compared pairs alone
         (:func:`~clustering.sparse_linkage.cut_sparse_linkage`), the same clusters."""
@@ -366,8 +404,7 @@ class Agglomerative(ClusteringMethod):
                 "clustering.threshold (a cut at a number of clusters needs every pair) and "
                 f"an {', '.join(SPARSE_LINKAGES[:-1])} or {SPARSE_LINKAGES[-1]} linkage"
             )
-        graph = sparse_graph(similarity, compared, kind="distance")
-        return Fit(cut_sparse_linkage(graph, 1.0 - threshold, linkage))
+        return Fit(cut_sparse_linkage(graph.csr("distance"), 1.0 - threshold, linkage))
 
 
 def default_eps(data: np.ndarray, kind: Input, min_samples: int) -> float:
@@ -412,17 +449,14 @@ class DBSCANMethod(_DensityMethod):
         model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric=self._metric(kind))
         return Fit(model.fit_predict(data))
 
-    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
-        graph = sparse_graph(similarity, compared, kind="distance")
+    def fit_sparse(self, graph: PairGraph) -> Fit:
         eps = self.config.eps
         if eps is None:
-            eps = default_eps(
-                _missing_at_one(similarity, compared), "distance", self.config.min_samples
-            )
+            eps = default_eps(graph.dense_distance(), "distance", self.config.min_samples)
         from sklearn.cluster import DBSCAN
 
         model = DBSCAN(eps=eps, min_samples=self.config.min_samples, metric="precomputed")
-        return Fit(model.fit_predict(graph))
+        return Fit(model.fit_predict(graph.csr("distance")))
 
 
 class HDBSCANMethod(_DensityMethod):
@@ -440,10 +474,10 @@ class HDBSCANMethod(_DensityMethod):
         )
         return Fit(model.fit_predict(data))
 
-    def fit_sparse(self, similarity: np.ndarray, compared: np.ndarray) -> Fit:
+    def fit_sparse(self, graph: PairGraph) -> Fit:
         # scikit-learn's sparse path refuses a disconnected graph: chain the
         # components by edges of distance 1, which is what every missing pair is
-        graph = _chain_components(sparse_graph(similarity, compared, kind="distance"))
+        chained = _chain_components(graph.csr("distance"))
         from sklearn.cluster import HDBSCAN
 
         model = HDBSCAN(
@@ -453,7 +487,7 @@ class HDBSCANMethod(_DensityMethod):
             metric_params={"max_distance": 1.0},
             copy=True,
         )
-        return Fit(model.fit_predict(graph))
+        return Fit(model.fit_predict(chained))
 
 
 class KMeansMethod(ClusteringMethod):

@@ -9,6 +9,7 @@ __all__ = [
     "classical_mds",
     "score_labels",
     "per_image_silhouette",
+    "silhouette_from_sums",
     "medoids",
     "derivative_scores",
     "euclidean_distances",
@@ -172,6 +173,14 @@ def _silhouette(transposed: np.ndarray, labels: np.ndarray) -> np.ndarray:
     n, rows = len(index), np.arange(len(index))
     member = sp.csr_matrix((np.ones(n), (rows, index)), shape=(n, len(counts)))
     sums = np.asarray((member.T @ transposed).T)  # (n, k): summed distance to each cluster
+    return silhouette_from_sums(sums, index, counts)
+
+
+def silhouette_from_sums(sums: np.ndarray, index: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Silhouettes from each image's summed distance to each cluster, ``sums`` (n, k),
+    its cluster ``index`` (n,) in 0..k-1 and the clusters' sizes ``counts`` (k,)."""
+    rows = np.arange(len(index))
+    sums = np.array(sums, np.float64)
     own = counts[index] - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         intra = np.where(own > 0, sums[rows, index] / np.maximum(own, 1.0), 0.0)

@@ -27,15 +27,16 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from preprocessing.errors import ClusteringError
 
 from .api import ClusteringResult, _note_warnings, _relabelled
 from .config import ClusteringConfig
-from .methods import METHODS, _missing_at_one, sparse_graph
-from .scores import medoids, per_image_silhouette
+from .methods import METHODS, PairGraph, sparse_graph
+from .scores import silhouette_from_sums
 
-__all__ = ["SPARSE_METHODS", "cluster_sparse", "sparse_graph"]
+__all__ = ["SPARSE_METHODS", "PairGraph", "cluster_sparse", "sparse_graph", "sparse_scores"]
 
 #: The methods with a sparse fit, from the registry.
 SPARSE_METHODS = tuple(name for name, method in METHODS.items() if method.sparse)
@@ -70,8 +71,8 @@ def _check_request(config: ClusteringConfig, n: int) -> None:
 
 
 def cluster_sparse(
-    similarity: np.ndarray,
-    compared: np.ndarray,
+    similarity: np.ndarray | PairGraph,
+    compared: np.ndarray | None,
     config: ClusteringConfig,
     *,
     random_state: int = 0,
@@ -80,21 +81,33 @@ def cluster_sparse(
 
     Parameters
     ----------
-    similarity : (n, n) ndarray
-        Similarities; pairs outside ``compared`` are ignored.
-    compared : (n, n) ndarray of bool
+    similarity : (n, n) ndarray or PairGraph
+        Similarities (pairs outside ``compared`` are ignored), or the compared pairs
+        themselves (then ``compared`` is None): no n x n array is made.
+    compared : (n, n) ndarray of bool or None
         The pairs that were compared (symmetric).
     config : ClusteringConfig
         ``method`` must be one of ``SPARSE_METHODS``; a method whose sparse
         fit needs a number of clusters (spectral) needs a fixed ``n_clusters``.
+
+    Returns
+    -------
+    ClusteringResult
+        Its silhouettes and exemplars are those of the distances with every pair not
+        compared at 1, found from the compared pairs; ``distance`` is None.
 
     Raises
     ------
     ClusteringError
         For a method that needs the full matrix.
     """
+    graph = (
+        similarity
+        if isinstance(similarity, PairGraph)
+        else PairGraph.from_dense(similarity, np.asarray(compared, bool))
+    )
     method = METHODS[config.method]
-    _check_request(config, len(similarity))
+    _check_request(config, graph.n)
     notes: list[str] = [
         "shortlist mode: clustered on the sparse graph of the compared pairs; pairs not "
         "compared count as dissimilar"
@@ -102,12 +115,11 @@ def cluster_sparse(
     estimator = method(config, random_state=random_state)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = estimator.fit_sparse(similarity, compared)
+        fit = estimator.fit_sparse(graph)
     _note_warnings(caught, config.method, notes)
     labels = _relabelled(fit).labels
-    distance = _missing_at_one(similarity, compared)
     k_found = len(set(labels.tolist()) - {-1})
-    silhouette = per_image_silhouette(distance, labels)
+    silhouette, exemplars = sparse_scores(graph, labels)
     mean_sil = float(np.nanmean(silhouette)) if np.isfinite(silhouette).any() else float("nan")
     return ClusteringResult(
         labels=labels,
@@ -120,11 +132,38 @@ def cluster_sparse(
         if method.sparse_cut
         else "method",
         selection=[{"k": k_found, "k_found": k_found, "silhouette": mean_sil}],
-        exemplars=medoids(distance, labels),
+        exemplars=exemplars,
         silhouette=silhouette,
         scores={"silhouette": mean_sil},
         warnings=notes,
         features=None,
         coords=None,
-        distance=distance,
+        distance=None,
     )
+
+
+def sparse_scores(graph: PairGraph, labels: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+    """Each image's silhouette and each cluster's medoid on the distances with every pair
+    not compared at 1, from the compared pairs alone: an image's summed distance to a
+    cluster is its size (less the image) minus its summed similarity to the members it
+    was compared with. The same as :func:`~clustering.scores.per_image_silhouette` and
+    :func:`~clustering.scores.medoids` of the dense distances, to rounding (tested).
+    """
+    n = graph.n
+    _, index = np.unique(labels, return_inverse=True)
+    counts = np.bincount(index, minlength=int(index.max(initial=-1)) + 1).astype(np.float64)
+    member = sp.csr_matrix((np.ones(n), (np.arange(n), index)), shape=(n, len(counts)))
+    linked = np.asarray((graph.csr("affinity") @ member).todense())  # (n, k)
+    sums = counts[None, :] - linked
+    sums[np.arange(n), index] -= 1.0  # an image is at distance 0 from itself
+    n_labels = len(counts)
+    if 2 <= n_labels <= n - 1:
+        silhouette = silhouette_from_sums(sums, index, counts)
+    else:
+        silhouette = np.full(n, np.nan)
+    within = sums[np.arange(n), index]
+    exemplars = {}
+    for lab in sorted(set(labels.tolist()) - {-1}):
+        members = np.flatnonzero(labels == lab)
+        exemplars[int(lab)] = int(members[int(np.argmin(within[members]))])
+    return silhouette, exemplars

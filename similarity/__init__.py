@@ -5,7 +5,7 @@ from .cache import FeatureCache, default_cache_dir
 from .config import SimilarityConfig
 from .evidence import PairEvidence, explain
 from .fusion import calibrate, fuse
-from .matrix import SimilarityMatrix
+from .matrix import ShortlistMatrix, SimilarityMatrix
 from .pairwise import block_tasks, extract_features, pairwise
 from .registry import METRICS, READY_METRICS, get_metric
 from .ssim import SSIM
@@ -22,6 +22,7 @@ __all__ = [
     "METRICS",
     "SSIM",
     "SimilarityConfig",
+    "ShortlistMatrix",
     "SimilarityMatrix",
     "block_tasks",
     "extract_features",

@@ -21,7 +21,7 @@ from scipy.special import expit
 
 from preprocessing.errors import ConfigError, MatrixError
 
-from .matrix import SimilarityMatrix
+from .matrix import ShortlistMatrix, SimilarityMatrix
 
 __all__ = [
     "C_GRID",
@@ -32,6 +32,7 @@ __all__ = [
     "fit_pair_model",
     "pair_features",
     "pair_features_at",
+    "shortlist_pair_features",
 ]
 
 #: The features of one metric, in order.
@@ -132,6 +133,54 @@ def pair_features_at(matrix: SimilarityMatrix, rows: np.ndarray, cols: np.ndarra
     return np.stack([v, (z_ij + z_ji) / 2, np.log(worst)], axis=-1)
 
 
+def _directed(matrix: ShortlistMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each compared pair in both directions: source row, destination column, value."""
+    pairs, vals = matrix.upper()
+    src = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    return src, dst, np.concatenate([vals, vals])
+
+
+def _position_in_row(src: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """For entries sorted by ``order`` (grouped by ``src``), each one's 0-based place in
+    its row, returned in the entries' own order."""
+    ordered = src[order]
+    first = np.searchsorted(ordered, ordered, side="left")
+    place = np.empty(len(src), np.int64)
+    place[order] = np.arange(len(src)) - first
+    return place
+
+
+def shortlist_pair_features(matrix: ShortlistMatrix, pairs: np.ndarray) -> np.ndarray:
+    """:func:`pair_features` of the pairs ``(i, j)``, ``i < j``, among ``matrix``'s
+    compared pairs, shape ``(P, 3)``, from the compared pairs alone (no n x n array):
+    the same values as :func:`pair_features_at` of the matrix made dense, to rounding
+    (tested to 1e-12). A pair not compared counts as similarity 0, as there."""
+    n = len(matrix)
+    src, dst, val = _directed(matrix)
+    count = np.maximum(np.bincount(src, minlength=n), 1)
+    mean = np.bincount(src, weights=val, minlength=n) / count
+    var = np.bincount(src, weights=(val - mean[src]) ** 2, minlength=n) / count
+    std = np.sqrt(var)
+    # rank of dst in src's row: 1 + the row's larger values + its equal ones at lower
+    # columns (ties in index order); a value of 0 also ties with every pair not
+    # compared at a lower column
+    rank = _position_in_row(src, np.lexsort((dst, -val, src))).astype(np.float64) + 1.0
+    zero = val == 0.0
+    if zero.any():
+        compared_before = _position_in_row(src, np.lexsort((dst, src)))
+        uncompared_before = dst - (src < dst) - compared_before
+        rank[zero] += uncompared_before[zero]
+    m = len(src) // 2
+    worst = np.maximum(rank[:m], rank[m:])
+    z = (val - mean[src]) / (std[src] + 1e-6)
+    excess = (z[:m] + z[m:]) / 2
+    feats = np.stack([val[:m], excess, np.log(worst)], axis=-1)
+    own, _ = matrix.upper()
+    at = np.searchsorted(own[:, 0] * n + own[:, 1], pairs[:, 0] * n + pairs[:, 1])
+    return feats[at]
+
+
 @dataclass(frozen=True)
 class PairModel:
     """A fitted pair classifier: metrics, one weight per metric and feature, an intercept.
@@ -177,11 +226,22 @@ class PairModel:
                 f"similarity.metrics = {list(self.metrics)}"
             )
         first = matrices[self.metrics[0]]
+        for metric in self.metrics:
+            if matrices[metric].ids != first.ids:
+                raise MatrixError(f"{metric} and {self.metrics[0]} are over different images")
+        params = {
+            "metrics": list(self.metrics),
+            "fusion": "learned: logistic pair classifier, probability of the same template",
+            "coef": [list(c) for c in self.coef],
+            "intercept": self.intercept,
+        }
+        if any(isinstance(matrices[m], ShortlistMatrix) for m in self.metrics):
+            pairs = self._shared_pairs(matrices)
+            probability = self._apply_pairs(matrices, pairs)
+            return ShortlistMatrix(first.ids, pairs, np.clip(probability, 0.0, 1.0), name, params)
         compared = first.compared
         for metric in self.metrics:
             m = matrices[metric]
-            if m.ids != first.ids:
-                raise MatrixError(f"{metric} and {self.metrics[0]} are over different images")
             if m.compared is not None:
                 compared = m.compared if compared is None else compared & m.compared
         if compared is not None:  # a shortlist: only the compared pairs, never n x n x 3
@@ -193,15 +253,35 @@ class PairModel:
             values = expit(logit)
             values = (values + values.T) / 2
             np.fill_diagonal(values, 1.0)
-        params = {
-            "metrics": list(self.metrics),
-            "fusion": "learned: logistic pair classifier, probability of the same template",
-            "coef": [list(c) for c in self.coef],
-            "intercept": self.intercept,
-        }
         return SimilarityMatrix(
             first.ids, np.clip(values, 0.0, 1.0), name, params, compared=compared
         )
+
+    def _shared_pairs(self, matrices: Mapping[str, SimilarityMatrix]) -> np.ndarray:
+        """The pairs every metric of the model compared, ``(m, 2)``, sorted."""
+        n = len(matrices[self.metrics[0]])
+        shared: np.ndarray | None = None
+        for metric in self.metrics:
+            pairs, _ = matrices[metric].upper()
+            code = pairs[:, 0] * n + pairs[:, 1]
+            shared = code if shared is None else np.intersect1d(shared, code)
+        assert shared is not None
+        return np.column_stack([shared // n, shared % n]).astype(np.int64)
+
+    def _apply_pairs(
+        self, matrices: Mapping[str, SimilarityMatrix], pairs: np.ndarray
+    ) -> np.ndarray:
+        """The probabilities of ``pairs`` (``i < j``), from their features alone."""
+        logit = np.full(len(pairs), self.intercept)
+        for metric, weights in zip(self.metrics, self.coef, strict=True):
+            m = matrices[metric]
+            feats = (
+                shortlist_pair_features(m, pairs)
+                if isinstance(m, ShortlistMatrix)
+                else pair_features_at(m, pairs[:, 0], pairs[:, 1])
+            )
+            logit = logit + feats @ np.asarray(weights)
+        return np.asarray(expit(logit))
 
     def _apply_compared(
         self, matrices: Mapping[str, SimilarityMatrix], compared: np.ndarray

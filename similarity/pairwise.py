@@ -29,7 +29,7 @@ from preprocessing.work import WorkImage, on_pixels
 
 from .base import Metric
 from .cache import CacheStats, FeatureCache, Row, digests, metric_key, work_key
-from .matrix import SimilarityMatrix
+from .matrix import ShortlistMatrix, SimilarityMatrix
 from .shortlist import Shortlist
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "block_tasks",
     "known_pairs",
     "block_plan",
+    "sparse_block_plan",
     "shortlist_block_size",
     "run_blocks",
 ]
@@ -460,6 +461,97 @@ def _fill_from_rows(
             known[i, cols[later]] = True
 
 
+class _Dense:
+    """Every pair, held n x n: what is known (cache) and where results go."""
+
+    def __init__(self, known: _Known) -> None:
+        self.values, self.known, self.compared = known.values, known.known, known.compared
+
+    def todo_count(self) -> int:
+        return int(np.triu(~self.known, k=1).sum())
+
+    def needed(self) -> list[int]:
+        """The images that still have a pair to compute."""
+        return [int(i) for i in np.flatnonzero(~(self.known | self.known.T).all(axis=1))]
+
+    def plan(self, n: int, side: int) -> list[Block]:
+        return block_plan(n, side, self.known)
+
+    def put(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+        self.values[rows, cols] = values
+
+    def matrix(self, ids: tuple[str, ...], metric: Metric, stats: CacheStats) -> SimilarityMatrix:
+        return SimilarityMatrix(
+            ids, _symmetric(self.values), metric.name, metric.params(),
+            stats=stats.as_dict(), compared=self.compared,
+        )  # fmt: skip
+
+
+class _Shortlisted:
+    """The shortlist's pairs only, as ``(m, 2)`` and ``(m,)`` arrays: at 10,000 images
+    the n x n arrays of :class:`_Dense` (values, known, the shortlist's mask and their
+    temporaries) held several GB for 167,000 compared pairs."""
+
+    def __init__(
+        self,
+        n: int,
+        selected: Shortlist,
+        keys: list[str] | None,
+        cache: FeatureCache | None,
+        mkey: str,
+        stats: CacheStats,
+    ) -> None:
+        if selected.n != n:
+            raise ValueError(f"a shortlist of {selected.n} images for {n} images")
+        self.n = n
+        self.pairs = np.asarray(selected.pairs, np.int64).reshape(-1, 2)
+        self.code = self.pairs[:, 0] * n + self.pairs[:, 1]
+        order = np.argsort(self.code, kind="stable")
+        self.pairs, self.code = self.pairs[order], self.code[order]
+        self.values = np.zeros(len(self.pairs))
+        self.known = np.zeros(len(self.pairs), bool)
+        if cache is not None and keys is not None:
+            rows = cache.get_rows(mkey, dict.fromkeys(keys), stats)
+            _pairs_from_rows(self.pairs, self.values, self.known, keys, rows)
+        stats.pairs_cached = int(self.known.sum())
+
+    def todo_count(self) -> int:
+        return int((~self.known).sum())
+
+    def needed(self) -> list[int]:
+        return [int(i) for i in np.unique(self.pairs[~self.known].ravel())]
+
+    def plan(self, n: int, side: int) -> list[Block]:
+        return sparse_block_plan(n, side, self.pairs[~self.known])
+
+    def put(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+        self.values[np.searchsorted(self.code, rows * self.n + cols)] = values
+
+    def matrix(self, ids: tuple[str, ...], metric: Metric, stats: CacheStats) -> ShortlistMatrix:
+        return ShortlistMatrix(
+            ids, self.pairs, self.values, metric.name, metric.params(), stats=stats.as_dict()
+        )
+
+
+def _pairs_from_rows(
+    pairs: np.ndarray, values: np.ndarray, known: np.ndarray, keys: list[str], rows: dict[str, Row]
+) -> None:
+    """Each cached pair ``(i, j)`` of ``pairs`` (sorted by ``i``), read from image ``i``'s
+    row, written into ``values`` and marked in ``known`` (as :func:`_fill_from_rows`)."""
+    raw_keys = digests(keys)
+    starts = np.searchsorted(pairs[:, 0], np.arange(len(keys) + 1))
+    for i in np.unique(pairs[:, 0]).tolist():
+        raw, vals = rows[keys[i]]
+        if not len(raw):
+            continue
+        span = slice(int(starts[i]), int(starts[i + 1]))
+        want = raw_keys[pairs[span, 1]]
+        at = np.minimum(np.searchsorted(raw, want), len(raw) - 1)
+        hit = raw[at] == want
+        values[span][hit] = vals[at[hit]]
+        known[span] = hit
+
+
 #: One block of work: its origin (row, col), its pairs (block-relative), its row span
 #: and its column span (None on the diagonal: the rows are the columns).
 Block = tuple[tuple[int, int], list[tuple[int, int]], tuple[int, int], tuple[int, int] | None]
@@ -499,6 +591,27 @@ def block_plan(n: int, block_size: int, known: np.ndarray) -> list[Block]:
         if rows.size:
             pairs = list(zip(rows.tolist(), cols.tolist(), strict=True))
             work.append(((r0, c0), pairs, (r0, r1), None if r0 == c0 else (c0, c1)))
+    return work
+
+
+def sparse_block_plan(n: int, block_size: int, todo: np.ndarray) -> list[Block]:
+    """:func:`block_plan` from the pairs left to compute, ``(m, 2)`` with ``i < j``,
+    instead of an n x n mask: the same blocks, in the same order, with the same pairs."""
+    side = max(1, block_size)
+    todo = np.asarray(todo, np.int64).reshape(-1, 2)
+    if not len(todo):
+        return []
+    rows, cols = todo[:, 0], todo[:, 1]
+    order = np.lexsort((cols, rows, cols // side, rows // side))
+    rows, cols = rows[order], cols[order]
+    block = (rows // side) * (n // side + 1) + cols // side
+    cuts = np.flatnonzero(np.diff(block)) + 1
+    work: list[Block] = []
+    for r, c in zip(np.split(rows, cuts), np.split(cols, cuts), strict=True):
+        r0, c0 = int(r[0]) // side * side, int(c[0]) // side * side
+        pairs = list(zip((r - r0).tolist(), (c - c0).tolist(), strict=True))
+        spans = (r0, min(r0 + side, n)), (c0, min(c0 + side, n))
+        work.append(((r0, c0), pairs, spans[0], None if r0 == c0 else spans[1]))
     return work
 
 
@@ -725,14 +838,17 @@ def pairwise(
     owned = pool if own_pool else None
     run_store: FeatureCache | None = None
     try:
-        state = known_pairs(n, keys, cache, mkey, stats, selected)
-        values, known = state.values, state.known
-        if int(np.triu(~known, k=1).sum()) < min_pool_pairs:
+        state: _Dense | _Shortlisted = (
+            _Dense(known_pairs(n, keys, cache, mkey, stats, None))
+            if selected is None
+            else _Shortlisted(n, selected, keys, cache, mkey, stats)
+        )
+        if state.todo_count() < min_pool_pairs:
             pool = None  # a few pairs: cheaper here than shipped to workers
         t_features = time.perf_counter()
         in_cache = _by_key(selected, cache, mkey, keys, pool)
         # features only of the images that still have a pair to compute
-        needed = [int(i) for i in np.flatnonzero(~(known | known.T).all(axis=1))]
+        needed = state.needed()
         where = _Where(keys, cache, mkey, stats, pool, in_cache is not None)
         features = _pair_features(images, metric, needed, where, feature_progress)
         t_pairs = time.perf_counter()
@@ -746,16 +862,17 @@ def pairwise(
         ) -> None:
             nonlocal done
             r0, c0 = origin
-            for (i, j), v in zip(pairs, result, strict=True):
-                values[r0 + i, c0 + j] = v
-                if keys is not None:
+            at = np.asarray(pairs, np.int64).reshape(-1, 2)
+            state.put(at[:, 0] + r0, at[:, 1] + c0, np.asarray(result, np.float64))
+            if keys is not None:
+                for (i, j), v in zip(pairs, result, strict=True):
                     fresh[(keys[r0 + i], keys[c0 + j])] = v
             done += len(pairs)
             if progress is not None:
                 progress(done, total)
 
         side = block_size if in_cache else shortlist_block_size(n, block_size, jobs, selected)
-        work = block_plan(n, side, known)
+        work = state.plan(n, side)
         in_cache, run_store = _reading_store(in_cache, features, cache)
         run_blocks(metric, work, features, pool, place, cached=in_cache)
         if progress is not None and not work:
@@ -769,10 +886,7 @@ def pairwise(
             owned.shutdown()
         if run_store is not None:
             run_store.discard()
-    return SimilarityMatrix(
-        ids_of(images), _symmetric(values), metric.name, metric.params(),
-        stats=stats.as_dict(), compared=state.compared,
-    )  # fmt: skip
+    return state.matrix(ids_of(images), metric, stats)
 
 
 def _symmetric(upper: np.ndarray) -> np.ndarray:
