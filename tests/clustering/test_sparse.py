@@ -149,3 +149,23 @@ def test_graph_keeps_identical_pairs():
     sim = np.ones((3, 3))
     g = sparse_graph(sim, np.ones((3, 3), bool), kind="distance")
     assert g.nnz == 6 and g.data.min() > 0  # a zero distance is stored, not dropped
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_silhouettes_and_medoids_from_the_pairs_are_the_dense_ones(seed):
+    """sparse_scores reads the compared pairs only: the same silhouettes (to rounding) and
+    medoids as the dense distances with every pair not compared at 1, noise and
+    single-image clusters included."""
+    from clustering.scores import medoids, per_image_silhouette
+    from clustering.sparse import PairGraph, sparse_scores
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 60))
+    iu = np.triu_indices(n, k=1)
+    keep = rng.random(len(iu[0])) < rng.uniform(0.1, 0.9)
+    graph = PairGraph(n, np.column_stack([iu[0][keep], iu[1][keep]]), rng.random(keep.sum()))
+    labels = rng.integers(-1, max(2, n // 4), n)
+    silhouette, exemplars = sparse_scores(graph, labels)
+    distance = graph.dense_distance()
+    np.testing.assert_allclose(silhouette, per_image_silhouette(distance, labels), atol=1e-12)
+    assert exemplars == medoids(distance, labels)

@@ -7,7 +7,7 @@ import pytest
 
 from clustering import ClusteringConfig, cluster, evaluate_labels
 from preprocessing import ConfigError
-from similarity import SimilarityMatrix
+from similarity import ShortlistMatrix, SimilarityMatrix
 from similarity.fusion import local_scaling
 from similarity.pairmodel import (
     C_GRID,
@@ -17,6 +17,7 @@ from similarity.pairmodel import (
     fit_pair_model,
     pair_features,
     pair_features_at,
+    shortlist_pair_features,
 )
 
 
@@ -95,6 +96,33 @@ def test_features_of_compared_pairs_only_are_the_dense_ones(monkeypatch, chunk):
     got = model.apply(mats)
     np.testing.assert_allclose(got.values, expected, rtol=0, atol=1e-12)
     assert np.array_equal(got.compared, compared) and np.array_equal(got.values, got.values.T)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_shortlists_pair_features_from_its_pairs_alone_are_the_dense_ones(seed):
+    """From the compared pairs alone (no n x n array): the same features as the dense
+    function, with ties, compared pairs at 0 (which tie with every pair not compared),
+    images compared with none or all of the others; and the model's probabilities are
+    the dense path's, as a ShortlistMatrix."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 70))
+    iu = np.triu_indices(n, k=1)
+    keep = rng.random(len(iu[0])) < rng.uniform(0.05, 1.0)
+    pairs = np.column_stack([iu[0][keep], iu[1][keep]])
+    mats, dense = {}, {}
+    for name in ("contour", "sift"):
+        values = np.round(rng.random(len(pairs)), 1)  # ties
+        values[rng.random(len(values)) < 0.2] = 0.0  # compared pairs at 0
+        ids = tuple(f"i{k}" for k in range(n))
+        mats[name] = ShortlistMatrix(ids, pairs, values, name)
+        dense[name] = SimilarityMatrix(ids, mats[name].values, name, compared=mats[name].compared)
+        got = shortlist_pair_features(mats[name], pairs)
+        want = pair_features_at(dense[name], pairs[:, 0], pairs[:, 1])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    model = PairModel(("contour", "sift"), ((-2.6, 2.1, -2.9), (6.2, -0.6, -0.8)), 3.3)
+    sparse, full = model.apply(mats), model.apply(dense)
+    assert isinstance(sparse, ShortlistMatrix) and np.array_equal(sparse.pairs, pairs)
+    np.testing.assert_allclose(sparse.values, full.values, rtol=0, atol=1e-12)
 
 
 def test_fitted_model_separates_families_of_an_unseen_collection():

@@ -176,3 +176,47 @@ def test_block_plan_lists_each_unknown_pair_once_in_row_order(n, b, fraction):
     assert all(type(i) is int for block in plan for pair in block[1] for i in pair)
     covered = sorted((r0 + i, c0 + j) for (r0, c0), pairs, _, _ in plan for i, j in pairs)
     assert covered == [(i, j) for i, j in itertools.combinations(range(n), 2) if not known[i, j]]
+
+
+@pytest.mark.parametrize(
+    ("n", "b", "fraction"), [(1, 4, 1.0), (7, 3, 0.5), (40, 6, 0.1), (33, 8, 0.0)]
+)
+def test_the_plan_from_pairs_is_the_plan_from_the_mask(n, b, fraction):
+    """sparse_block_plan, from the pairs left to compute, gives block_plan's blocks (in
+    its order, with its pairs) without an n x n mask."""
+    from similarity.pairwise import block_plan, sparse_block_plan
+
+    rng = np.random.default_rng(n * 100 + b)
+    known = rng.random((n, n)) >= fraction
+    todo = np.argwhere(np.triu(~known, k=1))
+    assert sparse_block_plan(n, b, todo) == block_plan(n, b, known)
+
+
+def test_a_shortlist_computes_its_pairs_only_and_holds_them_as_pairs(tmp_path):
+    """In shortlist mode the matrix is a ShortlistMatrix of the compared pairs, each
+    with the value the all-pairs matrix has; a second run reads them from the cache."""
+    from similarity import ShortlistMatrix, get_metric
+    from similarity.cache import FeatureCache
+    from similarity.shortlist import shortlist
+
+    rng = np.random.default_rng(5)
+    images = [
+        WorkImage(
+            str(i), rng.random((48, 48), dtype=np.float32), np.ones((48, 48), bool), np.eye(3)
+        )
+        for i in range(14)
+    ]
+    metric = get_metric("ssim")
+    full = pairwise(images, metric, n_jobs=1)
+    selected = shortlist(images, 3)
+    cache = FeatureCache(tmp_path / "c")
+    first = pairwise(images, metric, n_jobs=1, selected=selected, cache=cache)
+    again = pairwise(images, metric, n_jobs=1, selected=selected, cache=cache)
+    for m in (first, again):
+        assert isinstance(m, ShortlistMatrix) and m.pairs_compared() == selected.n_pairs
+        np.testing.assert_array_equal(m.pairs, selected.pairs)
+        np.testing.assert_allclose(
+            m.pair_values, full.values[m.pairs[:, 0], m.pairs[:, 1]], rtol=0, atol=1e-12
+        )
+    assert first.stats["pairs_computed"] == selected.n_pairs and first.stats["pairs_cached"] == 0
+    assert again.stats["pairs_computed"] == 0 and again.stats["pairs_cached"] == selected.n_pairs
