@@ -310,19 +310,23 @@ def test_figure_workers_start_where_the_figures_repay_them(remote, n_images, wor
 def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n, k, lines, smooth):
     """Cluster boundaries are drawn up to MAX_BOUNDARY_LINES clusters; more (2,085 at
     10,000 images) covered the whole matrix in white, so they are left out and the
-    title says so. Past the axis' pixels the cells are averaged, not sampled."""
+    title says so. Past the axis' pixels blocks of cells are averaged (from the pairs),
+    not sampled."""
     from types import SimpleNamespace
 
     from matplotlib.collections import LineCollection
 
     from app.plots import structure
+    from similarity import SimilarityMatrix
 
     monkeypatch.setattr(structure, "leaf_order", lambda r: list(range(n)))
     labels = np.sort(np.arange(n) % k)
     values = np.where(labels[:, None] == labels[None, :], 0.9, 0.1)
+    np.fill_diagonal(values, 1.0)
+    ids = tuple(f"im{i}.jpg" for i in range(n))
     result = SimpleNamespace(
-        ids=tuple(f"im{i}.jpg" for i in range(n)),
-        matrices={"m": SimpleNamespace(values=values)},
+        ids=ids,
+        matrices={"m": SimilarityMatrix(ids, values, "m")},
         clustering=SimpleNamespace(labels=labels),
     )
     fig = structure.similarity_heatmap(result, "m")
@@ -333,7 +337,13 @@ def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n,
         assert len(drawn[0].get_segments()) == 2 * (k - 1)
     else:
         assert f"{k} clusters, too many to draw their boundaries" in ax.get_title()
-    assert ax.images[0].get_interpolation() == ("antialiased" if smooth else "nearest")
+    shown = np.asarray(ax.images[0].get_array())
+    if smooth:  # blocks of 2 x 2 cells averaged: 600 a side
+        assert shown.shape == (600, 600)
+        np.testing.assert_allclose(shown, values.reshape(600, 2, 600, 2).mean(axis=(1, 3)))
+    else:
+        assert shown.shape == (n, n)
+    assert ax.get_xlim() == (-0.5, n - 0.5)
 
 
 @pytest.mark.slow
@@ -368,3 +378,27 @@ def test_a_run_that_keeps_its_pixels_on_disk_writes_the_same_results(tmp_path, m
     assert held["similarity"]["sift"]["cache"]["features_computed"] == 17
     assert held["compute"]["kind"] == spilled["compute"]["kind"] == "processes"
     assert (tmp_path / "spilled" / "report.html").stat().st_size > 10_000
+
+
+def test_a_large_heatmap_averages_blocks_of_the_compared_pairs():
+    """binned_matrix from a shortlist's pairs: each block the mean of its cells in the
+    given order (pairs not compared 0, the diagonal 1), the last block smaller."""
+    from app.plots.structure import binned_matrix
+    from similarity import ShortlistMatrix
+
+    rng = np.random.default_rng(2)
+    n = 11
+    iu = np.triu_indices(n, k=1)
+    keep = rng.random(len(iu[0])) < 0.5
+    m = ShortlistMatrix(
+        tuple(map(str, range(n))), np.column_stack([iu[0][keep], iu[1][keep]]),
+        rng.random(keep.sum()), "m",
+    )  # fmt: skip
+    order = rng.permutation(n).tolist()
+    got, f = binned_matrix(m, order, 4)
+    assert f == 3 and got.shape == (4, 4)
+    dense = m.values[np.ix_(order, order)]
+    for a in range(4):
+        for b in range(4):
+            block = dense[3 * a : 3 * a + 3, 3 * b : 3 * b + 3]
+            assert got[a, b] == pytest.approx(block.mean(), abs=1e-12)
