@@ -402,3 +402,21 @@ def test_a_large_heatmap_averages_blocks_of_the_compared_pairs():
         for b in range(4):
             block = dense[3 * a : 3 * a + 3, 3 * b : 3 * b + 3]
             assert got[a, b] == pytest.approx(block.mean(), abs=1e-12)
+
+
+def test_a_shortlists_scatter_plot_axes_come_from_its_pairs():
+    """Classical MDS of a shortlist from its compared pairs (no n x n array): the same
+    axes as the dense distances with every pair not compared at 1."""
+    from app.plots.structure import _classical_2d, _classical_2d_pairs
+    from similarity import ShortlistMatrix
+
+    rng = np.random.default_rng(4)
+    n, fam = 120, np.repeat(np.arange(24), 5)
+    iu = np.triu_indices(n, k=1)
+    keep = (fam[iu[0]] == fam[iu[1]]) | (rng.random(len(iu[0])) < 0.05)
+    pairs = np.column_stack([iu[0][keep], iu[1][keep]])
+    sims = np.where(fam[pairs[:, 0]] == fam[pairs[:, 1]], 0.8, 0.2) + rng.normal(
+        0, 0.05, len(pairs)
+    )
+    m = ShortlistMatrix(tuple(map(str, range(n))), pairs, np.clip(sims, 0, 1), "m")
+    np.testing.assert_allclose(_classical_2d_pairs(m), _classical_2d(m.distance()), atol=1e-6)
