@@ -85,13 +85,13 @@ def held_objects(value: Any, _held: dict[int, int] | None = None) -> dict[int, i
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in value:
             held_objects(v, held)
+    elif isinstance(getattr(value, "__dict__", None), dict) and not isinstance(value, type):
+        # what the object holds, not its properties: a spilled image's pixels are read
+        # from disk and a shortlist's n x n matrix made, each time they are asked for
+        held_objects(vars(value), held)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
             held_objects(getattr(value, f.name, None), held)
-    else:
-        attrs = getattr(value, "__dict__", None)
-        if isinstance(attrs, dict) and not isinstance(value, type):
-            held_objects(attrs, held)
     return held
 
 

@@ -24,6 +24,32 @@ def test_size_of_counts_arrays_exactly_and_once():
     assert size_of(b"x" * 1000) >= 1000
 
 
+def test_size_of_counts_what_is_held_not_what_a_property_would_make(tmp_path, monkeypatch):
+    """Pixels kept on disk are not read (nor counted), a shortlist's n x n matrix is not
+    made: only the objects' own attributes are walked."""
+    from preprocessing.spill import PixelSpill
+    from preprocessing.work import SpilledWorkImage, WorkImage
+    from similarity import ShortlistMatrix
+
+    spill = PixelSpill(tmp_path)
+    gray = np.zeros((200, 200), np.float32)
+    image = SpilledWorkImage.spill(WorkImage("a", gray, gray > 0, np.eye(3)), spill)
+    n = 3000
+    matrix = ShortlistMatrix(tuple(map(str, range(n))), np.array([[0, 1]]), np.array([0.5]), "m")
+
+    def refuse(self):  # noqa: ANN001, ANN202
+        raise AssertionError("read through a property")
+
+    for cls, name in (
+        (SpilledWorkImage, "gray"),
+        (SpilledWorkImage, "mask"),
+        (ShortlistMatrix, "values"),
+    ):
+        monkeypatch.setattr(cls, name, property(refuse))
+    assert size_of(image) < 10_000  # not the 200 kB of pixels on disk
+    assert size_of(matrix) < 400_000  # the ids and one pair, not 72 MB
+
+
 def test_an_object_several_values_share_is_counted_once_in_the_store():
     # what the web app keeps: the images, a result that holds them, and the images the
     # result came from (the same object); five such sessions fit under a 1 GiB bound
