@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PixelSpill", "Spilled", "SPILL_PREFIX", "unspilled"]
+__all__ = ["PixelSpill", "Spilled", "SPILL_PREFIX", "process_alive", "unspilled"]
 
 #: Name prefix of a spill's folder: ``atelier-pixels-<pid>-<random>``.
 SPILL_PREFIX = "atelier-pixels-"
 
 
-def _alive(pid: str) -> bool:
+def process_alive(pid: str) -> bool:
     """Whether the process ``pid`` (a decimal string) still runs; False if not a pid."""
     if not pid.isdigit():
         return False
@@ -50,7 +50,7 @@ def _alive(pid: str) -> bool:
 def _remove_stale(parent: Path) -> None:
     """Remove the spill folders under ``parent`` whose process no longer runs."""
     for stale in parent.glob(f"{SPILL_PREFIX}*"):
-        if not _alive(stale.name[len(SPILL_PREFIX) :].split("-", 1)[0]):
+        if not process_alive(stale.name[len(SPILL_PREFIX) :].split("-", 1)[0]):
             shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import diskcache
 import numpy as np
 
+from preprocessing.spill import process_alive
 from preprocessing.work import WorkImage
 
 from .base import Metric
@@ -54,19 +55,6 @@ FORMAT_VERSION = "1"
 
 #: A run store's size limit (GB): the disk is the limit.
 _UNLIMITED_GB = 2.0**20
-
-
-def _alive(pid: str) -> bool:
-    """Whether the process ``pid`` (a decimal string) still runs; False if not a pid."""
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def default_cache_dir() -> Path:
@@ -226,7 +214,7 @@ class FeatureCache:
         so leaves one behind, removed by the next run that makes one."""
         parent, name = self.directory.parent, self.directory.name
         for stale in parent.glob(f"{name}.run-*"):
-            if not _alive(stale.name.rsplit(".run-", 1)[1].split("-", 1)[0]):
+            if not process_alive(stale.name.rsplit(".run-", 1)[1].split("-", 1)[0]):
                 shutil.rmtree(stale, ignore_errors=True)
         folder = tempfile.mkdtemp(prefix=f"{name}.run-{os.getpid()}-", dir=parent)
         return FeatureCache(folder, size_limit_gb=_UNLIMITED_GB)
