@@ -256,5 +256,10 @@ class ShortlistMatrix(SimilarityMatrix):
             self.ids, self.pairs, self.pair_values, self.metric, self.params, stats
         )
 
+    def __repr__(self) -> str:  # not the dataclass' one, which would make n x n arrays
+        return (
+            f"ShortlistMatrix(metric={self.metric!r}, n={len(self.ids)}, pairs={len(self.pairs)})"
+        )
+
     #: What a digest by value reads (app._digest.feed): not the n x n ``values``.
     _DIGEST_FIELDS = ("ids", "metric", "params", "stats", "pairs", "pair_values")

@@ -780,8 +780,9 @@ def pairwise(
 ) -> SimilarityMatrix:
     """Similarity matrix of ``images`` under ``metric``.
 
-    Three steps: the pairs already known (:func:`known_pairs`: the cache, the
-    shortlist), the plan of blocks still holding pairs (:func:`block_plan`),
+    Three steps: the pairs already known (:func:`known_pairs`, from the cache;
+    in shortlist mode only the shortlist's pairs, held as pairs), the plan of
+    blocks still holding pairs (:func:`block_plan`, :func:`sparse_block_plan`),
     and running them (:func:`run_blocks`), after extracting the features of
     the images that still have a pair to compute.
 
@@ -810,8 +811,8 @@ def pairwise(
     feature_progress : callable, optional
         ``progress(done_images, total_images)`` during feature extraction.
     selected : Shortlist, optional
-        Compare only these pairs (shortlist mode); the others are 0.0 and the
-        result's ``compared`` mask says which were compared.
+        Compare only these pairs (shortlist mode); the others are 0.0, and the
+        result holds the compared pairs (``upper()``).
     min_pool_pairs : int
         With fewer pairs left to compute (say, an image added to a cached
         set), they and the missing features are computed in this process:
@@ -824,7 +825,8 @@ def pairwise(
     -------
     SimilarityMatrix
         Symmetric, 1.0 on the diagonal, values in [0, 1]; each unordered pair
-        computed once; ``stats`` says what came from the cache.
+        computed once; ``stats`` says what came from the cache. In shortlist
+        mode a :class:`~similarity.matrix.ShortlistMatrix` of the compared pairs.
     """
     # long: the numpydoc docstring makes this function over 80 lines; its code is not
     n = len(images)
