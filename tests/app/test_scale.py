@@ -337,6 +337,7 @@ def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n,
         assert len(drawn[0].get_segments()) == 2 * (k - 1)
     else:
         assert f"{k} clusters, too many to draw their boundaries" in ax.get_title()
+        assert f"({k - 1} along this order, at most 200)" in ax.get_title()
     shown = np.asarray(ax.images[0].get_array())
     if smooth:  # blocks of 2 x 2 cells averaged: 600 a side
         assert shown.shape == (600, 600)
