@@ -14,11 +14,11 @@ from factory import SAMPLES
 from clustering import read_labels
 from preprocessing import load_folder
 from preprocessing.errors import AtelierError
-from preprocessing.work import make_work_image
+from preprocessing.work import WorkImage, make_work_image
 from similarity import get_metric, pairwise
 from similarity.config import SimilarityConfig
 from similarity.fusion import fuse
-from similarity.shortlist import global_descriptor, shortlist, shortlist_recall
+from similarity.shortlist import descriptor_pair, global_descriptor, shortlist, shortlist_recall
 
 
 def _work(image_set, size=256):
@@ -47,6 +47,39 @@ def test_descriptor_is_unit_and_polarity_invariant_in_its_hog_part():
     assert d.dtype == np.float32 and np.linalg.norm(d) == pytest.approx(1.0, abs=1e-5)
     inverted = global_descriptor(1 - img, np.ones(img.shape, bool))
     assert float(d @ inverted) > 0.99  # unsigned gradients: a fill flipped keeps its structure
+
+
+def test_descriptor_pair_is_the_descriptor_of_the_image_and_of_its_mirror_image():
+    rng = np.random.default_rng(1)
+    img = rng.random((48, 64), dtype=np.float32)
+    mask = np.ones(img.shape, bool)
+    mask[:, :5] = False
+    pair = descriptor_pair(img, mask)
+    assert pair.shape == (2, 1764 + 324 + 324 + 1024) and pair.dtype == np.float32
+    np.testing.assert_array_equal(pair[0], global_descriptor(img, mask))
+    np.testing.assert_array_equal(pair[1], global_descriptor(img[:, ::-1], mask[:, ::-1]))
+    assert float(pair[0] @ pair[1]) < 0.9  # a mirror image is another picture to HOG
+
+
+def test_mirrored_copies_are_found_as_their_family_is():
+    """Prints reverse their drawing: with half of each family's copies mirrored, the
+    search finds as many same-family pairs as without mirroring (measured 0.979 at
+    K = 4), where the upright descriptor alone finds 0.813."""
+    image_set, truth = generated_set(n_bases=8, copies=4, size=96)
+    ims = _work(image_set, 96)
+    labels = [truth[im.id] for im in ims]
+    mirrored = [
+        WorkImage(im.id, im.gray[:, ::-1].copy(), im.mask[:, ::-1].copy(), im.transform)
+        if i % 2
+        else im
+        for i, im in enumerate(ims)
+    ]
+    both = shortlist(mirrored, 4)
+    upright_only = np.stack([descriptor_pair(im.gray, im.mask)[0] for im in mirrored])
+    alone = shortlist(mirrored, 4, descriptors=upright_only)
+    assert shortlist_recall(both, labels) == shortlist_recall(shortlist(ims, 4), labels)
+    assert shortlist_recall(both, labels) >= 0.97
+    assert shortlist_recall(alone, labels) < 0.85
 
 
 def test_recall_on_the_sample_families_is_complete_at_k20():
