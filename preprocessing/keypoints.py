@@ -166,22 +166,19 @@ def mutual_matches(a: Keypoints, b: Keypoints, *, ratio: float) -> np.ndarray:
     """
     if len(a.points) < 2 or len(b.points) < 2:
         return np.zeros((0, 2), int)
+    from ._fused import best_two
+
     sim = a.descriptors @ b.descriptors.T
     ratio2 = ratio * ratio
+    # each row's (a's) and each column's (b's) nearest and the next: one pass
+    ab, first_ab, second_ab, ba, first_ba, second_ba = best_two(sim)
 
-    def best_two(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.arange(m.shape[0])
-        nearest = m.argmax(axis=1)
-        first = m[rows, nearest]
-        rest = m.copy()
-        rest[rows, nearest] = -np.inf
-        second = rest.max(axis=1)
+    def passes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
         d1 = np.maximum(2.0 - 2.0 * first, 0.0)
         d2 = np.maximum(2.0 - 2.0 * second, 0.0)
-        return nearest, d1 < ratio2 * d2
+        return d1 < ratio2 * d2
 
-    ab, ok_ab = best_two(sim)
-    ba, ok_ba = best_two(sim.T)
+    ok_ab, ok_ba = passes(first_ab, second_ab), passes(first_ba, second_ba)
     i = np.arange(len(a.points))
     mutual = ok_ab & ok_ba[ab] & (ba[ab] == i)
     return np.stack([i[mutual], ab[mutual]], axis=1).astype(int)

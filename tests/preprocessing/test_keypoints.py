@@ -10,7 +10,7 @@ import pytest
 from benchsets import _drawing
 from skimage import data
 
-from preprocessing.keypoints import CONTRAST_THRESHOLD, detect_rootsift
+from preprocessing.keypoints import CONTRAST_THRESHOLD, Keypoints, detect_rootsift, mutual_matches
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,3 +100,48 @@ def test_adaptive_detection_equals_the_halving_loop(budget: int):
             root = np.sqrt(desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7))
             np.testing.assert_allclose(got.descriptors, root, atol=1e-6)
     assert stops == {True, False}  # some fill the budget, some end short of it at the lowest
+
+
+def _matches_in_numpy(a: Keypoints, b: Keypoints, ratio: float) -> np.ndarray:
+    """The mutual ratio-test matching as NumPy expressions (the code before the kernel)."""
+    sim = a.descriptors @ b.descriptors.T
+
+    def best_two(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(m.shape[0])
+        nearest = m.argmax(axis=1)
+        first = m[rows, nearest]
+        rest = m.copy()
+        rest[rows, nearest] = -np.inf
+        second = rest.max(axis=1)
+        d1 = np.maximum(2.0 - 2.0 * first, 0.0)
+        d2 = np.maximum(2.0 - 2.0 * second, 0.0)
+        return nearest, d1 < ratio * ratio * d2
+
+    ab, ok_ab = best_two(sim)
+    ba, ok_ba = best_two(sim.T)
+    i = np.arange(len(a.points))
+    mutual = ok_ab & ok_ba[ab] & (ba[ab] == i)
+    return np.stack([i[mutual], ab[mutual]], axis=1).astype(int)
+
+
+@pytest.mark.parametrize("levels", [None, 2, 3])  # 2 and 3: coarse values, many ties
+def test_mutual_matches_equal_the_numpy_expressions(levels: int | None):
+    rng = np.random.default_rng(levels or 0)
+
+    def keypoints(n: int) -> Keypoints:
+        d = rng.random((n, 128), dtype=np.float32) ** 4
+        if levels:
+            d = np.round(d * levels) / levels + 1e-3
+        d = (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
+        return Keypoints(rng.random((n, 2), dtype=np.float32), d, (64, 64))
+
+    compared = 0
+    for n_a, n_b in ((300, 300), (40, 300), (300, 7), (2, 2), (1000, 900)):
+        a, b = keypoints(n_a), keypoints(n_b)
+        same = Keypoints(a.points, a.descriptors.copy(), a.shape)
+        for other in (b, same):
+            for ratio in (0.6, 0.8, 0.99):
+                got = mutual_matches(a, other, ratio=ratio)
+                np.testing.assert_array_equal(got, _matches_in_numpy(a, other, ratio))
+                compared += len(got)
+    assert compared > 1000  # matches were found, not only empty results
