@@ -7,8 +7,9 @@
 For each N it writes N generated images (families of five copies of works
 made offline from scikit-image's bundled pictures, see
 ``tests/datasets.write_large_set``) and runs ``atelier analyze`` on them as a
-user would (load, translation alignment to the mean, SIFT + SSIM, HDBSCAN,
-report with figures), in a fresh cache, in a child process whose whole
+user would (by default as the app runs: load, no alignment, the default
+metrics, the default clustering, report with figures; ``--metrics`` and
+``--align`` change them), in a fresh cache, in a child process whose whole
 process tree (workers included) is sampled for memory. It prints wall time,
 peak memory, the seconds of each stage, the cost of features per image and of
 pairs per pair, the cache hits, and the adjusted Rand index against the
@@ -49,6 +50,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from datasets import write_large_set  # noqa: E402
+
+from preprocessing.config import PreprocessConfig  # noqa: E402
+from similarity.config import DEFAULT_METRICS  # noqa: E402
 
 ATELIER = str(Path(sys.executable).parent / "atelier")
 BUDGET_S = 600.0  # 1,000 images, issue 8
@@ -294,8 +298,8 @@ def main() -> int:
     ap.add_argument("--shortlist", type=int, nargs="*", default=[3000])
     ap.add_argument("--incremental", type=int, default=500, help="0 to skip")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--metrics", nargs="+", default=["sift", "ssim"])
-    ap.add_argument("--align", default="translation")
+    ap.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS))
+    ap.add_argument("--align", default=PreprocessConfig().align)
     ap.add_argument("--keep", metavar="DIR", help="keep images and outputs here")
     ap.add_argument("--report-cost", type=int, default=72, metavar="N", help="0 to skip")
     ap.add_argument("--recluster", type=int, default=0, metavar="N", help="e.g. 1000; 0 skips")
