@@ -1,15 +1,18 @@
 """Imported by the fork server (the preload list of :mod:`preprocessing.parallel`): the
-contour test's compiled kernel is loaded from Numba's cache here, once, so that no
-worker forked from the server loads it again (about 0.6 s a worker, at its first
-contour pair or pair evidence).
+compiled kernels workers use on every pair (the contour test's lookup, the keypoint
+matching's best two) are loaded from Numba's cache here, once, so that no worker forked
+from the server loads them again (about 0.6 s a worker each, at its first pair).
 
-The call uses the argument types of :meth:`similarity.contour.ContourMetric._lookup`;
-a call with other types would only load or compile another specialisation.
+The calls use the argument types of :meth:`similarity.contour.Contour._lookup` and
+of :func:`preprocessing.keypoints.mutual_matches` (float32 similarities); a call with
+other types would only load or compile another specialisation.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from preprocessing._fused import best_two
 
 from ._fused import chamfer_lookup
 
@@ -20,6 +23,7 @@ def _warm() -> None:
     valid = np.ones((1, 1), bool)
     out = np.empty((1, 1))
     chamfer_lookup(points, points, np.zeros(1, np.int64), points, points, distance, valid, 1.0, out)
+    best_two(np.zeros((2, 2), np.float32))
 
 
 _warm()
