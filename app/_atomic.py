@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from preprocessing.spill import process_alive
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "clear_stale_parts"]
 
 
@@ -41,16 +43,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clear_stale_parts(folder: str | os.PathLike[str]) -> int:
     """Remove temporary files left in ``folder`` by writers that no longer run.
 
@@ -64,7 +56,7 @@ def clear_stale_parts(folder: str | os.PathLike[str]) -> int:
         return 0
     for part in root.glob(".*.part"):
         fields = part.name[: -len(".part")].rsplit(".", 2)
-        if len(fields) == 3 and fields[1].isdigit() and not _alive(int(fields[1])):
+        if len(fields) == 3 and not process_alive(fields[1]):
             part.unlink(missing_ok=True)
             removed += 1
     return removed
