@@ -21,6 +21,7 @@ __all__ = [
     "PreparedContour",
     "ContourMatch",
     "find_outlines",
+    "mirror_side",
 ]
 
 #: Distances are stored in 1/16 px steps in uint8, so they saturate at 255 / 16 px.
@@ -39,7 +40,7 @@ class ContourSide(NamedTuple):
     """
 
     points: np.ndarray  # (k, 2) float32 (row, col)
-    angles: np.ndarray  # (k,) float32 in [0, pi)
+    angles: np.ndarray  # (k,) float32, modulo pi (in [0, pi); a mirrored side's in (0, pi])
     distance: np.ndarray  # (n_bins, M, N) uint8
     valid: np.ndarray  # (M, N) bool
     keypoints: Keypoints
@@ -64,17 +65,17 @@ class PackedSide(NamedTuple):
 
 
 class ContourFeatures(NamedTuple):
-    """The image's contours and, with ``mirror``, those of its mirror image; with
-    ``coarse_sigma``, the same found at that coarser scale (sharing the keypoints);
-    packed, as extracted, cached and shipped (:meth:`Contour.prepare` unpacks them)."""
+    """The image's contours; with ``coarse_sigma``, the same found at that coarser scale
+    (sharing the keypoints); packed, as extracted, cached and shipped
+    (:meth:`Contour.prepare` unpacks them, and makes the mirror image's from them)."""
 
     upright: PackedSide
-    mirrored: PackedSide | None
     coarse: ContourFeatures | None = None
 
 
 class PreparedContour(NamedTuple):
-    """:class:`ContourFeatures` unpacked, what pairs are scored on."""
+    """:class:`ContourFeatures` unpacked, what pairs are scored on; ``mirrored`` (with
+    ``mirror``) is the upright side reflected left to right (:func:`mirror_side`)."""
 
     upright: ContourSide
     mirrored: ContourSide | None
@@ -129,8 +130,8 @@ class Contour(Metric):
     image with light and dark swapped would have; SIFT's contrast threshold is
     lowered (down to 1/16) until ``min_detected`` keypoints are found (default:
     the budget, ``max_keypoints``), so a faint work or one photographed under
-    glare still has keypoints to align on. With ``mirror``, the same for the
-    image mirrored left to right.
+    glare still has keypoints to align on. With ``mirror``, the mirror image's
+    features are these reflected left to right (:func:`mirror_side`).
 
     Alignment (once per pair): B is brought onto A by an affine transform
     fitted by RANSAC to mutual ratio-test matches of their keypoints (matched
@@ -190,7 +191,7 @@ class Contour(Metric):
     """
 
     name: ClassVar[str] = "contour"
-    version: ClassVar[str] = "4"  # 4: sides packed for the cache (the same scores)
+    version: ClassVar[str] = "5"  # 5: the mirror image's side made from the upright one
     order_slack: ClassVar[float] = 0.03  # measured: +0.02 from blur 1 to 2 px on one base
 
     # chosen on the accuracy benchmark's development half (docs/accuracy.md): one scale,
@@ -243,27 +244,16 @@ class Contour(Metric):
     def extract(self, image: np.ndarray, mask: np.ndarray) -> ContourFeatures:
         image = np.asarray(image, np.float32)
         mask = np.asarray(mask, bool)
-        flipped = np.ascontiguousarray(image[:, ::-1])
-        flipped_mask = np.ascontiguousarray(mask[:, ::-1])
         detect = {
             "max_keypoints": self.max_keypoints,
             "border": self.border,
             "min_detected": self.min_detected,
         }
         kp = detect_rootsift(image, mask, **detect)
-        kp_flipped = detect_rootsift(flipped, flipped_mask, **detect) if self.mirror else None
-
-        def at(sigma: float) -> ContourFeatures:
-            upright = self._side(image, mask, sigma, kp)
-            mirrored = (
-                self._side(flipped, flipped_mask, sigma, kp_flipped)
-                if kp_flipped is not None
-                else None
-            )
-            return ContourFeatures(upright, mirrored)
-
-        fine = at(self.sigma)
-        return fine if self.coarse_sigma is None else fine._replace(coarse=at(self.coarse_sigma))
+        fine = ContourFeatures(self._side(image, mask, self.sigma, kp))
+        if self.coarse_sigma is None:
+            return fine
+        return fine._replace(coarse=ContourFeatures(self._side(image, mask, self.coarse_sigma, kp)))
 
     def _side(self, image: np.ndarray, mask: np.ndarray, sigma: float, kp: Keypoints) -> PackedSide:
         size = 2 * self.border + 1
@@ -297,16 +287,14 @@ class Contour(Metric):
         )
 
     def prepare(self, features: ContourFeatures | PreparedContour) -> PreparedContour:
-        """The features with every side unpacked (:class:`PackedSide` -> ``ContourSide``),
-        once per image per block; prepared features are returned as they are."""
+        """The features with every side unpacked (:class:`PackedSide` -> ``ContourSide``)
+        and, with ``mirror``, the mirror image's side made from the upright one, once per
+        image per block; prepared features are returned as they are."""
         if isinstance(features, PreparedContour):
             return features
         coarse = None if features.coarse is None else self.prepare(features.coarse)
-        return PreparedContour(
-            _unpack(features.upright),
-            None if features.mirrored is None else _unpack(features.mirrored),
-            coarse,
-        )
+        upright = _unpack(features.upright)
+        return PreparedContour(upright, mirror_side(upright) if self.mirror else None, coarse)
 
     # -- pairs ---------------------------------------------------------------------------
 
@@ -620,6 +608,42 @@ def _unpack(side: PackedSide) -> ContourSide:
         valid,
         side.keypoints,
         _inverted_descriptors(side.keypoints.descriptors),
+    )
+
+
+def mirror_side(side: ContourSide) -> ContourSide:
+    """The contours of the image mirrored left to right, made from the upright ones.
+
+    Every part is reflected, not found again: contour pixels ``(r, c) -> (r, N - 1 - c)``
+    with their direction ``a -> pi - a``; the distance maps reversed along the columns
+    and in bin order (a direction in bin ``b`` lands in bin ``n_bins - 1 - b``, and each
+    map holds a bin and its two neighbours); the content mask reversed; the keypoints
+    at ``x -> N - 1/2 - x`` (OpenCV's SIFT places a keypoint a quarter of a pixel before
+    the pixel's index, measured) with each descriptor's 4 x 4 grid of cells reversed
+    along the rows of its frame and its orientation bins ``k -> -k (mod 8)``: a
+    reflection turns the keypoint's orientation ``t -> 180 - t`` and each gradient's
+    angle relative to it to its negative. The contours found on the mirror image are
+    these, pixel for pixel (measured). On generated images, detecting SIFT again on
+    the mirror image finds 75-78 % of these keypoints (78-89 % on drawings) with the same
+    descriptors; the others differ because a reflection does not preserve the subsampling of
+    SIFT's coarser octaves, nor therefore the budget's cut. Made this way, the mirror
+    image costs no detection and nothing in the cache.
+    """
+    n_cols = side.valid.shape[1]
+    points = side.points.copy()
+    points[:, 1] = (n_cols - 1) - points[:, 1]
+    kp = side.keypoints
+    kp_points = kp.points.copy()
+    kp_points[:, 0] = (n_cols - 0.5) - kp_points[:, 0]
+    cells = kp.descriptors.reshape(-1, 4, 4, 8)[:, ::-1, :, :]
+    descriptors = np.ascontiguousarray(np.roll(cells[..., ::-1], 1, axis=-1).reshape(-1, 128))
+    return ContourSide(
+        points,
+        (np.float32(np.pi) - side.angles).astype(np.float32),
+        np.ascontiguousarray(side.distance[::-1, :, ::-1]),
+        np.ascontiguousarray(side.valid[:, ::-1]),
+        Keypoints(kp_points, descriptors, kp.shape),
+        _inverted_descriptors(descriptors),
     )
 
 

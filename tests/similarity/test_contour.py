@@ -241,11 +241,44 @@ def test_packed_features_are_a_third_of_the_prepared_ones_and_score_the_same():
     b = _repaint(rng, _local_warp(rng, a, 0.003), "inverted")
     m = get_metric("contour")
     fa, fb = m.extract(*work(a)), m.extract(*work(b))
-    assert isinstance(fa.upright, PackedSide) and isinstance(fa.mirrored, PackedSide)
+    assert isinstance(fa.upright, PackedSide) and fa.coarse is None
     pa, pb = m.prepare(fa), m.prepare(fb)
     assert isinstance(pa.upright, ContourSide) and m.prepare(pa) is pa
+    assert isinstance(pa.mirrored, ContourSide)
     packed, prepared = len(pickle.dumps(fa, protocol=5)), len(pickle.dumps(pa, protocol=5))
     assert packed * 3 < prepared, (packed, prepared)
     assert pa.upright.distance.flags.writeable and pa.upright.distance.dtype == np.uint8
     assert m.compare(fa, fb) == m.compare(pa, pb) == m.compare(pa, fb) > 0.8
     assert m.compare(fa, fa) == 1.0
+
+
+def test_mirror_side_is_what_the_mirror_image_gives():
+    """The mirror image's side is the upright one reflected: its contours are those found
+    on the mirrored image, its keypoints' descriptors those SIFT computes there."""
+    from similarity.contour import mirror_side
+
+    rng = np.random.default_rng(4)
+    gray, mask = work(_repaint(rng, _drawing(rng), "palette"))
+    m = get_metric("contour", mirror=False)
+    made = mirror_side(m.prepare(m.extract(gray, mask)).upright)
+    found = m.prepare(m.extract(gray[:, ::-1].copy(), mask[:, ::-1].copy())).upright
+    # contours: the pixels found on the mirror image lie on the reflected ones
+    rows, cols = found.points[:, 0].astype(int), found.points[:, 1].astype(int)
+    on_made = made.distance[np.minimum((found.angles / np.pi * 8).astype(int), 7), rows, cols]
+    # measured: every pixel, on five drawings (Canny's ties could break otherwise)
+    assert np.mean(on_made == 0) >= 0.99, np.mean(on_made == 0)
+    assert np.array_equal(made.valid, found.valid)
+    # keypoints at the same place (and orientation: the best of those there) carry the
+    # same descriptors; measured: 78-89 % found again on five drawings, 75-78 % on
+    # generated images, each with its descriptor to 1e-5
+    at = np.abs(made.keypoints.points[:, None] - found.keypoints.points[None]).sum(-1) < 0.01
+    cos = np.where(at, made.keypoints.descriptors @ found.keypoints.descriptors.T, -1).max(1)
+    assert at.any(1).mean() >= 0.7, at.any(1).mean()
+    assert np.percentile(cos[at.any(1)], 5) >= 0.999, np.percentile(cos[at.any(1)], [1, 5])
+    # an involution, and free of SIFT: the twice-mirrored side is the side
+    twice = mirror_side(made)
+    side = m.prepare(m.extract(gray, mask)).upright
+    assert np.array_equal(twice.distance, side.distance)
+    assert np.allclose(twice.points, side.points) and np.allclose(twice.angles, side.angles)
+    assert np.allclose(twice.keypoints.points, side.keypoints.points, atol=1e-4)
+    assert np.array_equal(twice.keypoints.descriptors, side.keypoints.descriptors)
