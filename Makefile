@@ -1,6 +1,6 @@
 # Atelier: two commands on a fresh machine.
 #   make run   - install into .venv and start the web app on the sample artworks
-#   make test  - install with the dev extras and run the whole test suite
+#   make test  - install with the dev extras and run the whole test suite (a process a core)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,6 +8,9 @@ PIP    := $(PY) -m pip
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
+# test processes (pytest-xdist): one per core, at most 4 (memory); a test file stays in one process, so its
+# module fixtures (a web server, an analysed collection) are made once
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 
 .PHONY: run test install install-dev lint analyze-samples constraints clean
 
@@ -33,7 +36,7 @@ run: install
 	$(VENV)/bin/atelier app --address $(ADDRESS) --port $(PORT)
 
 test: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
