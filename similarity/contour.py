@@ -619,8 +619,8 @@ def mirror_side(side: ContourSide) -> ContourSide:
     with their direction ``a -> pi - a``; the distance maps reversed along the columns
     and in bin order (a direction in bin ``b`` lands in bin ``n_bins - 1 - b``, and each
     map holds a bin and its two neighbours); the content mask reversed; the keypoints
-    at ``x -> N - 1/2 - x`` (OpenCV's SIFT places a keypoint a quarter of a pixel before
-    the pixel's index, measured) with each descriptor's 4 x 4 grid of cells reversed
+    at ``x -> N - 1/2 - x`` (OpenCV's SIFT places a keypoint on column ``c`` at
+    ``x = c + 1/4``, measured) with each descriptor's 4 x 4 grid of cells reversed
     along the rows of its frame and its orientation bins ``k -> -k (mod 8)``: a
     reflection turns the keypoint's orientation ``t -> 180 - t`` and each gradient's
     angle relative to it to its negative. The contours found on the mirror image are
