@@ -8,8 +8,8 @@ PIP    := $(PY) -m pip
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
-# test processes (pytest-xdist): one per core, at most 4 (memory); a test file stays in one process, so its
-# module fixtures (a web server, an analysed collection) are made once
+# test processes (pytest-xdist): one per core, at most 4 (memory); a test file stays in
+# one process, so its module fixtures (a web server, an analysed collection) are made once
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 
 .PHONY: run test install install-dev lint analyze-samples constraints clean

@@ -505,8 +505,8 @@ def report(scores: Scores, computed: Computed) -> None:
         r for r in candidates if not r[0].startswith(PIPELINE_LACKS) and MERGED not in r[1]
     )
     print(f"chosen on the development half, the pipeline's options: {summary(shippable)}")
+    vals = shippable[2]
     for n in names:  # its every set, draw by draw
-        vals = shippable[2]
         row = " / ".join(f"{vals[(n, d)]:.3f}" for d in range(draws) if (n, d) in vals)
         print(f"  {n:<18} {row}")
     if shipped is not None:
