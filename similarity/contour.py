@@ -640,7 +640,7 @@ def mirror_side(side: ContourSide) -> ContourSide:
     descriptors = np.ascontiguousarray(np.roll(cells[..., ::-1], 1, axis=-1).reshape(-1, 128))
     return ContourSide(
         points,
-        (np.float32(np.pi) - side.angles).astype(np.float32),
+        np.float32(np.pi) - side.angles,
         np.ascontiguousarray(side.distance[::-1, :, ::-1]),
         np.ascontiguousarray(side.valid[:, ::-1]),
         Keypoints(kp_points, descriptors, kp.shape),

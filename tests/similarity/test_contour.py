@@ -255,16 +255,17 @@ def test_packed_features_are_a_third_of_the_prepared_ones_and_score_the_same():
 def test_mirror_side_is_what_the_mirror_image_gives():
     """The mirror image's side is the upright one reflected: its contours are those found
     on the mirrored image, its keypoints' descriptors those SIFT computes there."""
-    from similarity.contour import mirror_side
+    from similarity.contour import _bin, mirror_side
 
     rng = np.random.default_rng(4)
     gray, mask = work(_repaint(rng, _drawing(rng), "palette"))
     m = get_metric("contour", mirror=False)
-    made = mirror_side(m.prepare(m.extract(gray, mask)).upright)
+    side = m.prepare(m.extract(gray, mask)).upright
+    made = mirror_side(side)
     found = m.prepare(m.extract(gray[:, ::-1].copy(), mask[:, ::-1].copy())).upright
     # contours: the pixels found on the mirror image lie on the reflected ones
     rows, cols = found.points[:, 0].astype(int), found.points[:, 1].astype(int)
-    on_made = made.distance[np.minimum((found.angles / np.pi * 8).astype(int), 7), rows, cols]
+    on_made = made.distance[_bin(found.angles, m.n_bins), rows, cols]
     # measured: every pixel, on five drawings (Canny's ties could break otherwise)
     assert np.mean(on_made == 0) >= 0.99, np.mean(on_made == 0)
     assert np.array_equal(made.valid, found.valid)
@@ -277,7 +278,6 @@ def test_mirror_side_is_what_the_mirror_image_gives():
     assert np.percentile(cos[at.any(1)], 5) >= 0.999, np.percentile(cos[at.any(1)], [1, 5])
     # an involution, and free of SIFT: the twice-mirrored side is the side
     twice = mirror_side(made)
-    side = m.prepare(m.extract(gray, mask)).upright
     assert np.array_equal(twice.distance, side.distance)
     assert np.allclose(twice.points, side.points) and np.allclose(twice.angles, side.angles)
     assert np.allclose(twice.keypoints.points, side.keypoints.points, atol=1e-4)
