@@ -44,8 +44,6 @@ class ContourSide(NamedTuple):
     distance: np.ndarray  # (n_bins, M, N) uint8
     valid: np.ndarray  # (M, N) bool
     keypoints: Keypoints
-    #: the keypoints' descriptors as the image with light and dark swapped would give them
-    inverted: np.ndarray  # (k, 128) float32
 
 
 class PackedSide(NamedTuple):
@@ -96,16 +94,16 @@ class ContourMatch(NamedTuple):
     sigma: float = 0.0  # the scale (Gaussian sigma, px) whose contours matched
 
 
-def _inverted_descriptors(descriptors: np.ndarray) -> np.ndarray:
-    """SIFT descriptors of the same keypoints with the image's light and dark swapped.
-
-    Inverting an image turns every gradient by 180 degrees; SIFT's keypoint
-    orientation turns with them, so the gradients' angles relative to it do not
-    change, while its 4 x 4 grid of cells is turned half round: the cells come in
-    reverse order, each cell's orientation histogram unchanged.
-    """
-    d = descriptors.reshape(-1, 4, 4, 8)[:, ::-1, ::-1, :]
-    return np.ascontiguousarray(d.reshape(-1, 128))
+#: SIFT descriptors of the same keypoints with the image's light and dark swapped are
+#: ``descriptors[:, _INVERTED]``. Inverting an image turns every gradient by 180 degrees;
+#: SIFT's keypoint orientation turns with them, so the gradients' angles relative to it
+#: do not change, while its 4 x 4 grid of cells is turned half round: the cells come in
+#: reverse order, each cell's orientation histogram unchanged.
+_INVERTED = np.arange(128).reshape(4, 4, 8)[::-1, ::-1, :].ravel()
+#: The descriptors of the image mirrored left to right are ``descriptors[:, _MIRRORED]``
+#: (:func:`mirror_side`): the cells reversed along the rows of the keypoint's frame, the
+#: orientation bins ``k -> -k (mod 8)``.
+_MIRRORED = np.roll(np.arange(128).reshape(4, 4, 8)[::-1, :, ::-1], 1, axis=-1).ravel()
 
 
 @dataclass(frozen=True)
@@ -304,7 +302,9 @@ class Contour(Metric):
         best: tuple[np.ndarray | None, int] = (None, 0)
         if min(len(a.keypoints.points), len(b.keypoints.points)) < self.min_inliers:
             return best
-        for desc in (b.keypoints.descriptors, b.inverted):
+        # as they are, and as B with light and dark swapped would give them (a permuted
+        # copy made here: prepared features then hold one set of descriptors a side)
+        for desc in (b.keypoints.descriptors, b.keypoints.descriptors[:, _INVERTED]):
             other = Keypoints(b.keypoints.points, desc, b.keypoints.shape)
             pairs = mutual_matches(a.keypoints, other, ratio=self.ratio)
             if len(pairs) < max(self.min_inliers, 4):
@@ -602,14 +602,7 @@ def _unpack(side: PackedSide) -> ContourSide:
     # a writable copy: the compiled lookup is specialised for writable arrays
     distance = np.frombuffer(zlib.decompress(side.distance), np.uint8).reshape(n_bins, rows, cols)
     valid = np.unpackbits(side.valid, count=rows * cols).reshape(rows, cols).astype(bool)
-    return ContourSide(
-        side.points,
-        side.angles,
-        distance.copy(),
-        valid,
-        side.keypoints,
-        _inverted_descriptors(side.keypoints.descriptors),
-    )
+    return ContourSide(side.points, side.angles, distance.copy(), valid, side.keypoints)
 
 
 def mirror_side(side: ContourSide) -> ContourSide:
@@ -628,7 +621,8 @@ def mirror_side(side: ContourSide) -> ContourSide:
     the mirror image finds 75-78 % of these keypoints (78-89 % on drawings) with the same
     descriptors; the others differ because a reflection does not preserve the subsampling of
     SIFT's coarser octaves, nor therefore the budget's cut. Made this way, the mirror
-    image costs no detection and nothing in the cache.
+    image costs no detection and nothing in the cache, and its distance maps and mask
+    are views of the side's own (reversed), so a prepared image holds one set of maps.
     """
     n_cols = side.valid.shape[1]
     points = side.points.copy()
@@ -636,15 +630,12 @@ def mirror_side(side: ContourSide) -> ContourSide:
     kp = side.keypoints
     kp_points = kp.points.copy()
     kp_points[:, 0] = (n_cols - 0.5) - kp_points[:, 0]
-    cells = kp.descriptors.reshape(-1, 4, 4, 8)[:, ::-1, :, :]
-    descriptors = np.ascontiguousarray(np.roll(cells[..., ::-1], 1, axis=-1).reshape(-1, 128))
     return ContourSide(
         points,
         np.float32(np.pi) - side.angles,
-        np.ascontiguousarray(side.distance[::-1, :, ::-1]),
-        np.ascontiguousarray(side.valid[:, ::-1]),
-        Keypoints(kp_points, descriptors, kp.shape),
-        _inverted_descriptors(descriptors),
+        side.distance[::-1, :, ::-1],  # views: the mirror side holds no maps of its own
+        side.valid[:, ::-1],
+        Keypoints(kp_points, kp.descriptors[:, _MIRRORED], kp.shape),
     )
 
 

@@ -76,15 +76,24 @@ def _compare_pairs(
 PREPARED_BUDGET = 768 * 2**20
 
 
-def _nbytes(obj: Any) -> int:
+def _nbytes(obj: Any, seen: set[int] | None = None) -> int:
     """Approximate memory of a prepared feature: its arrays, through tuples, lists,
-    dicts and named tuples; 64 bytes for anything else."""
+    dicts and named tuples, each array's memory counted once however many views of it
+    the feature holds (the contour test's mirror side is views of the upright one's
+    maps); 64 bytes for anything else."""
+    seen = set() if seen is None else seen
     if isinstance(obj, np.ndarray):
-        return int(obj.nbytes)
+        owner = obj
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        if id(owner) in seen:
+            return 0
+        seen.add(id(owner))
+        return int(owner.nbytes)
     if isinstance(obj, tuple | list):
-        return 64 + sum(_nbytes(x) for x in obj)
+        return 64 + sum(_nbytes(x, seen) for x in obj)
     if isinstance(obj, dict):
-        return 64 + sum(_nbytes(x) for x in obj.values())
+        return 64 + sum(_nbytes(x, seen) for x in obj.values())
     return 64
 
 

@@ -203,7 +203,8 @@ def test_compiled_lookup_equals_the_numpy_expression():
 def test_the_fork_servers_warm_up_loads_the_kernel_that_pairs_call():
     """similarity._warm, preloaded by the fork server, calls the contour test's kernel
     with the types a pair calls it with (features fresh or read back from the cache),
-    so workers forked from the server find it loaded: no second specialisation."""
+    so workers forked from the server find it loaded: no further specialisation (two:
+    contiguous maps, and the reversed views of a mirror side)."""
     import subprocess
     import sys
 
@@ -226,7 +227,7 @@ m.compare(*pickle.loads(pickle.dumps((fa, fb))))
 print(len(first), len(chamfer_lookup.signatures))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["1", "1"]
+    assert out.stdout.split() == ["2", "2"]  # upright maps, and mirror sides' views
 
 
 def test_packed_features_are_a_third_of_the_prepared_ones_and_score_the_same():
@@ -248,6 +249,16 @@ def test_packed_features_are_a_third_of_the_prepared_ones_and_score_the_same():
     packed, prepared = len(pickle.dumps(fa, protocol=5)), len(pickle.dumps(pa, protocol=5))
     assert packed * 3 < prepared, (packed, prepared)
     assert pa.upright.distance.flags.writeable and pa.upright.distance.dtype == np.uint8
+    # the mirror side's maps and mask are views of the upright side's, counted once in a
+    # worker's store of prepared features: maps, mask and one set of descriptors a side
+    from similarity.pairwise import _nbytes
+
+    assert np.shares_memory(pa.mirrored.distance, pa.upright.distance)
+    assert np.shares_memory(pa.mirrored.valid, pa.upright.valid)
+    up = pa.upright
+    held = up.distance.nbytes + up.valid.nbytes + 2 * up.keypoints.descriptors.nbytes
+    positions = up.points.nbytes + up.angles.nbytes + up.keypoints.points.nbytes
+    assert held <= _nbytes(pa) < held + 2 * positions + 4096
     assert m.compare(fa, fb) == m.compare(pa, pb) == m.compare(pa, fb) > 0.8
     assert m.compare(fa, fa) == 1.0
 
