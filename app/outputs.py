@@ -285,7 +285,9 @@ def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
         for name, s in job.scores.items()
     }
     sim = result.config.similarity
-    cache = _feature_cache(sim.cache_dir, sim.cache_size_gb) if sim.cache else None
+    cache = result.private_cache  # a run without a cache: its own features, kept for this
+    if cache is None and sim.cache:
+        cache = _feature_cache(sim.cache_dir, sim.cache_size_gb)
     view = pair_evidence(job.works, pair, result.config, 0, 1, record_a=record_a, cache=cache)
     transform, by = registration(view)
     registered = register_originals(

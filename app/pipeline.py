@@ -50,7 +50,7 @@ from preprocessing.work import (
     work_image_from_rgb,
 )
 from similarity import SimilarityMatrix, pairwise
-from similarity.cache import FeatureCache, default_cache_dir, work_key
+from similarity.cache import FeatureCache, PrivateFeatureCache, default_cache_dir, work_key
 from similarity.fusion import fuse
 from similarity.shortlist import Shortlist, shortlist, shortlist_recall
 
@@ -89,6 +89,12 @@ POOL_MIN_PAIRS = 2000
 #: same either way (tested).
 SPILL_MIN_IMAGES = 2000
 
+#: A run that keeps no cache holds its features in a private one
+#: (:class:`~similarity.cache.PrivateFeatureCache`) up to this many images, for what reads
+#: them again (the pair evidence); above, the evidence's few images are extracted again
+#: rather than a whole collection's features written to the temporary folder.
+PRIVATE_CACHE_MAX_IMAGES = 1000
+
 
 @dataclass(frozen=True, eq=False)
 class AnalysisResult:
@@ -122,6 +128,10 @@ class AnalysisResult:
         fraction of all pairs.
     started, finished : str
         ISO 8601 UTC times.
+    private_cache : FeatureCache or None
+        Where a run that keeps no cache (``similarity.cache`` off) left its features,
+        for the report's pair evidence to read; removed with the last
+        result that refers to it.
     """
 
     config: AnalysisConfig
@@ -137,6 +147,7 @@ class AnalysisResult:
     shortlist: dict[str, Any] | None = None
     started: str = ""
     finished: str = ""
+    private_cache: FeatureCache | None = field(default=None, compare=False, repr=False)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -357,13 +368,16 @@ def compute_similarities(
     progress: ProgressFn | None,
     timings: dict[str, float],
     selected: Shortlist | None = None,
+    private: FeatureCache | None = None,
 ) -> dict[str, SimilarityMatrix]:
+    """Each configured metric's matrix (and the fused one), through the feature cache, or
+    through ``private`` when the configuration keeps no cache."""
     matrices: dict[str, SimilarityMatrix] = {}
     sim_cfg = config.similarity
     cache = (
         FeatureCache(sim_cfg.cache_dir, size_limit_gb=sim_cfg.cache_size_gb)
         if sim_cfg.cache
-        else None
+        else private
     )
     try:
         # each work image hashed once for every metric's cache keys
@@ -637,7 +651,12 @@ def run_analysis(
         equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
         selected = select_pairs(aligned, config, pool, progress, timings)
         release_freed_memory()
-        matrices = compute_similarities(aligned, config, pool, progress, timings, selected)
+        private = (
+            PrivateFeatureCache(_spill_parent(config), size_limit_gb=2.0)
+            if not config.similarity.cache and len(aligned) <= PRIVATE_CACHE_MAX_IMAGES
+            else None
+        )
+        matrices = compute_similarities(aligned, config, pool, progress, timings, selected, private)
         cluster_features = _cluster_features(aligned, config, pool)
 
     t0 = time.perf_counter()
@@ -673,6 +692,7 @@ def run_analysis(
         shortlist=None if selected is None else _shortlist_summary(selected),
         started=started,
         finished=_now(),
+        private_cache=private,
     )
 
 

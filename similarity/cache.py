@@ -28,6 +28,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from .base import Metric
 
 __all__ = [
     "FeatureCache",
+    "PrivateFeatureCache",
     "CacheStats",
     "Row",
     "default_cache_dir",
@@ -322,3 +324,60 @@ def _is_row(value: Any) -> bool:
         and isinstance(value[1], np.ndarray)
         and value[0].shape == value[1].shape
     )
+
+
+#: Name prefix of a :class:`PrivateFeatureCache`'s folder: ``atelier-features-<pid>-...``.
+PRIVATE_PREFIX = "atelier-features-"
+
+
+def _remove_private(cache: diskcache.Cache, folder: str) -> None:
+    cache.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reopened(directory: str, size: int) -> FeatureCache:
+    # a worker's copy of a private cache: the same folder, which it does not own
+    cache = FeatureCache.__new__(FeatureCache)
+    cache.__setstate__({"directory": Path(directory), "size": size})
+    return cache
+
+
+class PrivateFeatureCache(FeatureCache):
+    """A feature cache of one analysis, for a run that keeps no cache (``--no-cache``):
+    each image's features are still extracted once, and what reads them again after the
+    similarities (the pair evidence of the report, at 640 px 1.2 s of each pair's 3 s
+    when extracted again) reads them from here.
+
+    Its folder (``atelier-features-<pid>-...`` in ``parent``, the system's temporary
+    folder by default) is removed when the object is garbage-collected, at exit, or by
+    :meth:`discard`; :meth:`close` only closes the handle (it opens again on use). A copy
+    sent to a worker process is a plain :class:`FeatureCache` on the same folder and
+    removes nothing; a folder left by a process that died is removed by the next one
+    made beside it.
+
+    Parameters
+    ----------
+    parent : path-like, optional
+    size_limit_gb : float
+        Least-recently-stored entries are evicted beyond this size: what is evicted is
+        extracted again when read.
+    """
+
+    def __init__(
+        self, parent: str | os.PathLike[str] | None = None, *, size_limit_gb: float = 1.0
+    ) -> None:
+        base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        for stale in base.glob(f"{PRIVATE_PREFIX}*"):
+            if not process_alive(stale.name[len(PRIVATE_PREFIX) :].split("-", 1)[0]):
+                shutil.rmtree(stale, ignore_errors=True)
+        folder = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=base)
+        super().__init__(folder, size_limit_gb=size_limit_gb)
+        self._finalizer = weakref.finalize(self, _remove_private, self._cache, folder)
+
+    def discard(self) -> None:
+        """Close the cache and remove its folder now."""
+        self._finalizer()
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return (_reopened, (str(self.directory), int(self._cache.size_limit)))

@@ -154,3 +154,46 @@ def test_evidence_reads_the_features_the_analysis_cached(samples_dir, tmp_path, 
     assert calls == []
     assert cached.traced.similarity == without.traced.similarity
     assert cached.matched.similarity == without.matched.similarity
+
+
+def test_without_a_cache_the_evidence_reads_the_analysis_own_features(
+    samples_dir, tmp_path, monkeypatch
+):
+    """A run that keeps no cache still extracts each image's features once: the report's
+    pair evidence reads them from the run's private cache, which goes with the result and
+    leaves nothing in the cache folder."""
+    import gc
+    import tempfile
+
+    from app.outputs import _draw_evidence, _evidence_jobs, _figure_payload
+    from similarity.contour import Contour
+    from similarity.sift import SIFT
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    images = load_folder(samples_dir / "images")
+    subset = type(images)(tuple(r for r in images if r.id.startswith("cartoon_b_")))
+    cache_dir = tmp_path / "cache"
+    config = AnalysisConfig().replace(
+        similarity={"metrics": ["contour", "sift"], "cache": False, "cache_dir": str(cache_dir)},
+        n_jobs=1,
+    )
+    result = run_analysis(subset, config)
+    folder = result.private_cache.directory
+    assert folder.parent == tmp_path / "tmp"
+    calls = []
+    for metric in (Contour, SIFT):
+        real = metric.extract
+
+        def counted(self, image, mask, real=real):  # noqa: ANN001, ANN202
+            calls.append(type(self).__name__)
+            return real(self, image, mask)
+
+        monkeypatch.setattr(metric, "extract", counted)
+    jobs = _evidence_jobs(result)
+    assert jobs
+    files = _draw_evidence(_figure_payload(result), jobs[0][1])
+    assert calls == [] and any(name.endswith("_contour.png") for name in files)
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+    del result, jobs
+    gc.collect()
+    assert not folder.exists()

@@ -192,3 +192,36 @@ def test_a_stored_value_reads_back_and_a_corrupt_one_is_dropped(tmp_path):
     with FeatureCache(tmp_path) as cache:
         assert cache.get_value("a" * 64) == (False, None)
         assert len(cache._cache) == 0  # dropped
+
+
+def test_a_private_cache_is_removed_with_its_owner_and_not_by_a_worker_copy(tmp_path):
+    import gc
+    import pickle
+
+    from similarity.cache import PRIVATE_PREFIX, PrivateFeatureCache
+
+    stats = CacheStats()
+    private = PrivateFeatureCache(tmp_path)
+    folder = private.directory
+    assert folder.parent == tmp_path and folder.name.startswith(PRIVATE_PREFIX)
+    private.put_features("m", {"k": np.arange(3)})
+    private.close()  # only the handle: it opens again on use
+    assert private.get_features("m", ["k"], stats)["k"].tolist() == [0, 1, 2]
+    copy = pickle.loads(pickle.dumps(private))  # what a worker process receives
+    assert type(copy) is FeatureCache and copy.directory == folder
+    assert copy.get_features("m", ["k"], stats)["k"].tolist() == [0, 1, 2]
+    del copy
+    gc.collect()
+    assert folder.is_dir()  # a copy owns nothing
+    del private
+    gc.collect()
+    assert not folder.exists()
+    # discard removes it now; a folder whose process died is removed by the next one
+    other = PrivateFeatureCache(tmp_path)
+    other.discard()
+    assert not other.directory.exists()
+    stale = tmp_path / f"{PRIVATE_PREFIX}999999999-x"
+    stale.mkdir()
+    last = PrivateFeatureCache(tmp_path)
+    assert not stale.exists()
+    last.discard()
