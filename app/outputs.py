@@ -353,7 +353,7 @@ _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
     },
     "silhouette": lambda r, _: {"silhouette.png": figure_png(silhouette_figure(r))},
     "grid": _draw_grid,
-    "heatmap": lambda r, m: {f"heatmap_{m}.png": figure_png(similarity_heatmap(r, m))},
+    "heatmap": lambda r, m: {f"heatmap_{m}.png": image_png(similarity_heatmap(r, m))},
     "equalization": lambda r, _: {"equalization.png": figure_png(equalization_figure(r))},
     "alignment": lambda r, _: {"alignment.png": figure_png(alignment_figure(r))},
     "k_selection": lambda r, _: {"k_selection.png": figure_png(k_selection_figure(r))},
@@ -446,7 +446,7 @@ def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[
 FIGURE_KEYS = "figures/.keys.json"
 
 #: Bumped whenever a keyed figure's drawing changes in a way its inputs do not show.
-_FIGURE_FORMAT = "figures-3"
+_FIGURE_FORMAT = "figures-4"
 
 
 def _array_digest(*arrays: np.ndarray) -> str:

@@ -84,7 +84,7 @@ def similarity_page() -> None:
         st.info("Press **Run analysis** (sidebar) to compute the matrices.")
         return
     shown = st.selectbox("Heatmap", list(res.matrices), help="Ordered by the dendrogram")
-    st.pyplot(similarity_heatmap(res, shown))
+    st.image(similarity_heatmap(res, shown), width="stretch")
     st.subheader("Evidence for a pair")
     ids = list(res.ids)
     c1, c2 = st.columns(2)

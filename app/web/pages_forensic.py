@@ -222,7 +222,7 @@ def query_page() -> None:
         row = found.ranking[rank - 1]
         kind = "outlines (tracing test)" if name.endswith("_contour.png") else "evidence"
         with st.expander(f"Rank {rank}, {state.literal(row['reference'])}: {kind}"):
-            st.image(png, use_container_width=True)
+            st.image(png, width="stretch")
 
 
 def cluster_zip(res, uploaded: Mapping[str, bytes] | None = None) -> bytes:  # noqa: ANN001

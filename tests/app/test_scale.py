@@ -314,8 +314,6 @@ def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n,
     not sampled."""
     from types import SimpleNamespace
 
-    from matplotlib.collections import LineCollection
-
     from app.plots import structure
     from similarity import SimilarityMatrix
 
@@ -329,22 +327,33 @@ def test_a_heatmap_draws_boundaries_while_the_axis_can_part_them(monkeypatch, n,
         matrices={"m": SimilarityMatrix(ids, values, "m")},
         clustering=SimpleNamespace(labels=labels),
     )
-    fig = structure.similarity_heatmap(result, "m")
-    ax = fig.axes[0]
-    drawn = [c for c in ax.collections if isinstance(c, LineCollection)]
-    assert bool(drawn) == lines
+    content = structure.heatmap_content(result, "m")
+    assert content.lines == lines
+    changes = np.flatnonzero(np.diff(labels)) + 1
+    assert content.bounds.tolist() == changes.tolist()
     if lines:
-        assert len(drawn[0].get_segments()) == 2 * (k - 1)
+        assert "white lines: where the cluster changes" in content.title
     else:
-        assert f"{k} clusters, too many to draw their boundaries" in ax.get_title()
-        assert f"({k - 1} along this order, at most 200)" in ax.get_title()
-    shown = np.asarray(ax.images[0].get_array())
+        assert f"{k} clusters, too many to draw their boundaries" in content.title
+        assert f"({k - 1} along this order, at most 200)" in content.title
     if smooth:  # blocks of 2 x 2 cells averaged: 600 a side
-        assert shown.shape == (600, 600)
-        np.testing.assert_allclose(shown, values.reshape(600, 2, 600, 2).mean(axis=(1, 3)))
+        assert content.values.shape == (600, 600) and content.block == 2
+        np.testing.assert_allclose(content.values, values.reshape(600, 2, 600, 2).mean(axis=(1, 3)))
     else:
-        assert shown.shape == (n, n)
-    assert ax.get_xlim() == (-0.5, n - 0.5)
+        assert content.values.shape == (n, n) and content.block == 1
+    assert (content.names is not None) == (n <= 80)
+    # the picture: along a row of cells of the first cluster, a white line where each
+    # cluster ends (1-2 px) while they are drawn, none when they are not
+    pixels = np.asarray(structure.similarity_heatmap(result, "m"), np.int16)
+    coloured = pixels.max(axis=2) - pixels.min(axis=2) > 20  # viridis has no grey
+    x0 = int(np.flatnonzero(coloured.any(axis=0))[0])
+    y = int(np.flatnonzero(coloured[:, x0])[0]) + 1
+    row = coloured[y, x0:]
+    edges = np.flatnonzero(np.diff(row.astype(np.int8)))
+    pairs = len(edges) // 2
+    gaps = edges[1 : 2 * pairs : 2] - edges[0 : 2 * pairs : 2]  # white runs after colours
+    assert int((gaps <= 2).sum()) == (k - 1 if lines else 0)
+    assert max(pixels.shape[:2]) < 1400
 
 
 @pytest.mark.slow
