@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -172,6 +173,18 @@ def _spill_parent(config: AnalysisConfig) -> Path | None:
     if not sim.cache:
         return None
     return Path(sim.cache_dir).parent if sim.cache_dir else default_cache_dir().parent
+
+
+def _private_cache(config: AnalysisConfig, n: int) -> PrivateFeatureCache | None:
+    """A cache of the run's own for a run that keeps none, up to
+    :data:`PRIVATE_CACHE_MAX_IMAGES` images; none when it cannot be made (a full disk):
+    it only saves work."""
+    if config.similarity.cache or n > PRIVATE_CACHE_MAX_IMAGES:
+        return None
+    try:
+        return PrivateFeatureCache(_spill_parent(config), size_limit_gb=2.0)
+    except (OSError, sqlite3.Error):
+        return None
 
 
 def _spill_for(config: AnalysisConfig, n: int) -> PixelSpill | None:
@@ -651,11 +664,7 @@ def run_analysis(
         equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
         selected = select_pairs(aligned, config, pool, progress, timings)
         release_freed_memory()
-        private = (
-            PrivateFeatureCache(_spill_parent(config), size_limit_gb=2.0)
-            if not config.similarity.cache and len(aligned) <= PRIVATE_CACHE_MAX_IMAGES
-            else None
-        )
+        private = _private_cache(config, len(aligned))
         matrices = compute_similarities(aligned, config, pool, progress, timings, selected, private)
         cluster_features = _cluster_features(aligned, config, pool)
 

@@ -27,6 +27,7 @@ import json
 import os
 import pickle
 import shutil
+import sqlite3
 import tempfile
 import weakref
 from collections.abc import Iterable, Mapping
@@ -335,10 +336,12 @@ def _remove_private(cache: diskcache.Cache, folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _reopened(directory: str, size: int) -> FeatureCache:
+def _borrowed(directory: str, size: int) -> PrivateFeatureCache:
     # a worker's copy of a private cache: the same folder, which it does not own
-    cache = FeatureCache.__new__(FeatureCache)
+    cache = PrivateFeatureCache.__new__(PrivateFeatureCache)
     cache.__setstate__({"directory": Path(directory), "size": size})
+    cache._finalizer = None
+    cache._failed = False
     return cache
 
 
@@ -351,9 +354,13 @@ class PrivateFeatureCache(FeatureCache):
     Its folder (``atelier-features-<pid>-...`` in ``parent``, the system's temporary
     folder by default) is removed when the object is garbage-collected, at exit, or by
     :meth:`discard`; :meth:`close` only closes the handle (it opens again on use). A copy
-    sent to a worker process is a plain :class:`FeatureCache` on the same folder and
-    removes nothing; a folder left by a process that died is removed by the next one
-    made beside it.
+    sent to a worker process reads and writes the same folder and removes nothing; a
+    folder left by a process that died is removed by the next one made beside it.
+
+    It only saves work, so it never fails a run: the first write that fails (a full
+    disk, a file size limit) stops its writes, and what it does not hold is extracted
+    again by whoever reads it (a worker that misses a feature has its block's features
+    extracted again, as after an eviction).
 
     Parameters
     ----------
@@ -362,6 +369,9 @@ class PrivateFeatureCache(FeatureCache):
         Least-recently-stored entries are evicted beyond this size: what is evicted is
         extracted again when read.
     """
+
+    _finalizer: weakref.finalize[Any, Any] | None
+    _failed: bool
 
     def __init__(
         self, parent: str | os.PathLike[str] | None = None, *, size_limit_gb: float = 1.0
@@ -372,12 +382,42 @@ class PrivateFeatureCache(FeatureCache):
             if not process_alive(stale.name[len(PRIVATE_PREFIX) :].split("-", 1)[0]):
                 shutil.rmtree(stale, ignore_errors=True)
         folder = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=base)
-        super().__init__(folder, size_limit_gb=size_limit_gb)
+        try:
+            super().__init__(folder, size_limit_gb=size_limit_gb)
+        except BaseException:  # a full disk: no folder left behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._failed = False
         self._finalizer = weakref.finalize(self, _remove_private, self._cache, folder)
 
+    def _write(self, write: Any, *args: Any) -> Any:
+        if self._failed:
+            return None
+        try:
+            return write(*args)
+        except (OSError, sqlite3.Error):
+            self._failed = True
+            return None
+
+    def put_features(self, mkey: str, features: Mapping[str, Any]) -> int:
+        return self._write(super().put_features, mkey, features) or 0
+
+    def copy_features(self, source: FeatureCache, mkey: str, keys: Iterable[str]) -> None:
+        self._write(super().copy_features, source, mkey, keys)
+
+    def put_pairs(self, mkey: str, values: Mapping[tuple[str, str], float]) -> None:
+        self._write(super().put_pairs, mkey, values)
+
+    def put_value(self, key: str, value: Any) -> None:
+        self._write(super().put_value, key, value)
+
+    def put_values(self, values: Mapping[str, Any]) -> None:
+        self._write(super().put_values, values)
+
     def discard(self) -> None:
-        """Close the cache and remove its folder now."""
-        self._finalizer()
+        """Close the cache and remove its folder now (a worker's copy removes nothing)."""
+        if self._finalizer is not None:
+            self._finalizer()
 
     def __reduce__(self) -> tuple[Any, tuple[str, int]]:
-        return (_reopened, (str(self.directory), int(self._cache.size_limit)))
+        return (_borrowed, (str(self.directory), int(self._cache.size_limit)))

@@ -430,3 +430,33 @@ def test_a_shortlists_scatter_plot_axes_come_from_its_pairs():
     )
     m = ShortlistMatrix(tuple(map(str, range(n))), pairs, np.clip(sims, 0, 1), "m")
     np.testing.assert_allclose(_classical_2d_pairs(m), _classical_2d(m.distance()), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        # three images whose distances break the triangle inequality: a negative axis
+        np.array([[0.0, 1.0, 0.1], [1.0, 0.0, 0.1], [0.1, 0.1, 0.0]]),
+        np.zeros((4, 4)),  # identical images: a classical start with no spread
+    ],
+)
+def test_the_scatter_plots_mds_is_finite_for_few_or_identical_images(dist):
+    """SMACOF starts from the classical axes (one run instead of four random starts);
+    scikit-learn's own classical start gave NaN for three such images."""
+    from types import SimpleNamespace
+
+    from app.plots.structure import _embedding
+    from similarity import SimilarityMatrix
+
+    ids = tuple(f"im{i}.jpg" for i in range(len(dist)))
+    result = SimpleNamespace(
+        ids=ids,
+        matrices={"m": SimilarityMatrix(ids, 1.0 - dist, "m")},
+        clustering_metric="m",
+        clustering=SimpleNamespace(distance=dist, consumes="matrix", coords=None),
+    )
+    coords = _embedding(result, "mds", 0)
+    assert coords.shape == (len(dist), 2) and np.isfinite(coords).all()
+    if dist.any():  # the two far images stay the farthest apart
+        gaps = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+        assert np.argmax(gaps[np.triu_indices(3, 1)]) == 0

@@ -208,7 +208,7 @@ def test_a_private_cache_is_removed_with_its_owner_and_not_by_a_worker_copy(tmp_
     private.close()  # only the handle: it opens again on use
     assert private.get_features("m", ["k"], stats)["k"].tolist() == [0, 1, 2]
     copy = pickle.loads(pickle.dumps(private))  # what a worker process receives
-    assert type(copy) is FeatureCache and copy.directory == folder
+    assert isinstance(copy, PrivateFeatureCache) and copy.directory == folder
     assert copy.get_features("m", ["k"], stats)["k"].tolist() == [0, 1, 2]
     del copy
     gc.collect()
@@ -224,4 +224,13 @@ def test_a_private_cache_is_removed_with_its_owner_and_not_by_a_worker_copy(tmp_
     stale.mkdir()
     last = PrivateFeatureCache(tmp_path)
     assert not stale.exists()
+    # it never fails a run: a write that fails stops its writes, reads then miss
+    last.close()
+    import shutil
+
+    shutil.rmtree(last.directory)  # the disk gone from under it
+    assert last.put_features("m", {"k": np.arange(3)}) == 0
+    last.put_pairs("m", {("a", "b"): 0.5})
+    last.put_values({"v": 1})
+    assert last._failed
     last.discard()
