@@ -50,6 +50,7 @@ from .versions import atelier_version, library_versions
 __all__ = [
     "ReportError",
     "build_figures",
+    "evidence_cache",
     "html_to_pdf",
     "run_record",
     "top_pairs",
@@ -275,6 +276,17 @@ def _feature_cache(directory: str | None, size_limit_gb: float) -> FeatureCache:
     return FeatureCache(directory, size_limit_gb=size_limit_gb)
 
 
+def evidence_cache(result: AnalysisResult) -> FeatureCache | None:
+    """Where a pair's evidence reads the analysis' features: the run's private cache (a
+    run without a cache), else the feature cache it used (one handle a process), else
+    none. Features not there are extracted, and kept there."""
+    cache = result.private_cache
+    sim = result.config.similarity
+    if cache is None and sim.cache:
+        cache = _feature_cache(sim.cache_dir, sim.cache_size_gb)
+    return cache
+
+
 def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
     """The pair's evidence figures, and B registered onto A at the originals' resolution
     (up to ``report.evidence_side``; a JPEG file beside the report, linked from it).
@@ -284,10 +296,7 @@ def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
         name: SimilarityMatrix((work_a.id, work_b.id), np.array([[1.0, s], [s, 1.0]]), name)
         for name, s in job.scores.items()
     }
-    sim = result.config.similarity
-    cache = result.private_cache  # a run without a cache: its own features, kept for this
-    if cache is None and sim.cache:
-        cache = _feature_cache(sim.cache_dir, sim.cache_size_gb)
+    cache = evidence_cache(result)
     view = pair_evidence(job.works, pair, result.config, 0, 1, record_a=record_a, cache=cache)
     transform, by = registration(view)
     registered = register_originals(

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.evidence import pair_evidence
+from app.outputs import evidence_cache
 from app.pipeline import suggested_cut
 from app.plots import (
     dendrogram_figure,
@@ -95,8 +96,9 @@ def similarity_page() -> None:
     if st.session_state.get("sim_pair") == (id(res), a, b):
         i, j = ids.index(a), ids.index(b)
         view = pair_evidence(
-            res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a]
-        )
+            res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a],
+            cache=evidence_cache(res),
+        )  # fmt: skip
         show_full_resolution(res, view)
         st.pyplot(view.figures["pair"])
         st.pyplot(view.figures["contour"])

@@ -16,7 +16,7 @@ from PIL import Image
 from app.evidence import closer_than, pair_evidence, why_fused_disagrees
 from app.export import cluster_folder
 from app.forensic import FORENSIC_METRICS, query_images
-from app.outputs import build_figures, html_to_pdf, run_record
+from app.outputs import build_figures, evidence_cache, html_to_pdf, run_record
 from app.plots import thumbnail
 from app.report import render_report
 from preprocessing import AtelierError, load_uploads, sanitize_upload_name
@@ -38,7 +38,10 @@ def compare_page() -> None:
     a = c1.selectbox("Image A", ids, key="cmp_a")
     b = c2.selectbox("Image B", ids, index=min(1, len(ids) - 1), key="cmp_b")
     i, j = ids.index(a), ids.index(b)
-    view = pair_evidence(res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a])
+    view = pair_evidence(
+        res.aligned.images, res.matrices, res.config, i, j, record_a=res.images[a],
+        cache=evidence_cache(res),
+    )  # fmt: skip
     cols = st.columns(2)
     cols[0].image(thumbnail(res.images[a].pixels, side=400), caption=f"A: {state.literal(a)}")
     cols[1].image(thumbnail(res.images[b].pixels, side=400), caption=f"B: {state.literal(b)}")

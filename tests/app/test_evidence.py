@@ -197,3 +197,24 @@ def test_without_a_cache_the_evidence_reads_the_analysis_own_features(
     del result, jobs
     gc.collect()
     assert not folder.exists()
+
+
+def test_the_evidence_reads_the_cache_the_analysis_used(tmp_path):
+    """The report's and the web app's evidence read the run's private cache, else the
+    configured feature cache (one handle a process), else extract (no cache)."""
+    from types import SimpleNamespace
+
+    from app.outputs import evidence_cache
+    from similarity.cache import PrivateFeatureCache
+
+    cached = AnalysisConfig().replace(similarity={"cache_dir": str(tmp_path / "c")})
+    uncached = AnalysisConfig().replace(similarity={"cache": False})
+    private = PrivateFeatureCache(tmp_path)
+    try:
+        assert evidence_cache(SimpleNamespace(private_cache=private, config=uncached)) is private
+        got = evidence_cache(SimpleNamespace(private_cache=None, config=cached))
+        assert got is not None and got.directory == tmp_path / "c"
+        assert evidence_cache(SimpleNamespace(private_cache=None, config=cached)) is got
+        assert evidence_cache(SimpleNamespace(private_cache=None, config=uncached)) is None
+    finally:
+        private.discard()
