@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from app.config import AnalysisConfig  # noqa: E402
 from app.paintings import fetch_paintings  # noqa: E402
 from app.pipeline import run_analysis  # noqa: E402
-from app.plots import figure_png  # noqa: E402
+from app.plots import figure_png, image_png  # noqa: E402
 from app.plots.evidence import contour_evidence_figure  # noqa: E402
 from app.plots.structure import dendrogram_figure, similarity_heatmap  # noqa: E402
 from similarity import explain  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "dendrogram.png").write_bytes(figure_png(dendrogram_figure(result)))
     heat = similarity_heatmap(result, result.clustering_metric)
-    (OUT / "heatmap.png").write_bytes(figure_png(heat))
+    (OUT / "heatmap.png").write_bytes(image_png(heat))
     metric = config.similarity.metric("contour")
     images = {im.id: im for im in result.aligned.images}
     for k, (a, b) in enumerate(PAIRS, start=1):
