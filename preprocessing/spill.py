@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PixelSpill", "Spilled", "SPILL_PREFIX", "process_alive", "unspilled"]
+__all__ = ["PixelSpill", "Spilled", "SPILL_PREFIX", "process_alive", "remove_stale", "unspilled"]
 
 #: Name prefix of a spill's folder: ``atelier-pixels-<pid>-<random>``.
 SPILL_PREFIX = "atelier-pixels-"
@@ -47,10 +47,11 @@ def process_alive(pid: str) -> bool:
     return True
 
 
-def _remove_stale(parent: Path) -> None:
-    """Remove the spill folders under ``parent`` whose process no longer runs."""
-    for stale in parent.glob(f"{SPILL_PREFIX}*"):
-        if not process_alive(stale.name[len(SPILL_PREFIX) :].split("-", 1)[0]):
+def remove_stale(parent: Path, prefix: str) -> None:
+    """Remove the folders ``<prefix><pid>-...`` under ``parent`` whose process no longer
+    runs (what a process that died could not remove)."""
+    for stale in parent.glob(f"{prefix}*"):
+        if not process_alive(stale.name[len(prefix) :].split("-", 1)[0]):
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -106,7 +107,7 @@ class PixelSpill:
     def __init__(self, parent: str | os.PathLike[str] | None = None) -> None:
         base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)
-        _remove_stale(base)
+        remove_stale(base, SPILL_PREFIX)
         self.directory = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=base))
         self._file = self.directory / "pixels.bin"
         self._file.touch()

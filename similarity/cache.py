@@ -38,7 +38,7 @@ from typing import Any
 import diskcache
 import numpy as np
 
-from preprocessing.spill import process_alive
+from preprocessing.spill import remove_stale
 from preprocessing.work import WorkImage
 
 from .base import Metric
@@ -216,9 +216,7 @@ class FeatureCache:
         size limit would evict. :meth:`discard` removes it; a run that died without doing
         so leaves one behind, removed by the next run that makes one."""
         parent, name = self.directory.parent, self.directory.name
-        for stale in parent.glob(f"{name}.run-*"):
-            if not process_alive(stale.name.rsplit(".run-", 1)[1].split("-", 1)[0]):
-                shutil.rmtree(stale, ignore_errors=True)
+        remove_stale(parent, f"{name}.run-")
         folder = tempfile.mkdtemp(prefix=f"{name}.run-{os.getpid()}-", dir=parent)
         return FeatureCache(folder, size_limit_gb=_UNLIMITED_GB)
 
@@ -378,9 +376,7 @@ class PrivateFeatureCache(FeatureCache):
     ) -> None:
         base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)
-        for stale in base.glob(f"{PRIVATE_PREFIX}*"):
-            if not process_alive(stale.name[len(PRIVATE_PREFIX) :].split("-", 1)[0]):
-                shutil.rmtree(stale, ignore_errors=True)
+        remove_stale(base, PRIVATE_PREFIX)
         folder = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=base)
         try:
             super().__init__(folder, size_limit_gb=size_limit_gb)
