@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.figure import Figure
+from PIL import Image
 
 from preprocessing import ImageRecord
 from preprocessing.work import WorkImage
@@ -122,8 +122,9 @@ class PairView:
         SIFT's matches, inliers and transform (B onto A).
     traced : PairEvidence
         The contour (tracing) test: outlines, deviations, mirrored or not.
-    figures : dict of str to Figure
-        ``pair`` (matches, local map, overlay, difference) and ``contour``.
+    figures : dict of str to PIL.Image.Image
+        ``pair`` (matches, local map, overlay, difference) and ``contour``, as
+        RGB images (their ``info["title"]`` holds the title).
     """
 
     id_a: str
@@ -131,7 +132,7 @@ class PairView:
     scores: dict[str, float]
     matched: PairEvidence
     traced: PairEvidence
-    figures: dict[str, Figure]
+    figures: dict[str, Image.Image]
 
 
 def _metric(config: AnalysisConfig, name: str):  # noqa: ANN202 - a Metric

@@ -26,7 +26,7 @@ from .evidence import contour_metric, pair_evidence, registration
 from .fullres import evidence_jpegs, register_originals
 from .outputs import json_safe
 from .pipeline import ProgressFn, compute_similarities, prepare_images
-from .plots import figure_png, thumbnail
+from .plots import image_png, thumbnail
 from .report import render_forensic
 from .versions import atelier_version, library_versions
 
@@ -111,8 +111,8 @@ def compare(
         images,
         view.scores,
         {
-            "pair_evidence.png": figure_png(figs["pair"]),
-            "contour_evidence.png": figure_png(figs["contour"]),
+            "pair_evidence.png": image_png(figs["pair"]),
+            "contour_evidence.png": image_png(figs["contour"]),
             # B registered onto A at the originals' resolution: one frame, flip between them
             **evidence_jpegs(registered, contour_metric(config), aligned.images[0].gray.shape[0]),
         },
@@ -239,8 +239,8 @@ def query_images(
             position[row["reference"]],
             record_a=combined[q_id],
         ).figures
-        figures[f"evidence_rank_{row['rank']:02d}.png"] = figure_png(figs["pair"])
-        figures[f"evidence_rank_{row['rank']:02d}_contour.png"] = figure_png(figs["contour"])
+        figures[f"evidence_rank_{row['rank']:02d}.png"] = image_png(figs["pair"])
+        figures[f"evidence_rank_{row['rank']:02d}_contour.png"] = image_png(figs["contour"])
     return QueryResult(q_id, combined, matrices, top_rows, figures, config, started)
 
 

@@ -312,8 +312,8 @@ def _draw_evidence(result: AnalysisResult, job: _PairJob) -> dict[str, bytes]:
     # same frame and size: flip between them in any viewer
     views = evidence_jpegs(registered, contour_metric(result.config), work_a.gray.shape[0])
     return {
-        f"{stem}.png": figure_png(view.figures["pair"]),
-        f"{stem}_contour.png": figure_png(view.figures["contour"]),
+        f"{stem}.png": image_png(view.figures["pair"]),
+        f"{stem}_contour.png": image_png(view.figures["contour"]),
         **{f"{stem}_{name}": data for name, data in views.items()},
     }
 
@@ -455,7 +455,7 @@ def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[
 FIGURE_KEYS = "figures/.keys.json"
 
 #: Bumped whenever a keyed figure's drawing changes in a way its inputs do not show.
-_FIGURE_FORMAT = "figures-4"
+_FIGURE_FORMAT = "figures-5"
 
 
 def _array_digest(*arrays: np.ndarray) -> str:

@@ -68,7 +68,7 @@ def main() -> None:
             tolerance_px=metric.tolerance * side,
             backdrop=False,
         )
-        (OUT / f"outlines_{k}.png").write_bytes(figure_png(fig))
+        (OUT / f"outlines_{k}.png").write_bytes(image_png(fig))
         print(f"contour {a} / {b}: {ev.similarity:.3f} (mirrored: {ev.mirrored})")
     print(f"figures in {OUT}")
 

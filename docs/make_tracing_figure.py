@@ -6,7 +6,6 @@ Writes docs/images/contour-tracing.png (procedural drawings, seeded; nothing dow
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -19,7 +18,6 @@ sys.path.append(str(ROOT / "tests"))
 
 from benchsets import _drawing, _local_warp, _repaint  # noqa: E402
 
-from app.plots import figure_png  # noqa: E402
 from app.plots.evidence import contour_evidence_figure  # noqa: E402
 from preprocessing.work import make_work_image  # noqa: E402
 from similarity import explain, get_metric  # noqa: E402
@@ -43,7 +41,7 @@ def main() -> None:
             pixel_scale=max(template.shape[:2]) / 256,
             tolerance_px=metric.tolerance * 256,
         )
-        panels.append(np.asarray(Image.open(io.BytesIO(figure_png(fig))).convert("RGB")))
+        panels.append(np.asarray(fig.convert("RGB")))
         print(f"{name}: {ev.similarity:.3f}")
     width = max(p.shape[1] for p in panels)
     stacked = np.vstack(

@@ -13,7 +13,7 @@ import cv2
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..pipeline import AnalysisResult
 
@@ -262,9 +262,14 @@ def cluster_grid(
 
 
 def image_png(image: Image.Image) -> bytes:
-    """Encode an image as PNG bytes (compression level 3, as :func:`figure_png`)."""
+    """Encode an image as PNG bytes (compression level 3, as :func:`figure_png`), its
+    ``info["title"]``, when it has one, as the PNG's Title."""
     buf = io.BytesIO()
-    image.save(buf, format="png", compress_level=3)
+    info = None
+    if image.info.get("title"):
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("Title", str(image.info["title"]))
+    image.save(buf, format="png", compress_level=3, pnginfo=info)
     return buf.getvalue()
 
 

@@ -1,15 +1,26 @@
-"""The pair-evidence figure: why two images are (or are not) alike."""
+"""The pair-evidence figures: why two images are (or are not) alike. Composed in pixels
+(:mod:`._pixels`): through matplotlib the two figures of a pair took about 1 s, most of it
+laying out text and resampling images; a report draws them for six pairs."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
 
 from similarity import PairEvidence
 
+from ._base import _font
+from ._pixels import colour_bar, coloured, dots, fit, gray_rgb, panel, titled
+
 __all__ = ["contour_evidence_figure", "pair_evidence_figure"]
+
+#: Rows of the pair figure's panels and of the contour figure's, in pixels.
+PAIR_PANEL = 300
+CONTOUR_PANEL = 480
+
+_MAGENTA = (208, 28, 139)
+_GREEN = (26, 150, 65)
 
 
 def _side_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
@@ -20,14 +31,55 @@ def _side_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
     return canvas, a.shape[1] + 8
 
 
+def _match_lines(
+    canvas: np.ndarray, kp_a: np.ndarray, kp_b: np.ndarray, pairs: np.ndarray,
+    inliers: np.ndarray, offset: int, scale: float,
+) -> None:  # fmt: skip
+    """Each match as a line from A's keypoint to B's (``offset`` columns right), drawn on
+    ``canvas`` (RGB uint8, ``scale`` of the work images) in place: rejected ones red at
+    half strength, RANSAC's inliers green over them."""
+    ends = np.concatenate([kp_a[pairs[:, 0]], kp_b[pairs[:, 1]] + [offset, 0]], axis=1)
+    ends = np.rint(ends * scale * 16).astype(np.int64)  # 4 bits of sub-pixel position
+    rejected = canvas.copy()
+    for x0, y0, x1, y1 in ends[~inliers].tolist():
+        cv2.line(rejected, (x0, y0), (x1, y1), (255, 0, 0), 1, cv2.LINE_AA, 4)
+    cv2.addWeighted(rejected, 0.5, canvas, 0.5, 0.0, dst=canvas)
+    for x0, y0, x1, y1 in ends[inliers].tolist():
+        cv2.line(canvas, (x0, y0), (x1, y1), (0, 230, 0), 1, cv2.LINE_AA, 4)
+
+
+def _matches_panel(base: PairEvidence, matches: PairEvidence | None) -> Image.Image:
+    pair, offset = _side_by_side(base.image_a, base.image_b)
+    scale = PAIR_PANEL / pair.shape[0]
+    canvas = np.ascontiguousarray(fit(gray_rgb(pair), PAIR_PANEL))
+    pairs = matches.matches if matches is not None else None
+    if matches is None or matches.keypoints_a is None or matches.keypoints_b is None:
+        pairs = None
+    if pairs is None or not len(pairs):
+        return panel(canvas, "the two work images")
+    assert matches is not None and matches.keypoints_a is not None
+    assert matches.keypoints_b is not None
+    pairs = np.asarray(pairs, int)
+    flags = matches.inliers if matches.inliers is not None else np.zeros(len(pairs), bool)
+    inl = np.asarray(flags, bool)
+    _match_lines(canvas, matches.keypoints_a, matches.keypoints_b, pairs, inl, offset, scale)
+    title = (
+        f"SIFT: {int(inl.sum())} RANSAC inliers (green) of "
+        f"{len(pairs)} mutual matches (red: rejected)"
+    )
+    return panel(canvas, title)
+
+
 def pair_evidence_figure(
     name_a: str,
     name_b: str,
     matches: PairEvidence | None,
     local: PairEvidence | None,
     scores: dict[str, float],
-) -> Figure:
-    """Matches and inliers drawn, the local similarity map, an overlay and the difference.
+) -> Image.Image:
+    """Matches and inliers drawn, the local similarity map, an overlay and the difference;
+    an RGB image whose ``info["title"]`` holds its title (:func:`~app.plots.image_png`
+    encodes it).
 
     Parameters
     ----------
@@ -43,58 +95,48 @@ def pair_evidence_figure(
     base = matches or local
     if base is None:
         raise ValueError("no evidence to draw")
-    fig = Figure(figsize=(15, 4.6))
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [2, 1, 1, 1]})
-    pair, offset = _side_by_side(base.image_a, base.image_b)
-    axes[0].imshow(pair, cmap="gray", vmin=0, vmax=1)
-    kp_a = matches.keypoints_a if matches is not None else None
-    kp_b = matches.keypoints_b if matches is not None else None
-    pairs = matches.matches if matches is not None else None
-    flags = matches.inliers if matches is not None else None
-    if kp_a is not None and kp_b is not None and pairs is not None and len(pairs):
-        inl = np.asarray(flags if flags is not None else np.zeros(len(pairs), bool), bool)
-        pairs = np.asarray(pairs, int)
-        ends = np.stack([kp_a[pairs[:, 0]], kp_b[pairs[:, 1]] + [offset, 0]], axis=1)
-        # one collection per kind (rejected under inliers), not a line artist a match
-        for good, colour, width, alpha in ((False, "red", 0.4, 0.5), (True, "lime", 0.6, 0.9)):
-            lines = LineCollection(ends[inl == good], colors=colour, linewidths=width, alpha=alpha)
-            axes[0].add_collection(lines)
-        axes[0].set_title(
-            f"SIFT: {int(inl.sum())} RANSAC inliers (green) of "
-            f"{len(pairs)} mutual matches (red: rejected)",
-            fontsize=8,
-        )
-    else:
-        axes[0].set_title("the two work images", fontsize=8)
+    parts = [_matches_panel(base, matches)]
     if local is not None and local.local_map is not None:
         shown = cv2.resize(
             local.local_map.astype(np.float32),
             base.image_a.shape[::-1],
             interpolation=cv2.INTER_LINEAR,
         )
-        im = axes[1].imshow(shown, cmap="magma", vmin=0, vmax=1)
-        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02)
-        axes[1].set_title(f"local {local.metric} (bright = alike)", fontsize=8)
-    else:
-        axes[1].set_axis_off()
+        rgb = fit(coloured(shown, "magma"), PAIR_PANEL)
+        bar = colour_bar(PAIR_PANEL, "magma", "similarity")
+        parts.append(panel(rgb, f"local {local.metric} (bright = alike)", bar=bar))
     overlay = np.zeros((*base.image_a.shape, 3), np.float32)
     overlay[..., 0] = base.image_a
     overlay[..., 1] = np.where(base.valid, base.b_on_a, 0)
     overlay[..., 2] = base.image_a * 0.5
-    axes[2].imshow(np.clip(overlay, 0, 1))
+    overlay_rgb = (np.clip(overlay, 0, 1) * 255 + 0.5).astype(np.uint8)
     brought = "B moved onto A by\nSIFT's transform" if base.transform is not None else "B as is"
-    axes[2].set_title(f"overlay: A magenta, B green\n({brought})", fontsize=8)
-    axes[3].imshow(
-        base.difference, cmap="inferno", vmin=0, vmax=max(0.05, float(base.difference.max()))
-    )
-    axes[3].set_title("|A - B|\non pixels valid in both", fontsize=8)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    parts.append(panel(fit(overlay_rgb, PAIR_PANEL), f"overlay: A magenta, B green\n({brought})"))
+    top = max(0.05, float(base.difference.max()))
+    difference = fit(coloured(base.difference, "inferno", 0.0, top), PAIR_PANEL)
+    parts.append(panel(difference, "|A - B|\non pixels valid in both"))
     text = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-    fig.suptitle(f"A = {name_a}   B = {name_b}\n{text}", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return titled(parts, f"A = {name_a}   B = {name_b}\n{text}")
+
+
+def _legend(canvas: Image.Image, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
+    """A legend box (a dot and a name per entry) in the lower right corner of ``canvas``."""
+    font = _font(10)
+    width = max(round(font.getlength(name)) for name, _ in entries) + 30
+    height = 16 * len(entries) + 8
+    x0, y0 = canvas.width - width - 6, canvas.height - height - 6
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((x0, y0, x0 + width, y0 + height), fill="white", outline=(190, 190, 190))
+    for k, (name, colour) in enumerate(entries):
+        y = y0 + 12 + 16 * k
+        draw.ellipse((x0 + 7, y - 5, x0 + 17, y + 5), fill=colour)
+        draw.text((x0 + 24, y), name, font=font, fill="black", anchor="lm")
+
+
+def _ticks(top: float) -> list[float]:
+    """Whole-pixel ticks from 0 to ``top``, at most seven."""
+    step = max(1, int(np.ceil(top / 6)))
+    return [float(t) for t in range(0, int(top) + 1, step)]
 
 
 def contour_evidence_figure(
@@ -106,8 +148,9 @@ def contour_evidence_figure(
     tolerance_px: float | None = None,
     backdrop: bool = True,
     score: float | None = None,
-) -> Figure:
-    """The tracing-paper view: both outlines on A after alignment, and where B's depart.
+) -> Image.Image:
+    """The tracing-paper view: both outlines on A after alignment, and where B's depart;
+    an RGB image whose ``info["title"]`` holds its title.
 
     Parameters
     ----------
@@ -118,72 +161,49 @@ def contour_evidence_figure(
         Pixels of A's original per work-image pixel: deviations are shown in
         the original's pixels.
     tolerance_px : float, optional
-        The metric's tolerance in work-image pixels (drawn on the colour bar).
+        The metric's tolerance in work-image pixels (marked on the colour bar).
     backdrop : bool
         Draw A, faded, under the outlines (False: the outlines alone).
+    score : float, optional
+        The pair's contour similarity as the analysis' matrix holds it (else the
+        evidence's own).
     """
-    # long: the numpydoc docstring makes this function over 80 lines; its code is not
     if contour.contours_a is None or contour.contours_b is None or contour.deviation is None:
         raise ValueError("not a contour evidence")
-    fig = Figure(figsize=(12, 5.6))
-    axes = fig.subplots(1, 2)
     a = contour.image_a
     rows, cols = a.shape
-    for ax in axes:  # A, faded, under the outlines
-        ax.imshow(
-            1.0 - 0.3 * (1.0 - a) if backdrop else np.ones_like(a), cmap="gray", vmin=0, vmax=1
-        )
+    scale = CONTOUR_PANEL / rows
+    under = gray_rgb(1.0 - 0.3 * (1.0 - a)) if backdrop else np.full((rows, cols, 3), 255, np.uint8)
+    under = fit(under, CONTOUR_PANEL)
     ca, cb = contour.contours_a, contour.contours_b
     inside = (cb[:, 0] >= 0) & (cb[:, 0] < cols) & (cb[:, 1] >= 0) & (cb[:, 1] < rows)
-    axes[0].scatter(ca[:, 0], ca[:, 1], s=2.5, c="#d01c8b", linewidths=0, label=f"A: {name_a}")
-    axes[0].scatter(
-        cb[inside, 0],
-        cb[inside, 1],
-        s=2.5,
-        c="#1a9641",
-        linewidths=0,
-        label=f"B: {name_b}",
-        alpha=0.8,
-    )
+    outlines = under.copy()
+    dots(outlines, (ca + 0.5) * scale - 0.5, _MAGENTA)
+    dots(outlines, (cb[inside] + 0.5) * scale - 0.5, _GREEN, alpha=0.8)
+    left = Image.fromarray(outlines)
+    _legend(left, [(f"A: {name_a}", _MAGENTA), (f"B: {name_b}", _GREEN)])
     how = "B's mirror image" if contour.mirrored else "B"
     moved = "aligned onto A" if contour.aligned else "as placed (no transform found)"
-    scale = f"; found at blur {contour.sigma:g} px" if contour.sigma else ""
-    axes[0].set_title(f"outlines: A magenta, {how} green, {moved}{scale}", fontsize=9)
-    axes[0].legend(loc="lower right", fontsize=7, markerscale=8)
+    found = f"; found at blur {contour.sigma:g} px" if contour.sigma else ""
+    parts = [panel(left, f"outlines: A magenta, {how} green, {moved}{found}")]
     dev = contour.deviation * pixel_scale
     shown = np.isfinite(dev) & inside
     # one scale for every pair: twice the tolerance (at least 4 px of the original) at the top
     tol = (tolerance_px if tolerance_px is not None else 2.0) * pixel_scale
     top = max(2.0 * tol, 4.0)
-    pts = axes[1].scatter(
-        cb[shown, 0],
-        cb[shown, 1],
-        s=3.0,
-        c=np.minimum(dev[shown], top),
-        cmap="plasma",
-        vmin=0,
-        vmax=top,
-        linewidths=0,
-    )
-    bar = fig.colorbar(pts, ax=axes[1], fraction=0.046, pad=0.02)
-    bar.set_label("distance to A's nearest outline (pixels of A's original)", fontsize=8)
-    if tolerance_px is not None:
-        bar.ax.axhline(tol, color="white", linewidth=2.0)
+    departs = under.copy()
+    colours = coloured(np.minimum(dev[shown], top), "plasma", 0.0, top)
+    dots(departs, (cb[shown] + 0.5) * scale - 0.5, colours, radius=1.2)
+    label = "distance to A's nearest outline (pixels of A's original)"
+    marks = [tol] if tolerance_px is not None else []
+    bar = colour_bar(CONTOUR_PANEL, "plasma", label, vmax=top, ticks=_ticks(top), marks=marks)
     med = float(np.median(dev[shown])) if shown.any() else float("nan")
-    axes[1].set_title(
+    title = (
         f"where B's outlines depart from A's (median {med:.1f} px; white mark: tolerance; "
-        f"capped at {top:.0f} px)",
-        fontsize=9,
+        f"capped at {top:.0f} px)"
     )
-    for ax in axes:
-        ax.set_xlim(0, cols)
-        ax.set_ylim(rows, 0)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(
-        f"contour (tracing) test   A = {name_a}   B = {name_b}   "
-        f"similarity {contour.similarity if score is None else score:.3f}",
-        fontsize=10,
+    parts.append(panel(departs, title, bar=bar))
+    similarity = contour.similarity if score is None else score
+    return titled(
+        parts, f"contour (tracing) test   A = {name_a}   B = {name_b}   similarity {similarity:.3f}"
     )
-    fig.tight_layout()
-    return fig

@@ -100,8 +100,8 @@ def similarity_page() -> None:
             cache=evidence_cache(res),
         )  # fmt: skip
         show_full_resolution(res, view)
-        st.pyplot(view.figures["pair"])
-        st.pyplot(view.figures["contour"])
+        st.image(view.figures["pair"], width="stretch")
+        st.image(view.figures["contour"], width="stretch")
 
 
 def clustering_section(current: dict[str, Any]) -> dict[str, Any]:

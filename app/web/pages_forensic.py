@@ -86,13 +86,13 @@ def compare_page() -> None:
                 width="stretch",
                 hide_index=True,
             )
-    st.pyplot(view.figures["pair"])
+    st.image(view.figures["pair"], width="stretch")
     st.markdown(
         "**The tracing test** (contour similarity): after alignment, do the outlines "
         "coincide? Magenta: A's outlines; green: B's; right: how far each of B's "
         "outlines lies from A's, in pixels of A's original."
     )
-    st.pyplot(view.figures["contour"])
+    st.image(view.figures["contour"], width="stretch")
 
 
 def other_scores(res, i: int, j: int) -> dict[str, float]:  # noqa: ANN001 - AnalysisResult

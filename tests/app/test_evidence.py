@@ -3,6 +3,7 @@ analysis' own metric parameters and seed."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -34,7 +35,7 @@ def analysed(samples_dir):
 
 
 def _numbers(fig) -> list[str]:
-    text = fig._suptitle.get_text()
+    text = fig.info["title"]
     return re.findall(r"(\S+) (\d\.\d{3})", text)
 
 
@@ -52,7 +53,7 @@ def test_every_score_shown_equals_the_matrix_entry(analysed, pair):
     assert abs(view.traced.similarity - res.matrices["contour"].values[i, j]) <= 1e-9
     printed = dict(_numbers(view.figures["pair"]))
     assert printed == {name: f"{res.matrices[name].values[i, j]:.3f}" for name in res.matrices}
-    title = view.figures["contour"]._suptitle.get_text()
+    title = view.figures["contour"].info["title"]
     assert title.endswith(f"similarity {res.matrices['contour'].values[i, j]:.3f}")
 
 
@@ -218,3 +219,90 @@ def test_the_evidence_reads_the_cache_the_analysis_used(tmp_path):
         assert evidence_cache(SimpleNamespace(private_cache=None, config=uncached)) is None
     finally:
         private.discard()
+
+
+def _contour_evidence(rows: int = 200) -> tuple[object, np.ndarray]:
+    """A's outline a square; B's the same square, its right side 20 px off A's."""
+    from similarity import PairEvidence
+
+    side = np.arange(40, 160, dtype=np.float32)
+    edge = np.full_like(side, 40.0)
+    square = np.concatenate([np.stack(p, axis=1) for p in (
+        (side, edge), (side, edge + 120), (edge, side), (edge + 120, side)
+    )])  # fmt: skip
+    moved = square.copy()
+    right = moved[:, 0] == 160
+    moved[right, 0] += 20  # B's right side departs by 20 px
+    deviation = np.where(right, 20.0, 0.0)
+    blank = np.ones((rows, rows), np.float32)
+    ev = PairEvidence(
+        "contour", 0.5, blank, blank, blank, np.ones_like(blank, bool), 0 * blank,
+        contours_a=square, contours_b=moved, deviation=deviation, aligned=True, sigma=2.0,
+    )  # fmt: skip
+    return ev, right
+
+
+def test_the_contour_figure_colours_each_outline_by_its_departure():
+    """Composed in pixels: each of B's outline points in plasma's colour of its departure
+    (capped at the bar's top), A's outline magenta where B's does not cover it, the title
+    kept with the image and in its PNG."""
+    import io
+
+    from PIL import Image
+
+    from app.plots import image_png
+    from app.plots._pixels import coloured
+    from app.plots.evidence import contour_evidence_figure
+
+    ev, right = _contour_evidence()
+    near, far = coloured(np.array([0.0, 4.0]), "plasma", 0.0, 4.0)  # the bar's top: 4 px
+
+    def drawn(evidence) -> tuple[Image.Image, dict[str, int]]:
+        fig = contour_evidence_figure("a.jpg", "b.jpg", evidence, tolerance_px=2.0, score=0.25)
+        pixels = np.asarray(fig).reshape(-1, 3).astype(int)
+        found = {
+            name: int((np.abs(pixels - np.asarray(c, int)).sum(axis=1) <= 6).sum())
+            for name, c in (("near", near), ("far", far), ("magenta", (208, 28, 139)))
+        }
+        return fig, found
+
+    fig, found = drawn(ev)
+    assert fig.info["title"].endswith("A = a.jpg   B = b.jpg   similarity 0.250")
+    with Image.open(io.BytesIO(image_png(fig))) as png:
+        assert png.info["Title"] == fig.info["title"]
+    # the same outlines with no departure: the 120 far points turn from yellow to dark
+    _, none_far = drawn(dataclasses.replace(ev, deviation=np.zeros(len(right))))
+    assert found["far"] - none_far["far"] >= 120 * 2  # at least 2 pixels a point
+    assert none_far["near"] - found["near"] >= 120 * 2
+    # 20 px off at 2.4 display pixels a work pixel: B's right side leaves A's uncovered
+    assert found["magenta"] >= 120 * 2
+
+
+def test_the_pair_figure_draws_every_match_and_scores_in_its_title():
+    from app.plots.evidence import PAIR_PANEL, pair_evidence_figure
+    from similarity import PairEvidence
+
+    rng = np.random.default_rng(0)
+    a = rng.random((120, 160)).astype(np.float32)
+    points = np.array([[20.0, 30.0], [100.0, 60.0], [140.0, 100.0]], np.float32)
+    ev = PairEvidence(
+        "sift", 0.7, a, a, a, np.ones_like(a, bool), 0 * a, keypoints_a=points,
+        keypoints_b=points, matches=np.array([[0, 0], [1, 1], [2, 2]]),
+        inliers=np.array([True, True, False]), transform=np.eye(3),
+    )  # fmt: skip
+
+    def lines(evidence) -> tuple[int, int]:
+        fig = pair_evidence_figure("a.jpg", "b.jpg", evidence, None, {"sift": 0.7, "ssim": 0.1234})
+        assert fig.info["title"] == "A = a.jpg   B = b.jpg\nsift 0.700, ssim 0.123"
+        rgb = np.asarray(fig).astype(int)
+        green = (rgb[..., 1] > 200) & (rgb[..., 0] < 80) & (rgb[..., 2] < 80)
+        red = (rgb[..., 0] > 180) & (rgb[..., 1] < 140) & (rgb[..., 2] < 140)
+        return int(green.sum()), int(red.sum())
+
+    green, red = lines(ev)
+    # each match joins a point to the same point in B, 168 work pixels right, drawn at
+    # PAIR_PANEL / 120 display pixels a work pixel: two inliers green, one rejected red
+    length = 168 * PAIR_PANEL / 120
+    assert 2 * length * 0.6 <= green <= 2 * length * 2.5
+    assert length * 0.4 <= red <= length * 2.5
+    assert lines(dataclasses.replace(ev, matches=np.zeros((0, 2), int))) == (0, 0)
