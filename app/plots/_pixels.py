@@ -106,7 +106,7 @@ def colour_bar(
     ticks = list(np.linspace(vmin, vmax, 6)) if ticks is None else list(ticks)
     digits = 0 if all(float(t).is_integer() for t in ticks) else 1
     texts = [f"{t:.{digits}f}" for t in ticks]
-    room = max(round(font.getlength(t)) for t in texts) + 14
+    room = max(round(font.getlength(t)) for t in texts) + 20
     turned = _turned(label, 11)
     image = Image.new(
         "RGB", (bar_w + room + turned.width, max(height, turned.height) + 2 * top), "white"

@@ -17,6 +17,7 @@ from clustering.methods import MATRIX_LINKAGES
 
 from ..pipeline import AnalysisResult
 from ._base import _font, thumbnail
+from ._pixels import BAR_MARGIN, colour_bar, coloured
 
 __all__ = [
     "DENDROGRAM_LINKAGE",
@@ -426,15 +427,6 @@ def heatmap_content(result: AnalysisResult, metric: str) -> HeatmapContent:
     return HeatmapContent(np.asarray(values, np.float64), block, bounds, lines, names, title)
 
 
-def _viridis(values: np.ndarray) -> np.ndarray:
-    """``values`` in [0, 1] as viridis RGB (uint8), 256 levels as matplotlib's colormap."""
-    from matplotlib import colormaps
-
-    lut = (colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3] * 255 + 0.5).astype(np.uint8)
-    index = np.clip(np.nan_to_num(values, nan=0.0) * 255 + 0.5, 0, 255).astype(np.intp)
-    return lut[index]
-
-
 def _name_strip(names: list[str], cell: int, size: int) -> Image.Image:
     """The names as a strip of rows ``cell`` pixels apart, right-aligned: the rows' labels
     as they are, the columns' once turned a quarter (reading upwards, ending at the matrix)."""
@@ -445,31 +437,6 @@ def _name_strip(names: list[str], cell: int, size: int) -> Image.Image:
     for k, name in enumerate(names):
         draw.text((width - 5, k * cell + cell / 2), name, font=font, fill="black", anchor="rm")
     return strip
-
-
-#: Pixels a heatmap's colour bar reaches past the matrix, above and below: its end labels.
-_BAR_MARGIN = 8
-
-
-def _colour_bar(height: int, metric: str) -> Image.Image:
-    """A vertical viridis bar from 0 (bottom) to 1 (top) with ticks every 0.2, labelled;
-    the bar starts :data:`_BAR_MARGIN` pixels below the image's top."""
-    bar_w, font, top = 18, _font(11), _BAR_MARGIN
-    ramp = _viridis(np.linspace(1.0, 0.0, height))[:, None, :].repeat(bar_w, axis=1)
-    text = f"{metric} similarity"
-    label = Image.new("RGB", (round(font.getlength(text)) + 8, 18), "white")
-    ImageDraw.Draw(label).text((4, 9), text, font=font, fill="black", anchor="lm")
-    label = label.transpose(Image.Transpose.ROTATE_90)
-    bar = Image.new("RGB", (bar_w + 40 + label.width, max(height, label.height) + 2 * top), "white")
-    bar.paste(Image.fromarray(np.ascontiguousarray(ramp)), (0, top))
-    draw = ImageDraw.Draw(bar)
-    draw.rectangle((0, top, bar_w - 1, top + height - 1), outline="black")
-    for tick in np.linspace(0.0, 1.0, 6):
-        y = top + round((1.0 - tick) * (height - 1))
-        draw.line((bar_w, y, bar_w + 3, y), fill="black")
-        draw.text((bar_w + 6, y), f"{tick:.1f}", font=font, fill="black", anchor="lm")
-    bar.paste(label, (bar_w + 38, top + (height - label.height) // 2))
-    return bar
 
 
 def similarity_heatmap(result: AnalysisResult, metric: str) -> Image.Image:
@@ -485,7 +452,7 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Image.Image:
     n, m = len(result.ids), len(content.values)
     cell = max(1, min(40, 960 // m))  # pixels a row of values takes
     side = cell * m
-    matrix = Image.fromarray(np.ascontiguousarray(_viridis(content.values)))
+    matrix = Image.fromarray(np.ascontiguousarray(coloured(content.values, "viridis")))
     matrix = matrix.resize((side, side), Image.Resampling.NEAREST)
     if content.lines:
         draw = ImageDraw.Draw(matrix)
@@ -504,7 +471,7 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Image.Image:
         note = f"{n} images (names omitted above {_NAME_LIMIT})"
         draw = ImageDraw.Draw(columns)
         draw.text((side // 2, 15), note, font=_font(12), fill="black", anchor="mm")
-    bar = _colour_bar(side, metric)
+    bar = colour_bar(side, "viridis", f"{metric} similarity")
     top, pad = 34, 12
     title_width = round(_font(13).getlength(content.title)) + 24
     width = max(pad + rows.width + side + 16 + bar.width + pad, title_width)
@@ -515,5 +482,5 @@ def similarity_heatmap(result: AnalysisResult, metric: str) -> Image.Image:
     canvas.paste(rows, (pad, top))
     canvas.paste(matrix, (left, top))
     canvas.paste(columns, (left, top + side))
-    canvas.paste(bar, (left + side + 16, top - _BAR_MARGIN))
+    canvas.paste(bar, (left + side + 16, top - BAR_MARGIN))
     return canvas
