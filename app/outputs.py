@@ -356,7 +356,7 @@ def _draw_grid(result: AnalysisResult, label: int) -> dict[str, bytes]:
 #: level, so a worker process draws a job from its name and argument alone.
 _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
     "clusters": lambda r, _: {"clusters.png": image_png(cluster_grid(r))},
-    "dendrogram": lambda r, _: {"dendrogram.png": figure_png(dendrogram_figure(r))},
+    "dendrogram": lambda r, _: {"dendrogram.png": image_png(dendrogram_figure(r))},
     "scatter": lambda r, _: {
         "scatter.png": figure_png(scatter_figure(r, embedding=r.config.report.embedding))
     },

@@ -21,9 +21,8 @@ sys.path.insert(0, str(ROOT))
 from app.config import AnalysisConfig  # noqa: E402
 from app.paintings import fetch_paintings  # noqa: E402
 from app.pipeline import run_analysis  # noqa: E402
-from app.plots import figure_png, image_png  # noqa: E402
+from app.plots import dendrogram_figure, image_png, similarity_heatmap  # noqa: E402
 from app.plots.evidence import contour_evidence_figure  # noqa: E402
-from app.plots.structure import dendrogram_figure, similarity_heatmap  # noqa: E402
 from similarity import explain  # noqa: E402
 
 OUT = ROOT / "docs" / "images" / "case-study"
@@ -51,7 +50,7 @@ def main() -> None:
         vals = "  ".join(f"{m.values[i, j]:.2f}" for m in result.matrices.values())
         print(f"  {result.ids[i]:<32} {result.ids[j]:<32} {vals}")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "dendrogram.png").write_bytes(figure_png(dendrogram_figure(result)))
+    (OUT / "dendrogram.png").write_bytes(image_png(dendrogram_figure(result)))
     heat = similarity_heatmap(result, result.clustering_metric)
     (OUT / "heatmap.png").write_bytes(image_png(heat))
     metric = config.similarity.metric("contour")

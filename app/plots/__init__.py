@@ -13,9 +13,9 @@ from ._base import (
     k_selection_figure,
     thumbnail,
 )
+from .dendrogram import dendrogram_figure
 from .evidence import pair_evidence_figure
 from .structure import (
-    dendrogram_figure,
     leaf_order,
     scatter_figure,
     silhouette_figure,

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from ._base import _font
 
-__all__ = ["coloured", "colour_bar", "dots", "gray_rgb", "panel", "titled", "fit"]
+__all__ = ["coloured", "colour_bar", "dots", "fit", "gray_rgb", "panel", "titled", "turned"]
 
 #: Pixels a colour bar reaches past its ramp, above and below: its end labels.
 BAR_MARGIN = 8
@@ -78,7 +78,7 @@ def dots(
             canvas[y[keep], x[keep]] = (mixed + 0.5).astype(np.uint8)
 
 
-def _turned(text: str, size: int) -> Image.Image:
+def turned(text: str, size: int) -> Image.Image:
     """``text`` as an image turned a quarter (reading upwards)."""
     font = _font(size)
     label = Image.new("RGB", (round(font.getlength(text)) + 8, size + 7), "white")
@@ -107,10 +107,9 @@ def colour_bar(
     digits = 0 if all(float(t).is_integer() for t in ticks) else 1
     texts = [f"{t:.{digits}f}" for t in ticks]
     room = max(round(font.getlength(t)) for t in texts) + 20
-    turned = _turned(label, 11)
-    image = Image.new(
-        "RGB", (bar_w + room + turned.width, max(height, turned.height) + 2 * top), "white"
-    )
+    label_image = turned(label, 11)
+    size = (bar_w + room + label_image.width, max(height, label_image.height) + 2 * top)
+    image = Image.new("RGB", size, "white")
     image.paste(Image.fromarray(ramp), (0, top))
     draw = ImageDraw.Draw(image)
 
@@ -125,7 +124,7 @@ def colour_bar(
         y = at(tick)
         draw.line((bar_w, y, bar_w + 3, y), fill="black")
         draw.text((bar_w + 6, y), text, font=font, fill="black", anchor="lm")
-    image.paste(turned, (bar_w + room, top + (height - turned.height) // 2))
+    image.paste(label_image, (bar_w + room, top + (height - label_image.height) // 2))
     return image
 
 

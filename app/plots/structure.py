@@ -23,7 +23,6 @@ __all__ = [
     "DENDROGRAM_LINKAGE",
     "EMBEDDINGS",
     "leaf_order",
-    "dendrogram_figure",
     "scatter_figure",
     "silhouette_figure",
     "HeatmapContent",
@@ -111,69 +110,6 @@ def leaf_order(result: AnalysisResult) -> list[int]:
         return list(range(len(result.ids)))
     tree, _ = _tree(result)
     return [int(i) for i in dendrogram(tree, no_plot=True)["leaves"]]
-
-
-def dendrogram_figure(result: AnalysisResult) -> Figure:
-    """The hierarchy of the clustered distances, leaves coloured by cluster, the linkage stated."""
-    n = len(result.ids)
-    c = result.clustering
-    fig = Figure(figsize=(min(18.0, max(7.0, 0.22 * n + 3)), 6.5))
-    ax = fig.add_subplot()
-    if n < 2:
-        ax.text(0.5, 0.5, "one image: no hierarchy", ha="center", transform=ax.transAxes)
-        return fig
-    tree, method = _tree(result)
-    names = [i.split("/")[-1] for i in result.ids]
-    info = dendrogram(
-        tree,
-        ax=ax,
-        labels=names if n <= _NAME_LIMIT else None,
-        # above the limit no leaf is named: scipy would print every leaf's index there,
-        # an illegible black band (and two seconds of text layout at a thousand leaves)
-        no_labels=n > _NAME_LIMIT,
-        leaf_rotation=90,
-        leaf_font_size=7,
-        color_threshold=0,
-        above_threshold_color="0.4",
-    )
-    colours = _palette(c.k)
-    leaves = np.asarray(info["leaves"], dtype=int)
-    square = [
-        "black" if lab < 0 else colours[lab % len(colours)] for lab in c.labels[leaves].tolist()
-    ]
-    # one collection for every leaf's square (a marker per leaf as its own artist takes
-    # seconds at a thousand leaves); markersize 6 pt is an area of 36 pt^2
-    ax.scatter(
-        5 + 10 * np.arange(len(leaves)), np.zeros(len(leaves)), s=36, marker="s",
-        c=square, clip_on=False, zorder=3, linewidths=0,
-    )  # fmt: skip
-    if _cuts_this_tree(result) and c.criterion == "threshold":
-        ax.axhline(
-            1.0 - float(result.config.clustering.threshold or 0),
-            color="tab:red",
-            linestyle="--",
-            linewidth=1,
-            label="similarity threshold",
-        )
-        ax.legend(fontsize=8)
-    elif _cuts_this_tree(result) and c.k > 1 and c.k <= n - 1:
-        heights = np.sort(tree[:, 2])
-        cut = (heights[n - c.k] + heights[n - c.k - 1]) / 2
-        ax.axhline(cut, color="tab:red", linestyle="--", linewidth=1, label=f"cut: {c.k} clusters")
-        ax.legend(fontsize=8)
-    ax.set_ylabel(
-        "distance (1 - similarity)"
-        if c.consumes != "features"
-        else "Euclidean distance of the features"
-    )
-    if n > _NAME_LIMIT:
-        ax.set_xlabel(f"{n} images (names omitted above {_NAME_LIMIT})")
-    ax.set_title(
-        f"Dendrogram, {method} linkage of the {result.clustering_metric} distances; "
-        f"squares: the {c.k} clusters of {c.method} (black: noise)",
-        fontsize=9,
-    )
-    return fig
 
 
 def _embedding(result: AnalysisResult, kind: str, seed: int) -> np.ndarray:

@@ -272,7 +272,7 @@ def clusters_page() -> None:
     with tabs[0]:
         render_clusters(res)
     with tabs[1]:
-        st.pyplot(dendrogram_figure(res))
+        st.image(dendrogram_figure(res), width="stretch")
     with tabs[2]:
         st.pyplot(scatter_figure(res))
     with tabs[3]:

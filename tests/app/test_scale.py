@@ -460,3 +460,42 @@ def test_the_scatter_plots_mds_is_finite_for_few_or_identical_images(dist):
     if dist.any():  # the two far images stay the farthest apart
         gaps = np.linalg.norm(coords[:, None] - coords[None], axis=2)
         assert np.argmax(gaps[np.triu_indices(3, 1)]) == 0
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_the_dendrograms_cut_crosses_one_link_a_cluster(k):
+    """Composed in pixels: the red dashed cut of an agglomerative clustering into k
+    clusters crosses exactly k of the drawn links, and the leaves' squares take k colours
+    in leaf order, one run a cluster."""
+    from types import SimpleNamespace
+
+    from app.plots.dendrogram import dendrogram_content, dendrogram_figure
+
+    rng = np.random.default_rng(k)
+    labels = np.repeat(np.arange(5), 6)
+    blocks = np.minimum(labels, k - 1)  # k families (the last k - 1 .. 4 merged)
+    dist = np.where(blocks[:, None] == blocks[None, :], 0.1, 0.8)
+    dist = dist + rng.uniform(0, 0.05, dist.shape)
+    dist = (dist + dist.T) / 2
+    np.fill_diagonal(dist, 0.0)
+    ids = tuple(f"im{i:02d}.jpg" for i in range(30))
+    result = SimpleNamespace(
+        ids=ids,
+        clustering=SimpleNamespace(
+            labels=blocks, k=k, method="agglomerative", criterion="silhouette",
+            consumes="distances", distance=dist,
+        ),
+        config=SimpleNamespace(clustering=SimpleNamespace(linkage="average", threshold=None)),
+        clustering_metric="fused",
+    )  # fmt: skip
+    content = dendrogram_content(result)
+    assert content.cut is not None and content.cut[1] == f"cut: {k} clusters"
+    assert 0.15 < content.cut[0] < 0.8 and sorted(content.names) == list(ids)
+    assert len(set(content.squares)) == k
+    runs = 1 + sum(a != b for a, b in zip(content.squares, content.squares[1:], strict=False))
+    assert runs == k
+    pixels = np.asarray(dendrogram_figure(result), np.int16)
+    red = (pixels[..., 0] > 180) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)
+    y = int(np.bincount(np.nonzero(red)[0]).argmax())  # the cut's row
+    grey = (np.abs(pixels[y + 3] - 102) <= 10).all(axis=1)
+    assert int((np.diff(grey.astype(np.int8)) == 1).sum()) == k
