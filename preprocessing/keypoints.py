@@ -3,6 +3,7 @@ alignment (``preprocessing.align``) and the SIFT metric (``similarity.sift``).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import cv2
@@ -80,7 +81,8 @@ def detect_rootsift(
         one, and a padded image, whose count stays under the budget, at the
         lowest. Where the halving stops is read from one detection at the
         lowest threshold (:func:`_first_threshold`), so such an image costs
-        two detections, not five, and keeps the same keypoints.
+        two detections, not five, and one when it stops at the lowest, and
+        keeps the same keypoints.
 
     Returns
     -------
@@ -97,7 +99,9 @@ def detect_rootsift(
     target = min(min_detected, max_keypoints)
     threshold = CONTRAST_THRESHOLD
     if target > 0:
-        threshold = _first_threshold(img, detect, max_keypoints, target)
+        threshold, done = _first_threshold(img, detect, max_keypoints, target)
+        if done is not None:
+            return _rootsift((img.shape[0], img.shape[1]), *done)
     while True:
         sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=threshold)
         kps, desc = sift.detectAndCompute(img, detect)
@@ -105,52 +109,65 @@ def detect_rootsift(
         if found >= target or threshold <= _LOWEST_CONTRAST:
             break
         threshold /= 2
-    if desc is None or not kps:
-        return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), img.shape)
+    return _rootsift((img.shape[0], img.shape[1]), kps, desc)
+
+
+def _rootsift(
+    shape: tuple[int, int], kps: Sequence[cv2.KeyPoint], desc: np.ndarray | None
+) -> Keypoints:
+    """OpenCV's keypoints and SIFT descriptors as :class:`Keypoints` (RootSIFT)."""
+    if desc is None or not len(kps):
+        return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), shape)
     desc = desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7)
     points = np.array([k.pt for k in kps], np.float32)
-    return Keypoints(points, np.sqrt(desc).astype(np.float32), img.shape)
+    return Keypoints(points, np.sqrt(desc).astype(np.float32), shape)
 
 
-def _first_threshold(img: np.ndarray, detect: np.ndarray, max_keypoints: int, target: int) -> float:
-    """The contrast threshold the halving of :func:`detect_rootsift` would stop at,
-    read from one detection at the lowest threshold instead of up to five detections.
+def _first_threshold(
+    img: np.ndarray, detect: np.ndarray, max_keypoints: int, target: int
+) -> tuple[float, tuple[list[cv2.KeyPoint], np.ndarray | None] | None]:
+    """The contrast threshold the halving of :func:`detect_rootsift` would stop at, read
+    from one detection at the lowest threshold instead of up to five detections; and when
+    that is the lowest, that detection's keypoints in the mask and their descriptors
+    (the halving's last detection, made once), else None.
 
-    A keypoint found at a threshold is found at every lower one with the same
-    response, and OpenCV keeps it when ``response * nOctaveLayers`` (3) reaches
-    the threshold; its ``nfeatures`` cut keeps the strongest responses (ties at
-    the cut included), then the mask drops keypoints outside it. Counting that
-    way for each threshold of the halving gives the first at which the loop's
-    count reaches ``target``; the loop starts there, so the keypoints and their
-    order are the loop's own (its last detection is made as before), and it goes
-    on halving should the real count fall short. (SIFT's pre-filter on the raw
-    value can make the count here higher than the real one, never lower, except
-    in the rare case where such a keypoint outside the mask takes a place in the
-    cut. Measured: the same keypoints as the loop in 2,450 of 2,450 detections, the
-    45 samples at 256 and 640 px and 1,090 generated images at 256 px, each also
-    mirrored; ``tests/preprocessing/test_keypoints.py`` pins it.)
+    OpenCV's SIFT keeps a keypoint at a threshold when ``response * nOctaveLayers`` (3)
+    reaches it; its ``nfeatures`` cut then keeps the strongest responses (ties at the
+    cut included) and only then drops keypoints outside the mask, and it describes each
+    keypoint on its own. So one detection at the lowest threshold without the mask holds
+    every keypoint the cut keeps at any higher threshold: a keypoint passing there is
+    among the strongest ``max_keypoints`` (else as many stronger ones pass, and the cut
+    there is these). Counting, for each threshold of the halving, the detection's
+    keypoints in the mask that pass it gives the first at which the loop's count reaches
+    ``target``; the loop starts there, so the keypoints and their order are the loop's
+    own (its last detection is made as before), and it goes on halving should the real
+    count fall short. At the lowest, the detection's keypoints in the mask (OpenCV's own
+    rounding of the position) are the loop's last detection's: a padded or faint image
+    costs one detection, not two. (SIFT's pre-filter on the raw value can make the count
+    here higher than the real one, never lower, except in the rare case where such a
+    keypoint outside the mask takes a place in the cut. Measured: the same keypoints as
+    the loop in 2,450 of 2,450 detections, the 45 samples at 256 and 640 px and 1,090
+    generated images at 256 px, each also mirrored; ``tests/preprocessing/
+    test_keypoints.py`` pins it.)
     """
-    found = cv2.SIFT.create(nfeatures=0, contrastThreshold=_LOWEST_CONTRAST).detect(img, None)
-    if not found:
-        return _LOWEST_CONTRAST
+    sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=_LOWEST_CONTRAST)
+    found, desc = sift.detectAndCompute(img, None)
+    if desc is None or not found:
+        return _LOWEST_CONTRAST, ([], None)
     response = np.array([k.response for k in found], np.float32)
     points = np.array([k.pt for k in found], np.float32)
-    rows = np.clip((points[:, 1] + 0.5).astype(int), 0, img.shape[0] - 1)
-    cols = np.clip((points[:, 0] + 0.5).astype(int), 0, img.shape[1] - 1)
+    # OpenCV's mask test: the pixel at (int)(y + 0.5f), (int)(x + 0.5f)
+    rows = np.clip((points[:, 1] + np.float32(0.5)).astype(int), 0, img.shape[0] - 1)
+    cols = np.clip((points[:, 0] + np.float32(0.5)).astype(int), 0, img.shape[1] - 1)
     inside = detect[rows, cols] > 0
     contrast = (response * np.float32(_OCTAVE_LAYERS)).astype(np.float64)
     threshold = CONTRAST_THRESHOLD
     while threshold > _LOWEST_CONTRAST:
-        passing = contrast >= threshold
-        kept = passing
-        if np.count_nonzero(passing) > max_keypoints:
-            strongest = response[passing]
-            cut = np.partition(strongest, len(strongest) - max_keypoints)[-max_keypoints]
-            kept = passing & (response >= cut)
-        if np.count_nonzero(kept & inside) >= target:
-            return threshold
+        if np.count_nonzero((contrast >= threshold) & inside) >= target:
+            return threshold, None
         threshold /= 2
-    return threshold
+    keep = np.flatnonzero(inside)
+    return threshold, ([found[k] for k in keep.tolist()], desc[keep])
 
 
 def mutual_matches(a: Keypoints, b: Keypoints, *, ratio: float) -> np.ndarray:
