@@ -358,7 +358,7 @@ _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
     "clusters": lambda r, _: {"clusters.png": image_png(cluster_grid(r))},
     "dendrogram": lambda r, _: {"dendrogram.png": image_png(dendrogram_figure(r))},
     "scatter": lambda r, _: {
-        "scatter.png": figure_png(scatter_figure(r, embedding=r.config.report.embedding))
+        "scatter.png": image_png(scatter_figure(r, embedding=r.config.report.embedding))
     },
     "silhouette": lambda r, _: {"silhouette.png": figure_png(silhouette_figure(r))},
     "grid": _draw_grid,

@@ -6,7 +6,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from PIL import Image, ImageDraw
 from scipy.cluster.hierarchy import dendrogram, linkage
 from scipy.sparse.linalg import eigsh
@@ -208,13 +207,30 @@ def _leading_axes(evals: np.ndarray, evecs: np.ndarray) -> np.ndarray:
     return coords * np.where(flip == 0, 1.0, flip)
 
 
-def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Figure:
-    """A 2-D embedding of the distances with thumbnails at the points, clusters coloured.
+def _scatter_marks(
+    canvas: Image.Image, xy: np.ndarray, labels: np.ndarray, palette: list[tuple[int, int, int]]
+) -> None:
+    """Each image's point at its pixel position: a disc in its cluster's colour, a black x
+    for noise (drawn over the discs)."""
+    draw = ImageDraw.Draw(canvas)
+    for (x, y), lab in zip(xy.tolist(), labels.tolist(), strict=True):
+        if lab >= 0:
+            draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill=palette[lab % len(palette)])
+    for (x, y), lab in zip(xy.tolist(), labels.tolist(), strict=True):
+        if lab < 0:
+            draw.line((x - 6, y - 6, x + 6, y + 6), fill="black", width=2)
+            draw.line((x - 6, y + 6, x + 6, y - 6), fill="black", width=2)
+
+
+def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Image.Image:
+    """A 2-D embedding of the distances with thumbnails at the points, clusters coloured;
+    an RGB image (:func:`~app.plots.image_png` encodes it) whose ``info["title"]`` holds
+    its title.
 
     MDS (metric, seeded) of the distance matrix by default; t-SNE (seeded) or,
     for feature methods, PCA of the features. Noise is marked with a black x.
     Above ``MAX_SCATTER_THUMBS`` images a sample of thumbnails is drawn (said in
-    the title); every image is a point.
+    the title); every image is a point. Composed in pixels (:mod:`._pixels`).
     """
     if embedding not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
@@ -222,51 +238,56 @@ def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Figure:
     seed = result.config.random_state
     xy = _embedding(result, embedding, seed)
     n = len(result.ids)
-    fig = Figure(figsize=(11, 9))
-    ax = fig.add_subplot()
-    colours = _palette(c.k)
-    # one collection for the points (a line artist per point took 0.5 s at 1,000 images);
-    # marker sizes as before: 7 pt circles, 9 pt crosses for noise (areas in pt^2)
-    clustered = c.labels >= 0
-    ax.scatter(
-        xy[clustered, 0], xy[clustered, 1], s=49, marker="o", linewidths=0, zorder=2,
-        c=[colours[lab % len(colours)] for lab in c.labels[clustered].tolist()],
-    )  # fmt: skip
-    if not clustered.all():
-        noise = xy[~clustered]
-        ax.scatter(noise[:, 0], noise[:, 1], s=81, marker="x", c="black", linewidths=1.5, zorder=3)
+    palette = [tuple(round(255 * v) for v in rgba[:3]) for rgba in _palette(c.k)]
+    width, height, top, pad = 880, 700, 30, 10  # the plot's frame, inside the title's band
+    low = xy.min(axis=0)
+    span = float(np.ptp(xy, axis=0).max()) or 1.0
+    # 12 % of the larger span around the points, each axis scaled to fill the frame
+    scale = np.array([width, height]) / (np.ptp(xy, axis=0) + 0.24 * span)
+    at = (xy - low + 0.12 * span) * scale
+    at[:, 1] = height - at[:, 1]  # y upwards
+    plot = Image.new("RGB", (width, height), "white")
+    _scatter_marks(plot, at, c.labels, palette)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
     shown = (
         np.arange(n)
         if n <= MAX_SCATTER_THUMBS
         else np.sort(rng.choice(n, MAX_SCATTER_THUMBS, replace=False))
     )
-    span = float(np.ptp(xy, axis=0).max()) or 1.0
-    zoom = 0.35 if n <= 30 else 0.22
-    for i in shown:
+    side = 44 if n <= 30 else 28
+    draw = ImageDraw.Draw(plot)
+    for i in shown.tolist():
         lab = int(c.labels[i])
-        thumb = OffsetImage(thumbnail(result.images[result.ids[i]].pixels, side=96), zoom=zoom)
-        edge = "black" if lab < 0 else colours[lab % len(colours)]
-        box = AnnotationBbox(
-            thumb, xy[i], frameon=True, pad=0.15, bboxprops={"edgecolor": edge, "linewidth": 2}
+        thumb = Image.fromarray(thumbnail(result.images[result.ids[i]].pixels, side=side))
+        if thumb.mode != "RGB":
+            thumb = thumb.convert("RGB")
+        x = round(at[i, 0]) - thumb.width // 2
+        y = round(at[i, 1]) - thumb.height // 2
+        edge = (0, 0, 0) if lab < 0 else palette[lab % len(palette)]
+        draw.rectangle((x - 4, y - 4, x + thumb.width + 3, y + thumb.height + 3), fill="white")
+        draw.rectangle(
+            (x - 4, y - 4, x + thumb.width + 3, y + thumb.height + 3), outline=edge, width=2
         )
-        ax.add_artist(box)
-    ax.set_xlim(xy[:, 0].min() - 0.12 * span, xy[:, 0].max() + 0.12 * span)
-    ax.set_ylim(xy[:, 1].min() - 0.12 * span, xy[:, 1].max() + 0.12 * span)
-    ax.set_xticks([])
-    ax.set_yticks([])
+        plot.paste(thumb, (x, y))
     sampled = (
         f"; thumbnails for {len(shown)} of {n} images (random sample, seed {seed})"
         if len(shown) < n
         else ""
     )
     name = "classical MDS" if embedding == "mds" and n > MAX_SMACOF else embedding.upper()
-    ax.set_title(
+    title = (
         f"{name} of the {result.clustering_metric} distances: frame colour "
-        f"= cluster, x = noise{sampled}",
-        fontsize=9,
+        f"= cluster, x = noise{sampled}"
     )
-    return fig
+    outer = max(width + 2 * pad + 2, round(_font(12).getlength(title)) + 24)
+    canvas = Image.new("RGB", (outer, top + height + pad + 2), "white")
+    left = (outer - width) // 2
+    canvas.paste(plot, (left, top + 1))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((left - 1, top, left + width, top + height + 1), outline="black")
+    draw.text((canvas.width // 2, 8), title, font=_font(12), fill="black", anchor="mt")
+    canvas.info["title"] = title
+    return canvas
 
 
 def silhouette_figure(result: AnalysisResult) -> Figure:

@@ -274,7 +274,7 @@ def clusters_page() -> None:
     with tabs[1]:
         st.image(dendrogram_figure(res), width="stretch")
     with tabs[2]:
-        st.pyplot(scatter_figure(res))
+        st.image(scatter_figure(res), width="stretch")
     with tabs[3]:
         if len(res.clustering.selection) > 1:
             st.pyplot(k_selection_figure(res))

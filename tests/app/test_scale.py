@@ -499,3 +499,40 @@ def test_the_dendrograms_cut_crosses_one_link_a_cluster(k):
     y = int(np.bincount(np.nonzero(red)[0]).argmax())  # the cut's row
     grey = (np.abs(pixels[y + 3] - 102) <= 10).all(axis=1)
     assert int((np.diff(grey.astype(np.int8)) == 1).sum()) == k
+
+
+def test_the_scatter_plot_draws_each_image_where_its_embedding_puts_it(monkeypatch):
+    """Composed in pixels: each image's thumbnail framed in its cluster's colour at its
+    point (12 % of the larger span around the points), noise a black x and framed black."""
+    from types import SimpleNamespace
+
+    from app.plots import structure
+
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
+    monkeypatch.setattr(structure, "_embedding", lambda r, kind, seed: xy)
+    labels = np.array([0, 0, 1, 1, -1])
+    thumb = np.full((80, 80, 3), 128, np.uint8)
+    ids = tuple(f"im{i}.jpg" for i in range(5))
+    result = SimpleNamespace(
+        ids=ids,
+        images={i: SimpleNamespace(pixels=thumb) for i in ids},
+        clustering=SimpleNamespace(labels=labels, k=2),
+        config=SimpleNamespace(random_state=0),
+        clustering_metric="fused",
+    )
+    image = structure.scatter_figure(result)
+    assert image.info["title"] == "MDS of the fused distances: frame colour = cluster, x = noise"
+    pixels = np.asarray(image, np.int16)
+    grey = (np.abs(pixels - 128) <= 2).all(axis=2)  # the thumbnails' pixels
+    rows, cols = np.nonzero(grey)
+    # the plot's frame: 880 x 700 inside a 1 px border, 30 px below the top
+    left, top = (image.width - 880) // 2, 31
+    for (x, y), lab in zip(xy.tolist(), labels.tolist(), strict=True):
+        cx = left + (x + 0.12) / 1.24 * 880
+        cy = top + 700 - (y + 0.12) / 1.24 * 700
+        near = (np.abs(cols - cx) <= 30) & (np.abs(rows - cy) <= 30)
+        assert near.sum() == 44 * 44, (x, y)  # a whole thumbnail (44 px up to 30 images)
+        assert abs(cols[near].mean() - cx) <= 1 and abs(rows[near].mean() - cy) <= 1
+        edge = pixels[round(cy), round(cx) - 22 - 4]  # its frame's left side
+        palette = [tuple(round(255 * v) for v in c[:3]) for c in structure._palette(2)]
+        assert tuple(edge) == ((0, 0, 0) if lab < 0 else palette[lab]), (x, y)
