@@ -365,7 +365,7 @@ _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
     "heatmap": lambda r, m: {f"heatmap_{m}.png": image_png(similarity_heatmap(r, m))},
     "equalization": lambda r, _: {"equalization.png": figure_png(equalization_figure(r))},
     "alignment": lambda r, _: {"alignment.png": figure_png(alignment_figure(r))},
-    "k_selection": lambda r, _: {"k_selection.png": figure_png(k_selection_figure(r))},
+    "k_selection": lambda r, _: {"k_selection.png": image_png(k_selection_figure(r))},
     "evidence": _draw_evidence,
 }
 

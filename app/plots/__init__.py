@@ -10,11 +10,11 @@ from ._base import (
     figure_png,
     framed,
     image_png,
-    k_selection_figure,
     thumbnail,
 )
 from .dendrogram import dendrogram_figure
 from .evidence import pair_evidence_figure
+from .selection import k_selection_figure
 from .structure import (
     leaf_order,
     scatter_figure,

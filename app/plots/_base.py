@@ -24,7 +24,6 @@ __all__ = [
     "image_png",
     "equalization_figure",
     "alignment_figure",
-    "k_selection_figure",
 ]
 
 #: Most thumbnails drawn in one grid figure; larger clusters are sampled evenly.
@@ -339,43 +338,4 @@ def alignment_figure(result: AnalysisResult) -> Figure:
     else:
         ax.set_xlabel(f"{n} images (names omitted above 60)")
     fig.suptitle(f"Alignment: {al.method}, reference {al.reference}", fontsize=10)
-    return fig
-
-
-def k_selection_figure(result: AnalysisResult) -> Figure:
-    """Each criterion's score per k, the chosen k marked (criteria that chose nothing greyed)."""
-    c = result.clustering
-    rows = c.selection
-    ks = [r["k"] for r in rows]
-    criteria = [
-        ("silhouette", "higher is better"),
-        ("davies-bouldin", "lower is better"),
-        ("calinski-harabasz", "higher is better"),
-        ("derivative", "higher is better (agglomerative)"),
-    ]
-    fig = Figure(figsize=(11, 6.5))
-    axes = fig.subplots(2, 2).ravel()
-    for ax, (name, sense) in zip(axes, criteria, strict=True):
-        values = [r.get(name, float("nan")) for r in rows]
-        values = [float("nan") if v is None else v for v in values]
-        chosen = name == c.criterion
-        if not np.isfinite(values).any():
-            ax.text(
-                0.5,
-                0.5,
-                f"{name}: not defined for {c.method}",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                fontsize=9,
-                color="0.4",
-            )
-            ax.set_axis_off()
-            continue
-        ax.plot(ks, values, "o-", color="tab:blue" if chosen else "0.55", markersize=3)
-        ax.axvline(c.k, color="tab:red", linewidth=1, linestyle="--")
-        ax.set_title(f"{name} ({sense})" + ("  - chose k" if chosen else ""), fontsize=9)
-        ax.set_xlabel("k", fontsize=8)
-    fig.suptitle(f"Choice of k for {c.method}: k = {c.k} (red line)", fontsize=10)
-    fig.tight_layout()
     return fig

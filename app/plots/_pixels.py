@@ -14,7 +14,10 @@ from PIL import Image, ImageDraw
 
 from ._base import _font
 
-__all__ = ["coloured", "colour_bar", "dots", "fit", "gray_rgb", "panel", "titled", "turned"]
+__all__ = [
+    "coloured", "colour_bar", "dots", "fit", "gray_rgb", "line_chart", "nice_ticks", "panel",
+    "tick_text", "titled", "turned",
+]  # fmt: skip
 
 #: Pixels a colour bar reaches past its ramp, above and below: its end labels.
 BAR_MARGIN = 8
@@ -177,3 +180,85 @@ def titled(
     )
     out.info["title"] = title
     return out
+
+
+def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
+    """Round ticks within ``[low, high]``: steps of 1, 2 or 5 times a power of ten, about
+    ``count`` of them (``[low]`` when the range is empty)."""
+    if not high > low:
+        return [low]
+    raw = (high - low) / count
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = np.ceil(low / step - 1e-9) * step
+    # + 0.0: no "-0" label
+    return [round(float(t), 10) + 0.0 for t in np.arange(first, high + step * 1e-9, step)]
+
+
+def tick_text(value: float, ticks: Sequence[float]) -> str:
+    """A tick's label with as many decimals as the ticks' step needs."""
+    step = min((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=1.0)
+    digits = max(0, -int(np.floor(np.log10(step) + 1e-9))) if step > 0 else 0
+    return f"{value:.{digits}f}"
+
+
+def line_chart(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    *,
+    size: tuple[int, int],
+    colour: tuple[int, int, int],
+    title: str,
+    xlabel: str = "",
+    vline: float | None = None,
+) -> Image.Image:
+    """A line with round markers through the finite points ``(xs, ys)`` in a framed plot
+    of ``size`` pixels, ticks on both axes, a red dashed vertical line at ``vline``, the
+    title above and ``xlabel`` below."""
+    font = _font(10)
+    x = np.asarray(xs, np.float64)
+    y = np.asarray(ys, np.float64)
+    ok = np.isfinite(y)
+    x_lo, x_hi = float(x.min()), float(x.max())
+    y_lo, y_hi = float(y[ok].min()), float(y[ok].max())
+    pad_x = 0.05 * (x_hi - x_lo) or 0.5
+    pad_y = 0.05 * (y_hi - y_lo) or max(abs(y_hi) * 0.05, 0.5)
+    x_lo, x_hi, y_lo, y_hi = x_lo - pad_x, x_hi + pad_x, y_lo - pad_y, y_hi + pad_y
+    y_ticks = nice_ticks(y_lo, y_hi, 5)
+    x_ticks = [t for t in nice_ticks(x_lo, x_hi, 8) if float(t).is_integer()] or [float(x[0])]
+    y_texts = [tick_text(t, y_ticks) for t in y_ticks]
+    left = max(round(font.getlength(t)) for t in y_texts) + 12
+    width, height = size
+    top, bottom = 24, 34 if xlabel else 20
+    image = Image.new("RGB", (left + width + 10, top + height + bottom), "white")
+    draw = ImageDraw.Draw(image)
+
+    def px(u: float, v: float) -> tuple[float, float]:
+        return (
+            left + (u - x_lo) / (x_hi - x_lo) * width,
+            top + height - (v - y_lo) / (y_hi - y_lo) * height,
+        )
+
+    for t, text in zip(y_ticks, y_texts, strict=True):
+        _, v = px(x_lo, t)
+        draw.line((left - 4, v, left, v), fill="black")
+        draw.text((left - 6, v), text, font=font, fill="black", anchor="rm")
+    for t in x_ticks:
+        u, _ = px(t, y_lo)
+        draw.line((u, top + height, u, top + height + 4), fill="black")
+        draw.text((u, top + height + 6), f"{t:g}", font=font, fill="black", anchor="mt")
+    if vline is not None:
+        u, _ = px(vline, y_lo)
+        for v in range(top, top + height, 8):
+            draw.line((u, v, u, min(v + 4, top + height)), fill=(214, 39, 40))
+    points = [px(u, v) for u, v in zip(x[ok].tolist(), y[ok].tolist(), strict=True)]
+    if len(points) > 1:
+        draw.line(points, fill=colour, width=2)
+    for u, v in points:
+        draw.ellipse((u - 3, v - 3, u + 3, v + 3), fill=colour)
+    draw.rectangle((left, top, left + width, top + height), outline="black")
+    draw.text((left + width // 2, 4), title, font=_font(11), fill="black", anchor="mt")
+    if xlabel:
+        draw.text((left + width // 2, top + height + 20), xlabel, font=font, fill="black",
+                  anchor="mt")  # fmt: skip
+    return image

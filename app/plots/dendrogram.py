@@ -12,7 +12,7 @@ from scipy.cluster.hierarchy import dendrogram
 
 from ..pipeline import AnalysisResult
 from ._base import _font
-from ._pixels import turned
+from ._pixels import nice_ticks, tick_text, turned
 from .structure import _NAME_LIMIT, _cuts_this_tree, _palette, _tree
 
 __all__ = ["DendrogramContent", "dendrogram_content", "dendrogram_figure"]
@@ -68,16 +68,6 @@ def dendrogram_content(result: AnalysisResult) -> DendrogramContent:
     )
 
 
-def _ticks(top: float) -> list[float]:
-    """Round ticks from 0 to ``top``: steps of 1, 2 or 5 times a power of ten, 4-8 of them."""
-    if top <= 0:
-        return [0.0]
-    raw = top / 6
-    power = 10.0 ** np.floor(np.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    return [round(k * step, 10) for k in range(int(np.floor(top / step + 1e-9)) + 1)]
-
-
 def _dashed(draw: ImageDraw.ImageDraw, x0: int, x1: int, y: int, colour: tuple) -> None:
     for x in range(x0, x1, 10):
         draw.line((x, y, min(x + 5, x1), y), fill=colour, width=1)
@@ -109,10 +99,11 @@ def dendrogram_figure(result: AnalysisResult) -> Image.Image:
         return canvas
     content = dendrogram_content(result)
     font = _font(11)
-    ticks = _ticks(float(content.dcoord.max()) * 1.05 or 1.0)
-    top = max(float(content.dcoord.max()) * 1.05, ticks[-1]) or 1.0
+    top = float(content.dcoord.max()) * 1.05 or 1.0
+    ticks = nice_ticks(0.0, top)
     label = turned(content.ylabel, 12)
-    tick_w = max(round(font.getlength(f"{t:g}")) for t in ticks)
+    texts = [tick_text(t, ticks) for t in ticks]
+    tick_w = max(round(font.getlength(text)) for text in texts)
     left, upper, height = label.width + tick_w + 20, 40, 440
     names = None
     if content.names is not None:
@@ -123,10 +114,10 @@ def dendrogram_figure(result: AnalysisResult) -> Image.Image:
     plot_w = width - left - 16
     box = (left, upper, plot_w, height)
     draw.text((width // 2, 14), content.title, font=_font(12), fill="black", anchor="mt")
-    for t in ticks:
+    for t, text in zip(ticks, texts, strict=True):
         y = upper + height - round(t / top * height)
         draw.line((left - 4, y, left, y), fill="black")
-        draw.text((left - 7, y), f"{t:g}", font=font, fill="black", anchor="rm")
+        draw.text((left - 7, y), text, font=font, fill="black", anchor="rm")
     canvas.paste(label, (6, upper + (height - label.height) // 2))
     _links(draw, content, box, top)
     if content.cut is not None:

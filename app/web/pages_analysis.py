@@ -277,7 +277,7 @@ def clusters_page() -> None:
         st.image(scatter_figure(res), width="stretch")
     with tabs[3]:
         if len(res.clustering.selection) > 1:
-            st.pyplot(k_selection_figure(res))
+            st.image(k_selection_figure(res), width="stretch")
         st.dataframe(pd.DataFrame(res.clustering.selection), width="stretch")
     with tabs[4]:
         st.pyplot(silhouette_figure(res))

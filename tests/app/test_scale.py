@@ -536,3 +536,45 @@ def test_the_scatter_plot_draws_each_image_where_its_embedding_puts_it(monkeypat
         edge = pixels[round(cy), round(cx) - 22 - 4]  # its frame's left side
         palette = [tuple(round(255 * v) for v in c[:3]) for c in structure._palette(2)]
         assert tuple(edge) == ((0, 0, 0) if lab < 0 else palette[lab]), (x, y)
+
+
+def test_the_choice_of_k_marks_the_chosen_k_and_the_criterion_that_chose():
+    """Composed in pixels: each defined criterion's chart has the red dashed line at the
+    chosen k, the criterion that chose is the only one drawn in blue, and a criterion not
+    defined for the method is said to be so."""
+    from types import SimpleNamespace
+
+    from app.plots import k_selection_figure
+
+    rows = [
+        {"k": k, "silhouette": 0.5 - abs(k - 4) / 10, "davies-bouldin": 1.0 + k / 10,
+         "calinski-harabasz": 20.0 - k, "derivative": None}
+        for k in range(2, 11)
+    ]  # fmt: skip
+    result = SimpleNamespace(
+        clustering=SimpleNamespace(selection=rows, k=4, criterion="silhouette", method="spectral")
+    )
+    image = k_selection_figure(result)
+    assert image.info["title"] == "Choice of k for spectral: k = 4 (red line)"
+    pixels = np.asarray(image, np.int16)
+    red = (np.abs(pixels - (214, 39, 40)) <= 8).all(axis=2)
+    blue = (np.abs(pixels - (31, 119, 180)) <= 8).all(axis=2)
+    half_w, half_h = image.width // 2, image.height // 2
+    quarters = {
+        "silhouette": (slice(0, half_h), slice(0, half_w)),
+        "davies-bouldin": (slice(0, half_h), slice(half_w, None)),
+        "calinski-harabasz": (slice(half_h, None), slice(0, half_w)),
+        "derivative": (slice(half_h, None), slice(half_w, None)),
+    }
+    for name, (rs, cs) in quarters.items():
+        columns = np.flatnonzero(red[rs, cs].sum(axis=0) >= 10)  # the dashed line's column
+        if name == "derivative":  # not defined: no chart
+            assert columns.size == 0 and not blue[rs, cs].any()
+            continue
+        assert columns.size == 1
+        # k = 4 of 2..10 with 5 % margins: 2.4 / 8.8 of the way along the plot
+        # the plot's frame: its two long black sides; k = 4 of 2..10 with 5 % margins
+        black = (pixels[rs, cs] <= 10).all(axis=2)
+        lo, hi = np.flatnonzero(black.sum(axis=0) >= 150)[[0, -1]]
+        assert abs(columns[0] - (lo + (hi - lo) * 2.4 / 8.8)) <= 1.5
+        assert blue[rs, cs].any() == (name == "silhouette")
