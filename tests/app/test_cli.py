@@ -135,6 +135,7 @@ def test_run_json_records_inputs_config_and_versions(sample_run, samples_dir):
     assert set(run["timings"]) == {
         "load",
         "preprocess",
+        "align",  # with align none too: the mean image and the correlations
         "similarity:contour",
         "similarity:sift",
         "clustering",
