@@ -360,7 +360,7 @@ _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
     "scatter": lambda r, _: {
         "scatter.png": image_png(scatter_figure(r, embedding=r.config.report.embedding))
     },
-    "silhouette": lambda r, _: {"silhouette.png": figure_png(silhouette_figure(r))},
+    "silhouette": lambda r, _: {"silhouette.png": image_png(silhouette_figure(r))},
     "grid": _draw_grid,
     "heatmap": lambda r, m: {f"heatmap_{m}.png": image_png(similarity_heatmap(r, m))},
     "equalization": lambda r, _: {"equalization.png": figure_png(equalization_figure(r))},

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from scipy.cluster.hierarchy import dendrogram, linkage
 from scipy.sparse.linalg import eigsh
@@ -16,7 +15,7 @@ from clustering.methods import MATRIX_LINKAGES
 
 from ..pipeline import AnalysisResult
 from ._base import _font, thumbnail
-from ._pixels import BAR_MARGIN, colour_bar, coloured
+from ._pixels import BAR_MARGIN, colour_bar, coloured, nice_ticks, tick_text
 
 __all__ = [
     "DENDROGRAM_LINKAGE",
@@ -290,57 +289,82 @@ def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Image.I
     return canvas
 
 
-def silhouette_figure(result: AnalysisResult) -> Figure:
-    """Per-image silhouette, grouped by cluster, with the mean marked."""
+def _silhouette_bars(
+    draw: ImageDraw.ImageDraw, groups: list[tuple[int, np.ndarray]], box: tuple[int, int, int],
+    x_at: Any, row: float, palette: list[tuple[int, int, int]],
+) -> None:  # fmt: skip
+    """Each image's bar from 0 to its value, a cluster's sorted, the cluster's number (or
+    "noise") beside its group where the group has room for it."""
+    left, top, _ = box
+    y = 0.0
+    font = _font(9)
+    for lab, vals in groups:
+        colour = (77, 77, 77) if lab < 0 else palette[lab % len(palette)]
+        zero = x_at(0.0)
+        for k, v in enumerate(vals.tolist()):
+            y0 = top + (y + k) * row
+            y1 = max(y0, top + (y + k + 1) * row - 1)  # inclusive: bars touch
+            if v == v:  # not NaN
+                draw.rectangle((min(zero, x_at(v)), y0, max(zero, x_at(v)), y1), fill=colour)
+        if len(vals) * row >= 9:
+            middle = top + (y + len(vals) / 2) * row
+            name = "noise" if lab < 0 else str(lab)
+            draw.text((left - 5, middle), name, font=font, fill="black", anchor="rm")
+        y += len(vals) + 1
+
+
+def silhouette_figure(result: AnalysisResult) -> Image.Image:
+    """Per-image silhouette, grouped by cluster, with the mean marked (red dashes); an RGB
+    image whose ``info["title"]`` holds its title. A bar is 12 px high up to 300 images;
+    past that the figure stops at about 3,600 px and reads as each cluster's profile.
+    Composed in pixels (:mod:`._pixels`)."""
     c = result.clustering
     values = np.asarray(c.silhouette, dtype=float)
-    # an image's bar is 12 px high up to 316 images; past that the figure stops at 4,000 px
-    # (1,000 images: 4 px each) and reads as each cluster's profile
-    fig = Figure(figsize=(8, min(40.0, max(4.0, 0.12 * len(values) + 2))))
-    ax = fig.add_subplot()
-    if not np.isfinite(values).any():
-        ax.text(
-            0.5,
-            0.5,
-            "silhouette undefined (one cluster, or one per image)",
-            ha="center",
-            transform=ax.transAxes,
-        )
-        ax.set_axis_off()
-        return fig
-    colours = _palette(c.k)
-    y = 0
-    for lab in sorted(set(c.labels.tolist()), key=lambda v: (v < 0, v)):
-        members = np.flatnonzero(c.labels == lab)
-        vals = np.sort(values[members])
-        colour = "0.3" if lab < 0 else colours[lab % len(colours)]
-        # one filled staircase per cluster, a step per image: the bars of height 1 it draws
-        # as one artist (a bar each took 0.5 s of layout at a thousand images)
-        edges = np.arange(y, y + len(vals) + 1) - 0.5
-        ax.stairs(vals, edges, orientation="horizontal", fill=True, color=colour, linewidth=0)
-        ax.text(
-            -0.02,
-            y + len(vals) / 2,
-            "noise" if lab < 0 else str(lab),
-            ha="right",
-            va="center",
-            fontsize=7,
-            transform=ax.get_yaxis_transform(),
-        )
-        y += len(vals) + 1
-    mean = float(np.nanmean(values))
-    ax.axvline(mean, color="tab:red", linestyle="--", linewidth=1)
-    ax.set_xlim(min(-0.1, float(np.nanmin(values)) - 0.05), 1.0)
-    ax.set_ylim(-1.5, y - 0.5)  # no margin: at a thousand images it was a blank band
-    ax.set_yticks([])
-    # the mean in the label, not in a legend box, which sat on the bars near 1
-    ax.set_xlabel(f"silhouette (on the distances clustered); red dashes: the mean, {mean:.3f}")
-    ax.set_title(
+    title = (
         "Silhouette of each image by cluster: near 1 = clearly in its cluster, "
-        "below 0 = closer to another",
-        fontsize=9,
+        "below 0 = closer to another"
     )
-    return fig
+    width, left, top = 640, 60, 34
+    if not np.isfinite(values).any():
+        canvas = Image.new("RGB", (width + left + 20, 300), "white")
+        draw = ImageDraw.Draw(canvas)
+        draw.text((canvas.width // 2, 150), "silhouette undefined (one cluster, or one per "
+                  "image)", font=_font(12), fill="black", anchor="mm")  # fmt: skip
+        canvas.info["title"] = title
+        return canvas
+    palette = [tuple(round(255 * v) for v in rgba[:3]) for rgba in _palette(c.k)]
+    groups = [
+        (lab, np.sort(values[c.labels == lab]))
+        for lab in sorted(set(c.labels.tolist()), key=lambda v: (v < 0, v))
+    ]
+    rows = len(values) + len(groups) - 1
+    row = min(12.0, 3600.0 / rows)
+    height = max(120, round(rows * row))
+    low = min(-0.1, float(np.nanmin(values)) - 0.05)
+    ticks = nice_ticks(low, 1.0)
+
+    def x_at(v: float) -> float:
+        return left + (v - low) / (1.0 - low) * width
+
+    canvas = Image.new("RGB", (left + width + 20, top + height + 44), "white")
+    draw = ImageDraw.Draw(canvas)
+    _silhouette_bars(draw, groups, (left, top, width), x_at, row, palette)  # type: ignore[arg-type]
+    mean = float(np.nanmean(values))
+    for y in range(top, top + height, 8):
+        draw.line((x_at(mean), y, x_at(mean), min(y + 4, top + height)), fill=(214, 39, 40))
+    draw.rectangle((left, top, left + width, top + height), outline="black")
+    font = _font(10)
+    for t in ticks:
+        draw.line((x_at(t), top + height, x_at(t), top + height + 4), fill="black")
+        draw.text((x_at(t), top + height + 6), tick_text(t, ticks), font=font, fill="black",
+                  anchor="mt")  # fmt: skip
+    # the mean in the label, not in a legend box, which would sit on the bars near 1
+    label = f"silhouette (on the distances clustered); red dashes: the mean, {mean:.3f}"
+    draw.text((left + width // 2, top + height + 24), label, font=_font(11), fill="black",
+              anchor="mt")  # fmt: skip
+    draw.text((canvas.width // 2, 10), title, font=_font(11), fill="black", anchor="mt")
+    canvas.info["title"] = title
+    return canvas
 
 
 class HeatmapContent(NamedTuple):

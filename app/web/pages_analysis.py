@@ -280,4 +280,4 @@ def clusters_page() -> None:
             st.image(k_selection_figure(res), width="stretch")
         st.dataframe(pd.DataFrame(res.clustering.selection), width="stretch")
     with tabs[4]:
-        st.pyplot(silhouette_figure(res))
+        st.image(silhouette_figure(res), width="stretch")

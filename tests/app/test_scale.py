@@ -578,3 +578,39 @@ def test_the_choice_of_k_marks_the_chosen_k_and_the_criterion_that_chose():
         lo, hi = np.flatnonzero(black.sum(axis=0) >= 150)[[0, -1]]
         assert abs(columns[0] - (lo + (hi - lo) * 2.4 / 8.8)) <= 1.5
         assert blue[rs, cs].any() == (name == "silhouette")
+
+
+def test_the_silhouettes_bars_end_at_each_images_value():
+    """Composed in pixels: an image's bar runs from 0 to its silhouette (sorted within its
+    cluster, clusters in order, noise last and grey), the mean a red dashed line."""
+    from types import SimpleNamespace
+
+    from app.plots import structure
+
+    labels = np.array([0, 0, 1, 1, 1, -1])
+    values = np.array([0.6, 0.2, -0.3, 0.9, 0.4, -0.1])
+    result = SimpleNamespace(clustering=SimpleNamespace(labels=labels, silhouette=values, k=2))
+    pixels = np.asarray(structure.silhouette_figure(result), np.int16)
+    palette = [tuple(round(255 * v) for v in c[:3]) for c in structure._palette(2)]
+    # the frame: 640 px from -0.35 (the lowest value less 0.05) to 1.0, 60 px from the left
+    left, width, low = 60, 640, -0.35
+
+    def x_at(v: float) -> float:
+        return left + (v - low) / (1.0 - low) * width
+
+    rows = 6 + 3 - 1  # six bars and two gaps between three groups, 12 px each
+    expected = [(0, 0.2), (0, 0.6), None, (1, -0.3), (1, 0.4), (1, 0.9), None, (-1, -0.1)]
+    assert len(expected) == rows
+    for k, bar in enumerate(expected):
+        y = 34 + 12 * k + 6
+        if bar is None:
+            continue
+        lab, value = bar
+        colour = (77, 77, 77) if lab < 0 else palette[lab]
+        run = np.flatnonzero((pixels[y] == colour).all(axis=1))
+        assert run.size, (k, bar)
+        assert abs(run.min() - min(x_at(0.0), x_at(value))) <= 1.5
+        assert abs(run.max() - max(x_at(0.0), x_at(value))) <= 1.5
+    red = (np.abs(pixels - (214, 39, 40)) <= 8).all(axis=2)
+    column = int(np.bincount(np.nonzero(red)[1]).argmax())
+    assert abs(column - x_at(float(values.mean()))) <= 1.5
