@@ -1,5 +1,7 @@
-"""Figures drawn from an analysis result (matplotlib's object API, no global state, seeded;
-cluster grids composed with Pillow)."""
+"""Figures drawn from an analysis result, seeded: composed in pixels with Pillow (grids,
+heatmaps, dendrogram, scatter plot, silhouettes, choice of k, pair evidence; RGB images,
+:func:`image_png` encodes them) and the preprocessing diagnostics through matplotlib's
+object API (no global state; :func:`figure_png`)."""
 
 from ._base import (
     GRID_THUMB_SIDE,

@@ -1,5 +1,5 @@
-"""Cluster grids (composed with Pillow) and quality figures (matplotlib's object API, no
-global state)."""
+"""Cluster grids (composed with Pillow) and the preprocessing diagnostics (matplotlib's
+object API, no global state)."""
 
 from __future__ import annotations
 

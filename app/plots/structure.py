@@ -1,4 +1,5 @@
-"""Figures of the structure found: dendrogram, 2-D embedding with thumbnails, silhouette."""
+"""Figures of the structure found, composed in pixels: 2-D embedding with thumbnails,
+silhouettes, heatmaps (the dendrogram is in :mod:`.dendrogram`)."""
 
 from __future__ import annotations
 
