@@ -147,8 +147,10 @@ def _first_threshold(
     here higher than the real one, never lower, except in the rare case where such a
     keypoint outside the mask takes a place in the cut. Measured: the same keypoints as
     the loop in 2,450 of 2,450 detections, the 45 samples at 256 and 640 px and 1,090
-    generated images at 256 px, each also mirrored; ``tests/preprocessing/
-    test_keypoints.py`` pins it.)
+    generated images at 256 px, each also mirrored; made without the mask and kept at
+    the lowest, the same keypoints and descriptors as that count in 792 of 792
+    detections (docs/scale.md); ``tests/preprocessing/test_keypoints.py`` pins it
+    against the loop.)
     """
     sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=_LOWEST_CONTRAST)
     found, desc = sift.detectAndCompute(img, None)
