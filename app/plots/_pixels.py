@@ -65,7 +65,8 @@ def dots(
 ) -> None:
     """Round dots of ``radius`` pixels centred at ``xy`` (``(col, row)``, float) painted on
     ``canvas`` (RGB uint8, in place), one colour or one per dot, blended by ``alpha``; dots
-    outside the canvas are left out. Later dots cover earlier ones."""
+    outside the canvas are left out. Where dots overlap, a pixel takes one of their
+    colours (dots drawn by a later call cover those of an earlier one)."""
     rows, cols = canvas.shape[:2]
     centre = np.rint(np.asarray(xy, np.float64)).astype(np.intp).reshape(-1, 2)
     colours = np.broadcast_to(np.asarray(colour, np.float32), (len(centre), 3))
