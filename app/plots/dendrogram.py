@@ -98,6 +98,7 @@ def dendrogram_figure(result: AnalysisResult) -> Image.Image:
         canvas.info["title"] = text
         return canvas
     content = dendrogram_content(result)
+    width = max(width, round(_font(12).getlength(content.title)) + 24)
     font = _font(11)
     top = float(content.dcoord.max()) * 1.05 or 1.0
     ticks = nice_ticks(0.0, top)
