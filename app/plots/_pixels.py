@@ -15,12 +15,15 @@ from PIL import Image, ImageDraw
 from ._base import _font
 
 __all__ = [
-    "coloured", "colour_bar", "dots", "fit", "gray_rgb", "line_chart", "nice_ticks", "panel",
-    "tick_text", "titled", "turned",
+    "RED", "coloured", "colour_bar", "dashed", "dots", "fit", "gray_rgb", "line_chart",
+    "nice_ticks", "panel", "tick_text", "titled", "turned",
 ]  # fmt: skip
 
 #: Pixels a colour bar reaches past its ramp, above and below: its end labels.
 BAR_MARGIN = 8
+
+#: The red that marks a choice on a figure (the chosen k, the cut, the mean): tab:red.
+RED = (214, 39, 40)
 
 
 @functools.cache
@@ -82,6 +85,26 @@ def dots(
             canvas[y[keep], x[keep]] = (mixed + 0.5).astype(np.uint8)
 
 
+def dashed(
+    draw: ImageDraw.ImageDraw,
+    start: tuple[float, int] | tuple[int, float],
+    end: tuple[float, int] | tuple[int, float],
+    *,
+    colour: tuple[int, int, int] = RED,
+    dash: int = 4,
+    period: int = 8,
+) -> None:
+    """A dashed horizontal or vertical line from ``start`` to ``end`` (``(x, y)``; the
+    coordinate along the line a whole pixel): ``dash`` pixels drawn every ``period``."""
+    (x0, y0), (x1, y1) = start, end
+    if y0 == y1:
+        for x in range(int(x0), int(x1), period):
+            draw.line((x, y0, min(x + dash, x1), y0), fill=colour)
+    else:
+        for y in range(int(y0), int(y1), period):
+            draw.line((x0, y, x0, min(y + dash, y1)), fill=colour)
+
+
 def turned(text: str, size: int) -> Image.Image:
     """``text`` as an image turned a quarter (reading upwards)."""
     font = _font(size)
@@ -108,8 +131,7 @@ def colour_bar(
     ramp = coloured(np.linspace(vmax, vmin, height), name, vmin, vmax)
     ramp = np.ascontiguousarray(ramp[:, None, :].repeat(bar_w, axis=1))
     ticks = list(np.linspace(vmin, vmax, 6)) if ticks is None else list(ticks)
-    digits = 0 if all(float(t).is_integer() for t in ticks) else 1
-    texts = [f"{t:.{digits}f}" for t in ticks]
+    texts = [tick_text(t, ticks) for t in ticks]
     room = max(round(font.getlength(t)) for t in texts) + 20
     label_image = turned(label, 11)
     size = (bar_w + room + label_image.width, max(height, label_image.height) + 2 * top)
@@ -250,8 +272,7 @@ def line_chart(
         draw.text((u, top + height + 6), f"{t:g}", font=font, fill="black", anchor="mt")
     if vline is not None:
         u, _ = px(vline, y_lo)
-        for v in range(top, top + height, 8):
-            draw.line((u, v, u, min(v + 4, top + height)), fill=(214, 39, 40))
+        dashed(draw, (u, top), (u, top + height))
     points = [px(u, v) for u, v in zip(x[ok].tolist(), y[ok].tolist(), strict=True)]
     if len(points) > 1:
         draw.line(points, fill=colour, width=2)

@@ -12,7 +12,7 @@ from scipy.cluster.hierarchy import dendrogram
 
 from ..pipeline import AnalysisResult
 from ._base import _font
-from ._pixels import nice_ticks, tick_text, turned
+from ._pixels import dashed, nice_ticks, tick_text, turned
 from .structure import _NAME_LIMIT, _cuts_this_tree, _palette, _tree
 
 __all__ = ["DendrogramContent", "dendrogram_content", "dendrogram_figure"]
@@ -42,7 +42,7 @@ def dendrogram_content(result: AnalysisResult) -> DendrogramContent:
     tree, method = _tree(result)
     info = dendrogram(tree, no_plot=True, color_threshold=0)
     leaves = np.asarray(info["leaves"], dtype=int)
-    palette = [tuple(round(255 * v) for v in rgba[:3]) for rgba in _palette(c.k)]
+    palette = _palette(c.k)
     squares = [
         (0, 0, 0) if lab < 0 else palette[lab % len(palette)] for lab in c.labels[leaves].tolist()
     ]
@@ -56,7 +56,7 @@ def dendrogram_content(result: AnalysisResult) -> DendrogramContent:
     return DendrogramContent(
         np.asarray(info["icoord"], np.float64),
         np.asarray(info["dcoord"], np.float64),
-        squares,  # type: ignore[arg-type]
+        squares,
         cut,
         names,
         "distance (1 - similarity)"
@@ -66,11 +66,6 @@ def dendrogram_content(result: AnalysisResult) -> DendrogramContent:
         f"Dendrogram, {method} linkage of the {result.clustering_metric} distances; "
         f"squares: the {c.k} clusters of {c.method} (black: noise)",
     )
-
-
-def _dashed(draw: ImageDraw.ImageDraw, x0: int, x1: int, y: int, colour: tuple) -> None:
-    for x in range(x0, x1, 10):
-        draw.line((x, y, min(x + 5, x1), y), fill=colour, width=1)
 
 
 def _links(draw: ImageDraw.ImageDraw, content: DendrogramContent, box: tuple, top: float) -> None:
@@ -123,12 +118,12 @@ def dendrogram_figure(result: AnalysisResult) -> Image.Image:
     _links(draw, content, box, top)
     if content.cut is not None:
         y = upper + height - round(content.cut[0] / top * height)
-        _dashed(draw, left, left + plot_w, y, (214, 39, 40))
+        dashed(draw, (left, y), (left + plot_w, y), dash=5, period=10)
         legend_w = round(font.getlength(content.cut[1])) + 44
         draw.rectangle((left + plot_w - legend_w - 8, upper + 8, left + plot_w - 8, upper + 30),
                        fill="white", outline=(190, 190, 190))  # fmt: skip
-        _dashed(draw, left + plot_w - legend_w, left + plot_w - legend_w + 24, upper + 19,
-                (214, 39, 40))  # fmt: skip
+        key = left + plot_w - legend_w
+        dashed(draw, (key, upper + 19), (key + 24, upper + 19), dash=5, period=10)
         draw.text((left + plot_w - legend_w + 30, upper + 19), content.cut[1], font=font,
                   fill="black", anchor="lm")  # fmt: skip
     draw.rectangle((left, upper, left + plot_w, upper + height), outline="black")

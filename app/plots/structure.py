@@ -16,7 +16,7 @@ from clustering.methods import MATRIX_LINKAGES
 
 from ..pipeline import AnalysisResult
 from ._base import _font, thumbnail
-from ._pixels import BAR_MARGIN, colour_bar, coloured, nice_ticks, tick_text
+from ._pixels import BAR_MARGIN, colour_bar, coloured, dashed, nice_ticks, tick_text
 
 __all__ = [
     "DENDROGRAM_LINKAGE",
@@ -76,11 +76,15 @@ def binned_matrix(matrix: Any, order: list[int], side: int) -> tuple[np.ndarray,
     return sums.reshape(m, m) / np.outer(sizes, sizes), f
 
 
-def _palette(k: int) -> list[tuple[float, float, float, float]]:
+def _palette(k: int) -> list[tuple[int, int, int]]:
+    """A colour a cluster (RGB, 0-255): matplotlib's tab10, or tab20 past ten clusters."""
     from matplotlib import colormaps
 
     cmap = colormaps["tab20"] if k > 10 else colormaps["tab10"]
-    return [cmap(i % cmap.N) for i in range(max(k, 1))]
+    return [
+        (round(255 * r), round(255 * g), round(255 * b))
+        for r, g, b, _ in (cmap(i % cmap.N) for i in range(max(k, 1)))
+    ]
 
 
 def _cuts_this_tree(result: AnalysisResult) -> bool:
@@ -238,7 +242,7 @@ def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Image.I
     seed = result.config.random_state
     xy = _embedding(result, embedding, seed)
     n = len(result.ids)
-    palette = [tuple(round(255 * v) for v in rgba[:3]) for rgba in _palette(c.k)]
+    palette = _palette(c.k)
     width, height, top, pad = 880, 700, 30, 10  # the plot's frame, inside the title's band
     low = xy.min(axis=0)
     span = float(np.ptp(xy, axis=0).max()) or 1.0
@@ -247,7 +251,7 @@ def scatter_figure(result: AnalysisResult, *, embedding: str = "mds") -> Image.I
     at = (xy - low + 0.12 * span) * scale
     at[:, 1] = height - at[:, 1]  # y upwards
     plot = Image.new("RGB", (width, height), "white")
-    _scatter_marks(plot, at, c.labels, palette)  # type: ignore[arg-type]
+    _scatter_marks(plot, at, c.labels, palette)
     rng = np.random.default_rng(seed)
     shown = (
         np.arange(n)
@@ -333,7 +337,7 @@ def silhouette_figure(result: AnalysisResult) -> Image.Image:
                   "image)", font=_font(12), fill="black", anchor="mm")  # fmt: skip
         canvas.info["title"] = title
         return canvas
-    palette = [tuple(round(255 * v) for v in rgba[:3]) for rgba in _palette(c.k)]
+    palette = _palette(c.k)
     groups = [
         (lab, np.sort(values[c.labels == lab]))
         for lab in sorted(set(c.labels.tolist()), key=lambda v: (v < 0, v))
@@ -349,10 +353,9 @@ def silhouette_figure(result: AnalysisResult) -> Image.Image:
 
     canvas = Image.new("RGB", (left + width + 20, top + height + 44), "white")
     draw = ImageDraw.Draw(canvas)
-    _silhouette_bars(draw, groups, (left, top, width), x_at, row, palette)  # type: ignore[arg-type]
+    _silhouette_bars(draw, groups, (left, top, width), x_at, row, palette)
     mean = float(np.nanmean(values))
-    for y in range(top, top + height, 8):
-        draw.line((x_at(mean), y, x_at(mean), min(y + 4, top + height)), fill=(214, 39, 40))
+    dashed(draw, (x_at(mean), top), (x_at(mean), top + height))
     draw.rectangle((left, top, left + width, top + height), outline="black")
     font = _font(10)
     for t in ticks:

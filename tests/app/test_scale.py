@@ -534,7 +534,7 @@ def test_the_scatter_plot_draws_each_image_where_its_embedding_puts_it(monkeypat
         assert near.sum() == 44 * 44, (x, y)  # a whole thumbnail (44 px up to 30 images)
         assert abs(cols[near].mean() - cx) <= 1 and abs(rows[near].mean() - cy) <= 1
         edge = pixels[round(cy), round(cx) - 22 - 4]  # its frame's left side
-        palette = [tuple(round(255 * v) for v in c[:3]) for c in structure._palette(2)]
+        palette = structure._palette(2)
         assert tuple(edge) == ((0, 0, 0) if lab < 0 else palette[lab]), (x, y)
 
 
@@ -591,7 +591,7 @@ def test_the_silhouettes_bars_end_at_each_images_value():
     values = np.array([0.6, 0.2, -0.3, 0.9, 0.4, -0.1])
     result = SimpleNamespace(clustering=SimpleNamespace(labels=labels, silhouette=values, k=2))
     pixels = np.asarray(structure.silhouette_figure(result), np.int16)
-    palette = [tuple(round(255 * v) for v in c[:3]) for c in structure._palette(2)]
+    palette = structure._palette(2)
     # the frame: 640 px from -0.35 (the lowest value less 0.05) to 1.0, 60 px from the left
     left, width, low = 60, 640, -0.35
 
