@@ -248,11 +248,16 @@ def prepare_images(
     pool: Executor | None,
     progress: ProgressFn | None,
     timings: dict[str, float],
+    keys: list[str] | None = None,
 ) -> tuple[EqualizeResult | None, AlignedSet]:
     """Scale to the working size, equalize, place on the canvas, align.
 
     From :data:`SPILL_MIN_IMAGES` images on, the work images are kept on disk: without
-    equalization each is made and written out in turn, never all held at once.
+    equalization each is made and written out in turn, never all held at once. With
+    the cache on, the alignment of the same work images with the same settings is read
+    from it (:func:`_align_stored`); ``keys``, when given, is filled with the aligned
+    images' :func:`~similarity.cache.work_key` when they are known on the way (for
+    :func:`compute_similarities`, which would hash them again).
     """
     pre = config.preprocess
     spill = _work_spill(image_set, config)
@@ -275,20 +280,23 @@ def prepare_images(
             fn, items, executor=pool, chunk_size=4, progress=_stage_progress(progress, "align")
         )
 
-    aligned = align(
-        work,
-        method=pre.align,
-        reference=pre.reference,
-        feature_model=pre.feature_model,
-        rounds=pre.align_rounds,
-        tolerance=pre.align_tolerance,
-        min_inliers=pre.min_inliers,
-        random_state=config.random_state,
-        map_fn=align_map,
-    )
+    def run_align() -> AlignedSet:
+        return align(
+            work,
+            method=pre.align,
+            reference=pre.reference,
+            feature_model=pre.feature_model,
+            rounds=pre.align_rounds,
+            tolerance=pre.align_tolerance,
+            min_inliers=pre.min_inliers,
+            random_state=config.random_state,
+            map_fn=align_map,
+        )
+
+    aligned = _align_stored(work, config, run_align, keys, store_images=spill is None)
     # timed with align "none" too: the mean image and each image's correlation with the
     # others (the report's alignment table) are computed all the same (1.1 s at 72
-    # images of 640 px, which no stage counted)
+    # images of 640 px, which no stage counted), or read from the cache
     timings["align"] = time.perf_counter() - t0
     if spill is not None:  # the images alignment moved (or equalization made), written out
         kept = tuple(
@@ -300,6 +308,79 @@ def prepare_images(
         aligned = replace(aligned, images=kept)
     release_freed_memory()
     return equalized, aligned
+
+
+#: Bumped whenever what a stored alignment holds changes in a way its key does not show.
+_ALIGNMENT_FORMAT = "alignment-1"
+
+
+@functools.cache
+def _alignment_code() -> str:
+    """SHA-256 of the source the alignment is computed by: changed code, new key."""
+    import preprocessing
+
+    folder = Path(preprocessing.__file__).parent
+    return source_digest([folder / "align.py", folder / "keypoints.py", folder / "work.py"])
+
+
+def alignment_key(ids: Sequence[str], work_keys: Sequence[str], config: AnalysisConfig) -> str:
+    """What an alignment is computed from: each image's id and work image
+    (:func:`~similarity.cache.work_key`), in order, the alignment settings, the seed, the
+    alignment code and the libraries it calls."""
+    from .versions import library_versions
+
+    pre = config.preprocess
+    settings = [
+        _ALIGNMENT_FORMAT,
+        _alignment_code(),
+        {k: v for k, v in library_versions().items() if k != "platform"},
+        [pre.align, pre.reference, pre.feature_model, pre.align_rounds, pre.align_tolerance],
+        pre.min_inliers,
+        config.random_state,
+        list(zip(ids, work_keys, strict=True)),
+    ]
+    return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()
+
+
+def _align_stored(
+    work: Sequence[WorkImage],
+    config: AnalysisConfig,
+    run_align: Callable[[], AlignedSet],
+    keys: list[str] | None,
+    store_images: bool,
+) -> AlignedSet:
+    """``run_align()``, or the alignment an earlier run stored for the same work images
+    and settings (keyed by :func:`alignment_key`): a re-run of 1,000 images spent 1.5-1.8
+    s on the mean image and the correlations of ``align none`` alone, and a motion model
+    registers every image again, for the same result. Without alignment only the means
+    and the correlations are stored (the images are the work images); with it, the
+    aligned images too, unless ``store_images`` is false (a collection whose pixels this
+    run keeps on disk, :data:`SPILL_MIN_IMAGES`), when nothing is. ``keys`` is filled
+    with the aligned images' work keys."""
+    sim = config.similarity
+    unmoved = config.preprocess.align == "none"
+    if not sim.cache or not work or not (unmoved or store_images):
+        return run_align()
+    work_keys = [work_key(im) for im in work]
+    key = alignment_key([im.id for im in work], work_keys, config)
+    with FeatureCache(sim.cache_dir, size_limit_gb=sim.cache_size_gb) as cache:
+        hit, stored = cache.get_value(key)
+        if hit and isinstance(stored, tuple) and isinstance(stored[0], AlignedSet):
+            aligned, aligned_keys = stored
+            if unmoved:  # what align() gives: the work images with an identity transform
+                same = tuple(im.with_transform(np.eye(3)) for im in work)
+                aligned = replace(aligned, images=same)
+                aligned_keys = work_keys
+        else:
+            aligned = run_align()
+            aligned_keys = work_keys if unmoved else [work_key(im) for im in aligned.images]
+            if unmoved:
+                cache.put_value(key, (replace(aligned, images=()), None))
+            else:
+                cache.put_value(key, (aligned, aligned_keys))
+    if keys is not None:
+        keys[:] = aligned_keys
+    return aligned
 
 
 def _work_images(
@@ -386,9 +467,11 @@ def compute_similarities(
     timings: dict[str, float],
     selected: Shortlist | None = None,
     private: FeatureCache | None = None,
+    keys: Sequence[str] | None = None,
 ) -> dict[str, SimilarityMatrix]:
     """Each configured metric's matrix (and the fused one), through the feature cache, or
-    through ``private`` when the configuration keeps no cache."""
+    through ``private`` when the configuration keeps no cache; ``keys`` are the images'
+    :func:`~similarity.cache.work_key` when the caller has them."""
     matrices: dict[str, SimilarityMatrix] = {}
     sim_cfg = config.similarity
     cache = (
@@ -398,7 +481,9 @@ def compute_similarities(
     )
     try:
         # each work image hashed once for every metric's cache keys
-        keys = None if cache is None else [work_key(im) for im in aligned.images]
+        known = None
+        if cache is not None:
+            known = list(keys) if keys else [work_key(im) for im in aligned.images]
         for name in sim_cfg.metrics:
             t0 = time.perf_counter()
             matrices[name] = pairwise(
@@ -414,7 +499,7 @@ def compute_similarities(
                 # a local pool only pays off past a few thousand pairs; a Dask cluster
                 # is asked for on purpose
                 min_pool_pairs=0 if config.scheduler else POOL_MIN_PAIRS,
-                keys=keys,
+                keys=known,
             )
             timings[f"similarity:{name}"] = time.perf_counter() - t0
             release_freed_memory()
@@ -665,11 +750,14 @@ def run_analysis(
                 )
             )
         pool = compute.executor
-        equalized, aligned = prepare_images(image_set, config, pool, progress, timings)
+        keys: list[str] = []  # the work images' cache keys, when alignment makes them
+        equalized, aligned = prepare_images(image_set, config, pool, progress, timings, keys)
         selected = select_pairs(aligned, config, pool, progress, timings)
         release_freed_memory()
         private = _private_cache(config, len(aligned))
-        matrices = compute_similarities(aligned, config, pool, progress, timings, selected, private)
+        matrices = compute_similarities(
+            aligned, config, pool, progress, timings, selected, private, keys
+        )
         cluster_features = _cluster_features(aligned, config, pool)
 
     t0 = time.perf_counter()

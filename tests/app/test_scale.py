@@ -614,3 +614,51 @@ def test_the_silhouettes_bars_end_at_each_images_value():
     red = (np.abs(pixels - (214, 39, 40)) <= 8).all(axis=2)
     column = int(np.bincount(np.nonzero(red)[1]).argmax())
     assert abs(column - x_at(float(values.mean()))) <= 1.5
+
+
+@pytest.mark.parametrize("method", ["none", "translation"])
+def test_a_rerun_takes_its_alignment_from_the_cache(tmp_path, monkeypatch, method):
+    """The same work images and alignment settings: the stored alignment (its images,
+    transforms, means and correlations to the bit), not computed again; another setting,
+    another seed, another image or no cache: computed."""
+    import app.pipeline as pipeline
+    from app.config import AnalysisConfig
+
+    folder = copy_samples(tmp_path / "images", "print_*")
+    cfg = AnalysisConfig().replace(
+        similarity={"metrics": ["ssim"], "cache_dir": str(tmp_path / "cache")},
+        preprocess={"align": method},
+        n_jobs=1,
+    )
+    calls: list[str] = []
+    real = pipeline.align
+    monkeypatch.setattr(
+        pipeline, "align", lambda work, **kw: calls.append(kw["method"]) or real(work, **kw)
+    )
+    first = pipeline.run_analysis(folder, cfg)
+    again = pipeline.run_analysis(folder, cfg)
+    assert calls == [method]
+    a, b = first.aligned, again.aligned
+    assert (a.method, a.reference, a.rounds, a.warnings) == (
+        b.method,
+        b.reference,
+        b.rounds,
+        b.warnings,
+    )
+    assert a.quality == b.quality and len(a.quality) == len(first.ids) == 13
+    np.testing.assert_array_equal(a.mean_before, b.mean_before)
+    np.testing.assert_array_equal(a.mean_after, b.mean_after)
+    for x, y in zip(a.images, b.images, strict=True):
+        assert x.id == y.id
+        np.testing.assert_array_equal(x.gray, y.gray)
+        np.testing.assert_array_equal(x.mask, y.mask)
+        np.testing.assert_array_equal(x.transform, y.transform)
+    np.testing.assert_array_equal(first.matrices["ssim"].values, again.matrices["ssim"].values)
+    if method != "none":  # the images moved: some transform is not the identity
+        assert any(not np.allclose(im.transform, np.eye(3)) for im in a.images)
+    pipeline.run_analysis(folder, cfg.replace(preprocess={"align_rounds": 2}))
+    pipeline.run_analysis(folder, cfg.replace(random_state=cfg.random_state + 1))
+    pipeline.run_analysis(folder, cfg.replace(similarity={"cache": False}))
+    (folder / sorted(p.name for p in folder.iterdir())[0]).unlink()
+    pipeline.run_analysis(folder, cfg)
+    assert calls == [method] * 5
