@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from PIL import Image
 
 from preprocessing import AtelierError, ImageRecord, WorkImage
 from similarity import SimilarityMatrix
@@ -347,21 +348,46 @@ def _figure_payload(result: AnalysisResult, *, thumbnails: bool = True) -> Analy
     )
 
 
-def _draw_grid(result: AnalysisResult, label: int) -> dict[str, bytes]:
-    name = cluster_folder(label) + ".png"
-    return {name: image_png(cluster_grid(result, label=label))}
+#: The figures drawn in this process (:data:`_LOCAL`), as pictures before they are
+#: encoded: ``picture(result, argument) -> {file name: image}``.
+_PICTURE: dict[str, Callable[[AnalysisResult, Any], dict[str, Image.Image]]] = {
+    "clusters": lambda r, _: {"clusters.png": cluster_grid(r)},
+    "scatter": lambda r, _: {"scatter.png": scatter_figure(r, embedding=r.config.report.embedding)},
+    "grid": lambda r, label: {cluster_folder(label) + ".png": cluster_grid(r, label=label)},
+}
+
+
+def _encoded(pictures: Mapping[str, Image.Image]) -> dict[str, bytes]:
+    return {name: image_png(picture) for name, picture in pictures.items()}
+
+
+def _draw_picture(kind: str, result: AnalysisResult, arg: Any) -> dict[str, bytes]:
+    return _encoded(_PICTURE[kind](result, arg))
+
+
+def _draw_here(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
+    """Each job's figures drawn in this process, in job order. The pictures of
+    :data:`_PICTURE` are composed in turn and PNG-encoded on two threads meanwhile:
+    Pillow's encoder releases the GIL, and encoding was most of a cluster grid's time
+    (17 of 20 ms; 60 grids 0.96 s on one thread, 0.55 s on two)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    drawn: list[dict[str, bytes] | Future[dict[str, bytes]]] = []
+    with ThreadPoolExecutor(2) as encoder:
+        for kind, arg in jobs:
+            if kind in _PICTURE:
+                drawn.append(encoder.submit(_encoded, _PICTURE[kind](result, arg)))
+            else:
+                drawn.append(_DRAW[kind](result, arg))
+        return [d.result() if isinstance(d, Future) else d for d in drawn]
 
 
 #: Figure jobs by kind: ``draw(result, argument) -> {file name: PNG bytes}``. Module
 #: level, so a worker process draws a job from its name and argument alone.
 _DRAW: dict[str, Callable[[AnalysisResult, Any], dict[str, bytes]]] = {
-    "clusters": lambda r, _: {"clusters.png": image_png(cluster_grid(r))},
+    **{kind: functools.partial(_draw_picture, kind) for kind in _PICTURE},
     "dendrogram": lambda r, _: {"dendrogram.png": image_png(dendrogram_figure(r))},
-    "scatter": lambda r, _: {
-        "scatter.png": image_png(scatter_figure(r, embedding=r.config.report.embedding))
-    },
     "silhouette": lambda r, _: {"silhouette.png": image_png(silhouette_figure(r))},
-    "grid": _draw_grid,
     "heatmap": lambda r, m: {f"heatmap_{m}.png": image_png(similarity_heatmap(r, m))},
     "equalization": lambda r, _: {"equalization.png": figure_png(equalization_figure(r))},
     "alignment": lambda r, _: {"alignment.png": figure_png(alignment_figure(r))},
@@ -387,12 +413,13 @@ def _worker_draw(job: tuple[str, Any]) -> dict[str, bytes]:
 FIGURE_MODULES = ("matplotlib.figure", "app.outputs")
 
 #: Figure kinds drawn in this process, never on workers: they read the images'
-#: thumbnails, which workers are not sent, and cost little (a cluster's grid 10 ms).
-_LOCAL = frozenset({"clusters", "grid", "scatter"})
+#: thumbnails, which workers are not sent, and cost little (a cluster's grid 3 ms to
+#: compose, 17 ms to encode, on threads: :func:`_draw_here`).
+_LOCAL = frozenset(_PICTURE)
 
 
-#: From this many images, two figures to draw on workers are worth starting them.
-FIGURE_POOL_MIN_IMAGES = 500
+#: From this many pair evidence jobs, the figure workers are worth starting.
+FIGURE_POOL_MIN_EVIDENCE = 4
 
 #: Above this many images the figures are drawn in this process: each worker is sent the
 #: analysis with its n x n matrices (each metric's, the combined one, the clustering's
@@ -400,24 +427,23 @@ FIGURE_POOL_MIN_IMAGES = 500
 FIGURE_POOL_MAX_IMAGES = 4000
 
 
-def figure_workers(remote: int, n_images: int) -> int:
-    """How many worker processes ``remote`` figure jobs are worth (before the cores
-    and the configuration cap it; under 2 means none, they are drawn here).
+def figure_workers(evidence: int, n_images: int) -> int:
+    """How many worker processes the figure jobs are worth, ``evidence`` of them pair
+    evidence (before the cores and the configuration cap it; under 2 means none, every
+    figure is drawn here).
 
-    Starting workers from the warm fork server and sending them the analysis costs
-    a few tenths of a second: worth it for eight jobs at any size, and from
-    :data:`FIGURE_POOL_MIN_IMAGES` images for two, each of which then costs that
-    much (at 1,000 images a heatmap 0.35-0.45 s, the silhouettes 0.3-0.8 s). A
-    re-run of 1,000 analysed images with only the clustering changed draws about
-    six (three heatmaps, the silhouettes, the dendrogram, the choice of k): its
-    figures took 2.8-3.1 s here, 2.1-2.2 s on two workers (measured). Above
+    Only the evidence repays them: 0.45 s a pair at 256 px, about 1 s at 640 px, where
+    every other figure is composed in pixels in tenths of a second (at 1,000 images a
+    heatmap 0.23 s, the dendrogram 0.07 s, the silhouettes 0.1 s). Measured on 1,000
+    analysed images with only k changed (a few new pairs): the figures took 2.8-3.1 s
+    with workers, 1.9-2.0 s here; all of a first run's figures at 72 images of 640 px
+    (six pairs, evidence read from the cache) 1.9-2.0 s with workers, 1.7 s here, and
+    with the evidence's contour features computed 3.7 s here. Above
     :data:`FIGURE_POOL_MAX_IMAGES` none: the analysis they would be sent is too large.
     """
-    if n_images > FIGURE_POOL_MAX_IMAGES:
+    if n_images > FIGURE_POOL_MAX_IMAGES or evidence < FIGURE_POOL_MIN_EVIDENCE:
         return 0
-    if n_images >= FIGURE_POOL_MIN_IMAGES and remote >= 2:
-        return remote
-    return remote // 4
+    return evidence // 2
 
 
 def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
@@ -431,10 +457,10 @@ def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[
     local = [k for k, (kind, _) in enumerate(jobs) if kind in _LOCAL]
     # heaviest first, so that no worker is left with a long job at the end
     remote = sorted(set(range(len(jobs))) - set(local), key=lambda k: jobs[k][0] != "evidence")
-    workers = min(resolve_jobs(result.config.n_jobs), figure_workers(len(remote), len(result.ids)))
+    evidence = sum(jobs[k][0] == "evidence" for k in remote)
+    workers = min(resolve_jobs(result.config.n_jobs), figure_workers(evidence, len(result.ids)))
     if workers < 2 or result.config.scheduler:
-        payload = _figure_payload(result)
-        return [_DRAW[kind](payload, arg) for kind, arg in jobs]
+        return _draw_here(_figure_payload(result), jobs)
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
     from multiprocessing import get_context
 
@@ -446,7 +472,7 @@ def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[
     ):
         futures = feeder.submit(lambda: [pool.submit(_worker_draw, jobs[k]) for k in remote])
         payload = _figure_payload(result) if local else bare
-        drawn = {k: _DRAW[jobs[k][0]](payload, jobs[k][1]) for k in local}
+        drawn = dict(zip(local, _draw_here(payload, [jobs[k] for k in local]), strict=True))
         drawn.update(zip(remote, (f.result() for f in futures.result()), strict=True))
     return [drawn[k] for k in range(len(jobs))]
 
