@@ -7,15 +7,17 @@ import functools
 import io
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..pipeline import AnalysisResult
+
+if TYPE_CHECKING:  # imported where a diagnostic is drawn: 0.2 s of a run that draws none
+    from matplotlib.figure import Figure
 
 __all__ = [
     "thumbnail",
@@ -278,6 +280,8 @@ def equalization_figure(result: AnalysisResult) -> Figure:
     if eq is None:
         raise ValueError("this analysis ran no equalization")
     n = len(eq.before)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(6.0, min(16.0, 0.18 * n + 4)), 7.5))
     axes = fig.subplots(3, 1, sharex=True)
     x = np.arange(n)
@@ -310,6 +314,8 @@ def alignment_figure(result: AnalysisResult) -> Figure:
     """Mean image before and after alignment, and each image's correlation with the others."""
     al = result.aligned
     n = len(al.images)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(8.0, min(16.0, 0.18 * n + 5)), 8))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
     for col, (img, title) in enumerate(
