@@ -3,6 +3,7 @@
     .venv/bin/python bench/scale.py [--sizes 100 300 1000] [--shortlist 3000]
                                     [--incremental 500] [--workers 2]
                                     [--report-cost 72] [--recluster 1000]
+                                    [--dask 10000]
 
 For each N it writes N generated images (families of five copies of works
 made offline from scikit-image's bundled pictures, see
@@ -27,7 +28,12 @@ Baselines measured in the same run:
   with the default ones;
 - re-runs (``--recluster 1000``): the same N analysed again, unchanged and with
   only the clustering changed (to a method not run before, back to the first
-  run's, to a fixed k), against the first run (same output folder and cache).
+  run's, to a fixed k), against the first run (same output folder and cache);
+- Dask (``--dask 10000``): the shortlist run on the local process pool and on a
+  Dask LocalCluster of ``--workers`` workers (``--scheduler local``), each in a
+  fresh cache: whether the matrices and the labels are the same, and each stage's
+  seconds side by side (the difference is what the scheduler and the transfers
+  cost: both runs compute the same features and pairs).
 """
 
 from __future__ import annotations
@@ -213,6 +219,45 @@ def recluster(base: Path, n: int, args: argparse.Namespace) -> list[str]:
     return failures
 
 
+def dask_vs_local(base: Path, n: int, args: argparse.Namespace) -> list[str]:
+    """The shortlist run of ``n`` images on the local pool and on a Dask LocalCluster,
+    each in a fresh cache: the same matrices and labels, and where the time went."""
+    folder = base / f"images_dask_{n}"
+    write_large_set(folder, n, seed=n)
+    runs = {}
+    for name, extra in (("local pool", []), ("Dask LocalCluster", ["--scheduler", "local"])):
+        tag = "local" if not extra else "dask"
+        out, cache = base / f"out_dask_{n}_{tag}", base / f"cache_dask_{n}_{tag}"
+        runs[name] = (out, analyze(folder, out, cache, args, "--shortlist", *extra))
+        print(summarise(n, runs[name][1], args, None) + f"   [shortlist mode, {name}]", flush=True)
+    (out_a, a), (out_b, b) = runs.values()
+    failures = []
+    files = ["clusters.csv", *(f"similarity_{m}.csv" for m in a["run"]["similarity"])]
+    for file in files:
+        same = (out_a / file).read_bytes() == (out_b / file).read_bytes()
+        print(f"dask: {file} {'identical' if same else 'DIFFERS'} on the two schedulers")
+        if not same:
+            failures.append(f"dask: {file} differs from the local run's")
+    ta, tb = a["run"]["timings"], b["run"]["timings"]
+    print("dask: stage (s)            local   Dask   Dask - local")
+    for stage in ta:
+        on_dask = tb.get(stage, float("nan"))
+        print(f"      {stage:22s} {ta[stage]:7.1f} {on_dask:7.1f} {on_dask - ta[stage]:+8.1f}")
+    for m in args.metrics:
+        ca, cb = a["run"]["similarity"][m]["cache"], b["run"]["similarity"][m]["cache"]
+        print(
+            f"dask: {m}: features {ca['seconds_features']:.1f} s local, "
+            f"{cb['seconds_features']:.1f} s Dask; pairs {ca['seconds_pairs']:.1f} s local, "
+            f"{cb['seconds_pairs']:.1f} s Dask"
+        )
+    print(
+        f"dask: wall {a['wall']:.1f} s local, {b['wall']:.1f} s Dask "
+        f"({b['wall'] / a['wall']:.2f}x); peak {a['peak'] / 2**30:.2f} / "
+        f"{b['peak'] / 2**30:.2f} GiB"
+    )
+    return failures
+
+
 def per_metric_ari(out: Path, folder: Path, run: dict) -> dict[str, float]:
     """ARI of the run's clustering method on each metric's matrix alone (dense runs: a
     shortlist's files list its compared pairs, and the run's clustering of them is the
@@ -306,6 +351,7 @@ def main() -> int:
     ap.add_argument("--keep", metavar="DIR", help="keep images and outputs here")
     ap.add_argument("--report-cost", type=int, default=72, metavar="N", help="0 to skip")
     ap.add_argument("--recluster", type=int, default=0, metavar="N", help="e.g. 1000; 0 skips")
+    ap.add_argument("--dask", type=int, default=0, metavar="N", help="e.g. 10000; 0 skips")
     args = ap.parse_args()
 
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="atelier-scale-"))
@@ -321,6 +367,8 @@ def main() -> int:
             failures += report_cost(base, args.report_cost, args)
         if args.recluster:
             failures += recluster(base, args.recluster, args)
+        if args.dask:
+            failures += dask_vs_local(base, args.dask, args)
         naive_ms = None
         for n in args.sizes:
             folder = base / f"images_{n}"
