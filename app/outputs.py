@@ -448,10 +448,10 @@ def figure_workers(evidence: int, n_images: int) -> int:
 
 def _draw_all(result: AnalysisResult, jobs: list[tuple[str, Any]]) -> list[dict[str, bytes]]:
     """Every job's figures, in job order. Grids and the scatter plot are drawn here; the
-    other figures on worker processes when there are cores and enough of them to repay
-    starting the workers (which start while this process makes the thumbnails and
-    draws: a fork server's first start imports the scientific stack, about 2 s), else
-    here too."""
+    other figures on worker processes when there are cores and enough pair evidence to
+    repay starting the workers (:func:`figure_workers`; they start while this process
+    makes the thumbnails and draws: a fork server's first start imports the scientific
+    stack, about 2 s), else here too."""
     from preprocessing.parallel import resolve_jobs
 
     local = [k for k, (kind, _) in enumerate(jobs) if kind in _LOCAL]
