@@ -437,8 +437,8 @@ def figure_workers(evidence: int, n_images: int) -> int:
     heatmap 0.23 s, the dendrogram 0.07 s, the silhouettes 0.1 s). Measured on 1,000
     analysed images with only k changed (a few new pairs): the figures took 2.8-3.1 s
     with workers, 1.9-2.0 s here; all of a first run's figures at 72 images of 640 px
-    (six pairs, evidence read from the cache) 1.9-2.0 s with workers, 1.7 s here, and
-    with the evidence's contour features computed 3.7 s here. Above
+    (six pairs, their contour features already in the cache) 1.9-2.4 s with workers,
+    1.7-2.3 s here: no gain either way, so a first run keeps its workers. Above
     :data:`FIGURE_POOL_MAX_IMAGES` none: the analysis they would be sent is too large.
     """
     if n_images > FIGURE_POOL_MAX_IMAGES or evidence < FIGURE_POOL_MIN_EVIDENCE:
