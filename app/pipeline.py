@@ -310,6 +310,16 @@ def prepare_images(
     return equalized, aligned
 
 
+@functools.cache
+def _key_libraries() -> dict[str, str]:
+    """The versions of the libraries a stored result (alignment, clustering) depends on,
+    for its key: :func:`~app.versions.library_versions` without the platform string, read
+    once a process (about 10 ms each time)."""
+    from .versions import library_versions
+
+    return {k: v for k, v in library_versions().items() if k != "platform"}
+
+
 #: Bumped whenever what a stored alignment holds changes in a way its key does not show.
 _ALIGNMENT_FORMAT = "alignment-1"
 
@@ -327,13 +337,11 @@ def alignment_key(ids: Sequence[str], work_keys: Sequence[str], config: Analysis
     """What an alignment is computed from: each image's id and work image
     (:func:`~similarity.cache.work_key`), in order, the alignment settings, the seed, the
     alignment code and the libraries it calls."""
-    from .versions import library_versions
-
     pre = config.preprocess
     settings = [
         _ALIGNMENT_FORMAT,
         _alignment_code(),
-        {k: v for k, v in library_versions().items() if k != "platform"},
+        _key_libraries(),
         [pre.align, pre.reference, pre.feature_model, pre.align_rounds, pre.align_tolerance],
         pre.min_inliers,
         config.random_state,
@@ -622,14 +630,12 @@ def clustering_key(
     in shortlist mode), the feature vectors, the clustering settings, the seed, the
     clustering code and the libraries it calls. Equal keys give equal results (the
     number of threads of the k search does not change them, tested)."""
-    from .versions import library_versions
-
     digest = hashlib.sha256()
     feed(digest, [*matrix.digest_arrays(), features])
     settings = [
         _CLUSTERING_FORMAT,
         _clustering_code(),
-        {k: v for k, v in library_versions().items() if k != "platform"},
+        _key_libraries(),
         dataclasses.asdict(config.clustering),
         config.random_state,
     ]
