@@ -57,8 +57,8 @@ def detect_rootsift(
     drawing, a photograph under glare, a worn impression) passes few or no
     keypoints at the default. With ``min_detected``, while fewer than that many
     are found the threshold is halved, down to 1/16 of the default, and the
-    last detection is kept; an image that has that many at the default is
-    detected exactly as without it.
+    last detection is kept; an image that has that many at the default keeps
+    the keypoints it has without it (in another order, below).
 
     Parameters
     ----------
@@ -79,10 +79,9 @@ def detect_rootsift(
         at 256 px most images hold fewer than 300 keypoints at the default
         threshold, so most, not only faint ones, are then detected at a lower
         one, and a padded image, whose count stays under the budget, at the
-        lowest. Where the halving stops is read from one detection at the
-        lowest threshold (:func:`_first_threshold`), so such an image costs
-        two detections, not five, and one when it stops at the lowest, and
-        keeps the same keypoints.
+        lowest. The halving's keypoints are read from one detection at the
+        lowest threshold (:func:`_adaptive`), so the image costs one
+        detection, not up to five, and keeps the same keypoints.
 
     Returns
     -------
@@ -97,18 +96,11 @@ def detect_rootsift(
     size = 2 * border + 1
     detect = cv2.erode(np.asarray(mask, np.uint8), np.ones((size, size), np.uint8))
     target = min(min_detected, max_keypoints)
-    threshold = CONTRAST_THRESHOLD
     if target > 0:
-        threshold, done = _first_threshold(img, detect, max_keypoints, target)
-        if done is not None:
-            return _rootsift((img.shape[0], img.shape[1]), *done)
-    while True:
-        sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=threshold)
-        kps, desc = sift.detectAndCompute(img, detect)
-        found = 0 if desc is None else len(kps)
-        if found >= target or threshold <= _LOWEST_CONTRAST:
-            break
-        threshold /= 2
+        kps, desc = _adaptive(img, detect, max_keypoints, target)
+        return _rootsift((img.shape[0], img.shape[1]), kps, desc)
+    sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=CONTRAST_THRESHOLD)
+    kps, desc = sift.detectAndCompute(img, detect)
     return _rootsift((img.shape[0], img.shape[1]), kps, desc)
 
 
@@ -123,13 +115,12 @@ def _rootsift(
     return Keypoints(points, np.sqrt(desc).astype(np.float32), shape)
 
 
-def _first_threshold(
+def _adaptive(
     img: np.ndarray, detect: np.ndarray, max_keypoints: int, target: int
-) -> tuple[float, tuple[list[cv2.KeyPoint], np.ndarray | None] | None]:
-    """The contrast threshold the halving of :func:`detect_rootsift` would stop at, read
-    from one detection at the lowest threshold instead of up to five detections; and when
-    that is the lowest, that detection's keypoints in the mask and their descriptors
-    (the halving's last detection, made once), else None.
+) -> tuple[list[cv2.KeyPoint], np.ndarray | None]:
+    """The keypoints and descriptors the halving of the contrast threshold would keep
+    (:func:`detect_rootsift` with ``min_detected``), from one detection at the lowest
+    threshold instead of one detection for each threshold tried.
 
     OpenCV's SIFT keeps a keypoint at a threshold when ``response * nOctaveLayers`` (3)
     reaches it; its ``nfeatures`` cut then keeps the strongest responses (ties at the
@@ -137,25 +128,24 @@ def _first_threshold(
     keypoint on its own. So one detection at the lowest threshold without the mask holds
     every keypoint the cut keeps at any higher threshold: a keypoint passing there is
     among the strongest ``max_keypoints`` (else as many stronger ones pass, and the cut
-    there is these). Counting, for each threshold of the halving, the detection's
-    keypoints in the mask that pass it gives the first at which the loop's count reaches
-    ``target``; the loop starts there, so the keypoints and their order are the loop's
-    own (its last detection is made as before), and it goes on halving should the real
-    count fall short. At the lowest, the detection's keypoints in the mask (OpenCV's own
-    rounding of the position) are the loop's last detection's: a padded or faint image
-    costs one detection, not two. (SIFT's pre-filter on the raw value can make the count
-    here higher than the real one, never lower, except in the rare case where such a
-    keypoint outside the mask takes a place in the cut. Measured: the same keypoints as
-    the loop in 2,450 of 2,450 detections, the 45 samples at 256 and 640 px and 1,090
-    generated images at 256 px, each also mirrored; made without the mask and kept at
-    the lowest, the same keypoints and descriptors as that count in 792 of 792
-    detections (docs/scale.md); ``tests/preprocessing/test_keypoints.py`` pins it
-    against the loop.)
+    there is these). Counting, for each threshold of the halving, the keypoints in the
+    mask that pass it gives the first at which the count reaches ``target`` (or the
+    lowest); those keypoints, with their descriptors, are the ones a detection at that
+    threshold with the mask keeps. Their order is this detection's, not that one's
+    (OpenCV orders its cut by a partial sort of what it found, which differs between
+    thresholds); SIFT's pre-filter on the raw value could in principle let this
+    detection hold a keypoint that one would not. Measured: the same keypoints and
+    descriptors as the halving loop in 306 of 306 detections (the 42 JPEG samples and
+    60 generated images at 256 px, each whole, mirrored and padded);
+    ``tests/preprocessing/test_keypoints.py`` pins it against the loop. A detection
+    costs about 23 ms at 256 px on this machine, and most work images stop above the
+    lowest threshold: they cost one detection, where counting first and then detecting
+    at the threshold found cost two.
     """
     sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=_LOWEST_CONTRAST)
     found, desc = sift.detectAndCompute(img, None)
     if desc is None or not found:
-        return _LOWEST_CONTRAST, ([], None)
+        return [], None
     response = np.array([k.response for k in found], np.float32)
     points = np.array([k.pt for k in found], np.float32)
     # OpenCV's mask test: the pixel at (int)(y + 0.5f), (int)(x + 0.5f)
@@ -166,10 +156,10 @@ def _first_threshold(
     threshold = CONTRAST_THRESHOLD
     while threshold > _LOWEST_CONTRAST:
         if np.count_nonzero((contrast >= threshold) & inside) >= target:
-            return threshold, None
+            break
         threshold /= 2
-    keep = np.flatnonzero(inside)
-    return threshold, ([found[k] for k in keep.tolist()], desc[keep])
+    keep = np.flatnonzero(inside & (contrast >= threshold))
+    return [found[k] for k in keep.tolist()], desc[keep]
 
 
 def mutual_matches(a: Keypoints, b: Keypoints, *, ratio: float) -> np.ndarray:

@@ -90,7 +90,9 @@ class SIFT(Metric):
     """
 
     name: ClassVar[str] = "sift"
-    version: ClassVar[str] = "1"
+    # 2: with min_detected, the keypoints in the order of the one detection that finds them
+    # (preprocessing.keypoints._adaptive); the default (min_detected = 0) is detected as in 1
+    version: ClassVar[str] = "2"
     saturates: ClassVar[bool] = True
 
     max_keypoints: int = 1000
