@@ -97,11 +97,11 @@ def detect_rootsift(
     detect = cv2.erode(np.asarray(mask, np.uint8), np.ones((size, size), np.uint8))
     target = min(min_detected, max_keypoints)
     if target > 0:
-        kps, desc = _adaptive(img, detect, max_keypoints, target)
-        return _rootsift((img.shape[0], img.shape[1]), kps, desc)
+        return _rootsift(
+            (img.shape[0], img.shape[1]), *_adaptive(img, detect, max_keypoints, target)
+        )
     sift = cv2.SIFT.create(nfeatures=max_keypoints, contrastThreshold=CONTRAST_THRESHOLD)
-    kps, desc = sift.detectAndCompute(img, detect)
-    return _rootsift((img.shape[0], img.shape[1]), kps, desc)
+    return _rootsift((img.shape[0], img.shape[1]), *sift.detectAndCompute(img, detect))
 
 
 def _rootsift(
