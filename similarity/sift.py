@@ -91,8 +91,9 @@ class SIFT(Metric):
 
     name: ClassVar[str] = "sift"
     # 2: with min_detected, the keypoints in the order of the one detection that finds them
-    # (preprocessing.keypoints._adaptive); the default (min_detected = 0) is detected as in 1
-    version: ClassVar[str] = "2"
+    # (preprocessing.keypoints._adaptive); the default (min_detected = 0) is detected as in 1;
+    # 3: the matches listed by position before RANSAC (preprocessing.keypoints.mutual_matches)
+    version: ClassVar[str] = "3"
     saturates: ClassVar[bool] = True
 
     max_keypoints: int = 1000

@@ -133,7 +133,10 @@ def _matches_in_numpy(a: Keypoints, b: Keypoints, ratio: float) -> np.ndarray:
     ba, ok_ba = best_two(sim.T)
     i = np.arange(len(a.points))
     mutual = ok_ab & ok_ba[ab] & (ba[ab] == i)
-    return np.stack([i[mutual], ab[mutual]], axis=1).astype(int)
+    pairs = np.stack([i[mutual], ab[mutual]], axis=1).astype(int)
+    # listed by position: a's x, a's y, then b's x and y
+    keys = [(*a.points[p], *b.points[q]) for p, q in pairs]
+    return pairs[sorted(range(len(pairs)), key=keys.__getitem__)].reshape(-1, 2)
 
 
 @pytest.mark.parametrize("levels", [None, 2, 3])  # 2 and 3: coarse values, many ties
@@ -157,3 +160,21 @@ def test_mutual_matches_equal_the_numpy_expressions(levels: int | None):
                 np.testing.assert_array_equal(got, _matches_in_numpy(a, other, ratio))
                 compared += len(got)
     assert compared > 1000  # matches were found, not only empty results
+
+
+def test_mutual_matches_do_not_depend_on_the_keypoints_order():
+    # the same keypoints listed in another order (as OpenCV lists them at another
+    # threshold) give the same matches, in the same order of positions
+    rng = np.random.default_rng(3)
+    image = data.camera()[::2, ::2].astype(np.float32) / 255
+    moved = np.roll(image, (5, -7), axis=(0, 1))
+    full = np.ones(image.shape, bool)
+    a = detect_rootsift(image, full, max_keypoints=300, border=3)
+    b = detect_rootsift(moved, full, max_keypoints=300, border=3)
+    pa, pb = rng.permutation(len(a.points)), rng.permutation(len(b.points))
+    a2 = Keypoints(a.points[pa], a.descriptors[pa], a.shape)
+    b2 = Keypoints(b.points[pb], b.descriptors[pb], b.shape)
+    got, again = mutual_matches(a, b, ratio=0.8), mutual_matches(a2, b2, ratio=0.8)
+    assert len(got) >= 100, len(got)
+    np.testing.assert_array_equal(a.points[got[:, 0]], a2.points[again[:, 0]])
+    np.testing.assert_array_equal(b.points[got[:, 1]], b2.points[again[:, 1]])

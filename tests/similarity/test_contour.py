@@ -44,6 +44,26 @@ def test_identity_symmetry_bounds(seed):
     assert 0.0 <= s <= 1.0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_keypoints_order_does_not_change_a_score(seed):
+    """OpenCV lists the same keypoints in another order at another threshold or version;
+    the matches are put in an order of positions, so RANSAC sees the same input."""
+    rng = np.random.default_rng(seed)
+    a = _drawing(rng)
+    copies = [_global(rng, _repaint(rng, a, "inverted"), 0.5), _local_warp(rng, a, 0.005)]
+    m = get_metric("contour")
+    fa = m.extract(*work(a))
+    for b in copies:
+        fb = m.extract(*work(b))
+        kp = fb.upright.keypoints
+        order = rng.permutation(len(kp.points))
+        shuffled = kp._replace(points=kp.points[order], descriptors=kp.descriptors[order])
+        fb2 = fb._replace(upright=fb.upright._replace(keypoints=shuffled))
+        assert m.match(fa, fb).aligned  # a keypoint fit was made, so its input matters
+        assert m.compare(fa, fb2) == m.compare(fa, fb)
+        assert m.compare(fb2, fa) == m.compare(fb, fa)
+
+
 def test_repainted_by_another_hand_scores_high():
     """New palette, a synthetic brush texture, light and dark swapped: the outlines stay."""
     scores = []
