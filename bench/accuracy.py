@@ -449,6 +449,33 @@ def _summarise(
     return means, float(np.nanmin(means)), float(np.nanmean(means)), float(np.nanmin(singles))
 
 
+def _keep_or_change(best: tuple, shipped: tuple, dev: list[str], draws: int) -> str:
+    """Whether the rule's pick beats the shipped default by more than the noise of the
+    development half, read from the development half alone.
+
+    The noise is the largest standard error, over the development recipes, of the
+    shipped default's mean over the draws (the spread of its draws over the root of
+    their number). A pick whose worst development recipe is better by no more than
+    that changes nothing: measured, a change as small as the order of equal keypoints
+    moved a candidate's worst development recipe by 0.023 (docs/accuracy.md).
+    """
+    if best is shipped or draws < 2:
+        return f"the rule's pick is the shipped default: {best[0]} + {best[1]}"
+    errors = []
+    for name in dev:
+        vals = [shipped[2][(name, d)] for d in range(draws) if (name, d) in shipped[2]]
+        if len(vals) > 1:
+            errors.append(float(np.std(vals, ddof=1)) / np.sqrt(len(vals)))
+    noise = max(errors, default=0.0)
+    gain = best[3][1] - shipped[3][1]
+    verdict = "kept" if gain <= noise else "to change"
+    return (
+        f"shipped default {verdict}: the rule's pick, {best[0]} + {best[1]}, is better on the "
+        f"worst development recipe by {gain:.3f}; the noise (the largest standard error of "
+        f"the shipped default's development recipes over {draws} draws) is {noise:.3f}"
+    )
+
+
 def report(scores: Scores, computed: Computed) -> None:
     names = list(dict.fromkeys(n for n, _ in computed))
     dev = [n for n in names if computed[(n, 0)][0] == "development"]
@@ -518,6 +545,11 @@ def report(scores: Scores, computed: Computed) -> None:
         print(f"shipped default (AnalysisConfig()) on the first draw equals: {match}")
         for r in same[:1]:
             print(f"shipped default over every draw: {summary(r)}")
+            if r is not shippable:  # its every set, draw by draw, too
+                for n in names:
+                    row = " / ".join(f"{r[2][(n, d)]:.3f}" for d in range(draws) if (n, d) in r[2])
+                    print(f"  {n:<18} {row}")
+            print(_keep_or_change(shippable, r, dev, draws))
         per_set = "  ".join(f"{n} {shipped[(n, 0)]:.3f}" for n in names if (n, 0) in shipped)
         print(f"shipped default, first draw: {per_set}")
 

@@ -103,6 +103,28 @@ def test_ties_go_to_the_shipped_clustering():
         assert getattr(ClusteringConfig(), key) == value
 
 
+def test_a_pick_within_the_development_noise_keeps_the_default():
+    """The rule's pick replaces the shipped default only when it is better on the worst
+    development recipe by more than the standard error of the default's recipes."""
+    bench = _bench()
+    dev = ["a-dev", "b-dev"]
+
+    def row(name: str, a: list[float], b: list[float]) -> tuple:
+        vals = {("a-dev", d): v for d, v in enumerate(a)}
+        vals.update({("b-dev", d): v for d, v in enumerate(b)})
+        means = [float(np.mean(a)), float(np.mean(b))]
+        return (name, "m", vals, (means, min(means), float(np.mean(means)), 0.0), None)
+
+    # the default's b recipe: 0.94 / 0.96 / 0.95, standard error 0.00577
+    shipped = row("shipped", [1.0, 1.0, 1.0], [0.94, 0.96, 0.95])
+    close = row("close", [1.0, 1.0, 1.0], [0.95, 0.96, 0.955])  # +0.005
+    far = row("far", [1.0, 1.0, 1.0], [0.97, 0.96, 0.98])  # +0.02
+    assert "kept" in bench._keep_or_change(close, shipped, dev, 3)
+    assert "to change" in bench._keep_or_change(far, shipped, dev, 3)
+    assert "is the shipped default" in bench._keep_or_change(shipped, shipped, dev, 3)
+    assert "0.006" in bench._keep_or_change(close, shipped, dev, 3)  # the noise it printed
+
+
 def test_works_without_outlines_are_not_drawn(monkeypatch):
     """Every natural work a recipe draws has structure to copy: the colour wheel and the
     dim moon (no outline a template could fix) are left out of both halves."""
