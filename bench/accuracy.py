@@ -476,6 +476,13 @@ def _keep_or_change(best: tuple, shipped: tuple, dev: list[str], draws: int) -> 
     )
 
 
+def _print_draws(vals: dict[tuple[str, int], float], names: list[str], draws: int) -> None:
+    """A row's every set, draw by draw."""
+    for n in names:
+        row = " / ".join(f"{vals[(n, d)]:.3f}" for d in range(draws) if (n, d) in vals)
+        print(f"  {n:<18} {row}")
+
+
 def report(scores: Scores, computed: Computed) -> None:
     names = list(dict.fromkeys(n for n, _ in computed))
     dev = [n for n in names if computed[(n, 0)][0] == "development"]
@@ -532,10 +539,7 @@ def report(scores: Scores, computed: Computed) -> None:
         r for r in candidates if not r[0].startswith(PIPELINE_LACKS) and MERGED not in r[1]
     )
     print(f"chosen on the development half, the pipeline's options: {summary(shippable)}")
-    vals = shippable[2]
-    for n in names:  # its every set, draw by draw
-        row = " / ".join(f"{vals[(n, d)]:.3f}" for d in range(draws) if (n, d) in vals)
-        print(f"  {n:<18} {row}")
+    _print_draws(shippable[2], names, draws)
     if shipped is not None:
         same = [
             r for r in candidates
@@ -546,9 +550,7 @@ def report(scores: Scores, computed: Computed) -> None:
         for r in same[:1]:
             print(f"shipped default over every draw: {summary(r)}")
             if r is not shippable:  # its every set, draw by draw, too
-                for n in names:
-                    row = " / ".join(f"{r[2][(n, d)]:.3f}" for d in range(draws) if (n, d) in r[2])
-                    print(f"  {n:<18} {row}")
+                _print_draws(r[2], names, draws)
             print(_keep_or_change(shippable, r, dev, draws))
         per_set = "  ".join(f"{n} {shipped[(n, 0)]:.3f}" for n in names if (n, 0) in shipped)
         print(f"shipped default, first draw: {per_set}")
